@@ -1,0 +1,341 @@
+//! Writing the archive that `docker load`, `podman load` and skopeo's
+//! `docker-archive:` read, from verified blobs in the store.
+//!
+//! Layout (names are chosen by us; loaders follow `manifest.json`):
+//! ```text
+//! blobs/sha256/<config hex>   the registry's config bytes, verbatim
+//! blobs/sha256/<layer hex>    each layer as pulled (gzip stays gzip), once
+//! manifest.json               [{"Config", "RepoTags", "Layers"}] per image
+//! repositories                {name: {tag: <top layer chain id>}} (legacy)
+//! ```
+//! Entries are regular files and directories only (no links), with plain
+//! relative names, mode 0644/0755, owner 0 and mtime 0, in a fixed order,
+//! so the same image always gives the same bytes. Every blob is re-hashed
+//! while it is copied, so a blob damaged in the store fails the write. The
+//! archive goes to a temporary name beside the output and is renamed over
+//! it only when complete and synced. This module does not download and
+//! does not decompress.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs::{self, File};
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::cache::{unique_suffix, Store};
+use crate::digest::{Digest, VerifyingReader};
+use crate::error::{Error, Result};
+use crate::manifest::Descriptor;
+
+/// One image to put in the archive.
+#[derive(Clone, Debug)]
+pub struct ImageEntry {
+    /// The config blob.
+    pub config: Descriptor,
+    /// The layer blobs, base first.
+    pub layers: Vec<Descriptor>,
+    /// The config's `rootfs.diff_ids`, one per layer.
+    pub diff_ids: Vec<Digest>,
+    /// `name:tag` entries (may be empty).
+    pub repo_tags: Vec<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ManifestItem {
+    config: String,
+    repo_tags: Vec<String>,
+    layers: Vec<String>,
+}
+
+/// The path of a blob inside the archive.
+pub fn blob_name(digest: &Digest) -> String {
+    format!("blobs/sha256/{}", digest.hex())
+}
+
+/// The `manifest.json` document for `images`.
+pub fn manifest_json(images: &[ImageEntry]) -> Vec<u8> {
+    let items: Vec<ManifestItem> = images
+        .iter()
+        .map(|i| ManifestItem {
+            config: blob_name(&i.config.digest),
+            repo_tags: i.repo_tags.clone(),
+            layers: i.layers.iter().map(|l| blob_name(&l.digest)).collect(),
+        })
+        .collect();
+    // Serialising plain strings and vectors cannot fail.
+    serde_json::to_vec(&items).unwrap_or_default()
+}
+
+/// The legacy `repositories` document: for each tagged image, its name and
+/// tag mapped to the chain ID of its top layer. `None` when no image is
+/// tagged and layered.
+pub fn repositories_json(images: &[ImageEntry]) -> Option<Vec<u8>> {
+    let mut repos: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for image in images {
+        let Some(top) = chain_id(&image.diff_ids) else {
+            continue;
+        };
+        for rt in &image.repo_tags {
+            if let Some((name, tag)) = rt.rsplit_once(':') {
+                repos
+                    .entry(name.to_string())
+                    .or_default()
+                    .insert(tag.to_string(), top.hex().to_string());
+            }
+        }
+    }
+    (!repos.is_empty()).then(|| serde_json::to_vec(&repos).unwrap_or_default())
+}
+
+/// The OCI chain ID of a layer stack: `diff[0]`, then
+/// `sha256(chain + " " + diff[n])`.
+pub fn chain_id(diff_ids: &[Digest]) -> Option<Digest> {
+    let mut iter = diff_ids.iter();
+    let mut chain = iter.next()?.clone();
+    for d in iter {
+        chain = Digest::of(format!("{chain} {d}").as_bytes());
+    }
+    Some(chain)
+}
+
+fn header(kind: tar::EntryType, size: u64) -> tar::Header {
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(kind);
+    h.set_size(size);
+    h.set_mode(if kind == tar::EntryType::Directory { 0o755 } else { 0o644 });
+    h.set_mtime(0);
+    h.set_uid(0);
+    h.set_gid(0);
+    h
+}
+
+/// Writes the archive for `images` at `out`, atomically. Returns its size.
+pub fn write(out: &Path, images: &[ImageEntry], store: &Store) -> Result<u64> {
+    let temp = TempOutput::new(out);
+    let file = File::create(&temp.path)
+        .map_err(|e| Error::io("create the output file", &temp.path, e))?;
+    let mut tar = tar::Builder::new(BufWriter::with_capacity(1 << 20, file));
+    let werr = |e| Error::io("write the archive", &temp.path, e);
+    for dir in ["blobs/", "blobs/sha256/"] {
+        let mut h = header(tar::EntryType::Directory, 0);
+        tar.append_data(&mut h, dir, std::io::empty()).map_err(werr)?;
+    }
+    let mut written: HashSet<&Digest> = HashSet::new();
+    for image in images {
+        for blob in std::iter::once(&image.config).chain(&image.layers) {
+            if written.insert(&blob.digest) {
+                append_blob(&mut tar, blob, store, &temp.path)?;
+            }
+        }
+    }
+    let mut docs = vec![("manifest.json", manifest_json(images))];
+    if let Some(repos) = repositories_json(images) {
+        docs.push(("repositories", repos));
+    }
+    for (name, bytes) in docs {
+        let mut h = header(tar::EntryType::Regular, bytes.len() as u64);
+        tar.append_data(&mut h, name, &bytes[..]).map_err(werr)?;
+    }
+    let mut buffered = tar.into_inner().map_err(werr)?;
+    buffered.flush().map_err(werr)?;
+    let file = buffered.into_inner().map_err(|e| werr(e.into_error()))?;
+    file.sync_all().map_err(werr)?;
+    let size = file.metadata().map_err(werr)?.len();
+    drop(file);
+    temp.commit(out)?;
+    Ok(size)
+}
+
+fn append_blob<W: Write>(
+    tar: &mut tar::Builder<W>,
+    blob: &Descriptor,
+    store: &Store,
+    temp: &Path,
+) -> Result<()> {
+    let path = store.blob_path(&blob.digest);
+    let file = File::open(&path).map_err(|e| Error::io("read the cached blob", &path, e))?;
+    let mut reader = VerifyingReader::new(file.take(blob.size));
+    let mut h = header(tar::EntryType::Regular, blob.size);
+    tar.append_data(&mut h, blob_name(&blob.digest), &mut reader)
+        .map_err(|e| Error::io("write the archive", temp, e))?;
+    if let Err(detail) = reader.into_verifier().check(&blob.digest, blob.size) {
+        store.evict(&blob.digest);
+        return Err(Error::Verify {
+            digest: blob.digest.to_string(),
+            detail: format!("the cached copy is damaged ({detail}); it was removed, run the pull again"),
+        });
+    }
+    Ok(())
+}
+
+/// The archive's temporary file beside the output, removed unless
+/// committed.
+struct TempOutput {
+    path: PathBuf,
+    committed: bool,
+}
+
+impl TempOutput {
+    fn new(out: &Path) -> TempOutput {
+        let name = out
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "pulltar".into());
+        let path = out.with_file_name(format!(
+            ".{name}.{}.{}.partial",
+            std::process::id(),
+            unique_suffix()
+        ));
+        TempOutput {
+            path,
+            committed: false,
+        }
+    }
+
+    fn commit(mut self, out: &Path) -> Result<()> {
+        fs::rename(&self.path, out).map_err(|e| Error::io("rename the archive to", out, e))?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for TempOutput {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn desc(data: &[u8]) -> Descriptor {
+        Descriptor {
+            media_type: "x".into(),
+            digest: Digest::of(data),
+            size: data.len() as u64,
+            platform: None,
+            annotations: Default::default(),
+        }
+    }
+
+    fn stored(store: &Store, data: &[u8]) -> Descriptor {
+        let d = desc(data);
+        fs::write(store.blob_path(&d.digest), data).unwrap();
+        d
+    }
+
+    fn entry(store: &Store) -> ImageEntry {
+        let l1 = stored(store, b"layer one");
+        let l2 = stored(store, b"layer two");
+        ImageEntry {
+            config: stored(store, b"{}"),
+            layers: vec![l1.clone(), l2, l1],
+            diff_ids: vec![Digest::of(b"a"), Digest::of(b"b"), Digest::of(b"a")],
+            repo_tags: vec!["127.0.0.1:5000/team/app:v2".into()],
+        }
+    }
+
+    fn listing(path: &Path) -> Vec<(String, u64, u64, u32)> {
+        let mut a = tar::Archive::new(File::open(path).unwrap());
+        a.entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let h = e.header();
+                (
+                    e.path().unwrap().to_string_lossy().into_owned(),
+                    h.size().unwrap(),
+                    h.mtime().unwrap(),
+                    h.mode().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn layout_and_determinism() {
+        let store = Store::temporary().unwrap();
+        let dir = Store::temporary().unwrap();
+        let image = entry(&store);
+        let out = dir.root().join("a.tar");
+        write(&out, std::slice::from_ref(&image), &store).unwrap();
+        let names: Vec<String> = listing(&out).into_iter().map(|e| e.0).collect();
+        let b = |d: &Descriptor| blob_name(&d.digest);
+        assert_eq!(
+            names,
+            vec![
+                "blobs/".to_string(),
+                "blobs/sha256/".to_string(),
+                b(&image.config),
+                b(&image.layers[0]),
+                b(&image.layers[1]),
+                "manifest.json".to_string(),
+                "repositories".to_string(),
+            ]
+        );
+        assert!(listing(&out).iter().all(|e| e.2 == 0));
+        let out2 = dir.root().join("b.tar");
+        write(&out2, &[image], &store).unwrap();
+        assert_eq!(fs::read(&out).unwrap(), fs::read(&out2).unwrap());
+        let leftovers: Vec<_> = fs::read_dir(dir.root())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".partial"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[test]
+    fn manifest_document() {
+        let store = Store::temporary().unwrap();
+        let image = entry(&store);
+        let v: serde_json::Value = serde_json::from_slice(&manifest_json(&[image.clone()])).unwrap();
+        assert_eq!(v[0]["Config"], blob_name(&image.config.digest));
+        assert_eq!(v[0]["RepoTags"][0], "127.0.0.1:5000/team/app:v2");
+        assert_eq!(v[0]["Layers"].as_array().unwrap().len(), 3);
+        assert_eq!(v[0]["Layers"][0], v[0]["Layers"][2]);
+        let r: serde_json::Value =
+            serde_json::from_slice(&repositories_json(&[image.clone()]).unwrap()).unwrap();
+        let top = chain_id(&image.diff_ids).unwrap();
+        assert_eq!(r["127.0.0.1:5000/team/app"]["v2"], top.hex());
+    }
+
+    #[test]
+    fn untagged_has_no_repositories() {
+        let store = Store::temporary().unwrap();
+        let mut image = entry(&store);
+        image.repo_tags.clear();
+        assert!(repositories_json(&[image]).is_none());
+    }
+
+    #[test]
+    fn chain_ids() {
+        let a = Digest::of(b"a");
+        let b = Digest::of(b"b");
+        assert_eq!(chain_id(&[]), None);
+        assert_eq!(chain_id(std::slice::from_ref(&a)), Some(a.clone()));
+        assert_eq!(
+            chain_id(&[a.clone(), b.clone()]).unwrap(),
+            Digest::of(format!("{a} {b}").as_bytes())
+        );
+    }
+
+    #[test]
+    fn damaged_blob_fails_and_leaves_nothing() {
+        let store = Store::temporary().unwrap();
+        let dir = Store::temporary().unwrap();
+        let image = entry(&store);
+        fs::write(store.blob_path(&image.layers[1].digest), b"layer tw0").unwrap();
+        let out = dir.root().join("bad.tar");
+        let err = write(&out, &[image.clone()], &store).unwrap_err();
+        assert!(err.to_string().contains(&image.layers[1].digest.to_string()), "{err}");
+        assert!(!out.exists());
+        assert!(!store.blob_path(&image.layers[1].digest).exists());
+        assert_eq!(fs::read_dir(dir.root()).unwrap().count(), 2, "only blobs/ and tmp/");
+    }
+}

@@ -1,0 +1,185 @@
+//! The content-addressed blob store: `blobs/sha256/<hex>` under the cache
+//! directory, where a blob arrives only after it was verified.
+//!
+//! Writers download into a private temporary file under `tmp/` and
+//! [`Store::commit`] it with a rename once size and digest matched, so a
+//! reader never sees half a blob and concurrent runs never corrupt each
+//! other. Lookups check the size; the archive writer re-hashes every blob it
+//! copies, so a file damaged on disk is caught before it reaches an archive.
+//! This module does not download, and it does not prune (nothing is ever
+//! removed but a blob found to be bad).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+
+/// A blob store rooted at a directory.
+#[derive(Debug)]
+pub struct Store {
+    root: PathBuf,
+    remove_on_drop: bool,
+}
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl Store {
+    /// Opens (creating as needed) the store at `root`.
+    pub fn open(root: &Path) -> Result<Store> {
+        let store = Store {
+            root: root.to_path_buf(),
+            remove_on_drop: false,
+        };
+        store.create_dirs()?;
+        Ok(store)
+    }
+
+    /// A store in a new temporary directory, removed when dropped
+    /// (`--no-cache`).
+    pub fn temporary() -> Result<Store> {
+        let root = std::env::temp_dir().join(format!(
+            "pulltar-{}-{}",
+            std::process::id(),
+            unique_suffix()
+        ));
+        let store = Store {
+            root,
+            remove_on_drop: true,
+        };
+        store.create_dirs()?;
+        Ok(store)
+    }
+
+    /// The default location: `$XDG_CACHE_HOME/pulltar`, else
+    /// `~/.cache/pulltar`.
+    pub fn default_root() -> Option<PathBuf> {
+        let nonempty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+        if let Some(x) = nonempty("XDG_CACHE_HOME") {
+            return Some(PathBuf::from(x).join("pulltar"));
+        }
+        nonempty("HOME").map(|h| PathBuf::from(h).join(".cache").join("pulltar"))
+    }
+
+    fn create_dirs(&self) -> Result<()> {
+        for dir in [self.blobs_dir(), self.tmp_dir()] {
+            fs::create_dir_all(&dir).map_err(|e| Error::io("create the cache directory", &dir, e))?;
+        }
+        Ok(())
+    }
+
+    /// The directory holding the store.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn blobs_dir(&self) -> PathBuf {
+        self.root.join("blobs").join("sha256")
+    }
+
+    fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    /// Where the verified blob `digest` lives (whether or not it is there).
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.blobs_dir().join(digest.hex())
+    }
+
+    /// Whether the blob is held with the expected size. A file of the
+    /// wrong size is removed, as it can only be damage.
+    pub fn has(&self, digest: &Digest, size: u64) -> bool {
+        let path = self.blob_path(digest);
+        match fs::metadata(&path) {
+            Ok(m) if m.is_file() && m.len() == size => true,
+            Ok(m) if m.is_file() => {
+                log::warn!(
+                    "cached blob {digest} has {} bytes instead of {size}; fetching it again",
+                    m.len()
+                );
+                let _ = fs::remove_file(&path);
+                false
+            }
+            _ => false,
+        }
+    }
+
+    /// A fresh temporary path for downloading `digest`, private to this
+    /// process and call.
+    pub fn temp_path(&self, digest: &Digest) -> PathBuf {
+        self.tmp_dir().join(format!(
+            "{}.{}.{}.partial",
+            digest.hex(),
+            std::process::id(),
+            unique_suffix()
+        ))
+    }
+
+    /// Moves a verified temporary file into place.
+    pub fn commit(&self, temp: &Path, digest: &Digest) -> Result<PathBuf> {
+        let dest = self.blob_path(digest);
+        fs::rename(temp, &dest).map_err(|e| Error::io("move the verified blob into", &dest, e))?;
+        Ok(dest)
+    }
+
+    /// Removes a blob that failed verification.
+    pub fn evict(&self, digest: &Digest) {
+        let _ = fs::remove_file(self.blob_path(digest));
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if self.remove_on_drop {
+            let _ = fs::remove_dir_all(&self.root);
+        }
+    }
+}
+
+/// A value unlikely to repeat within or across processes.
+pub fn unique_suffix() -> String {
+    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{nanos:08x}{n}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commit_and_lookup() {
+        let store = Store::temporary().unwrap();
+        let d = Digest::of(b"abc");
+        assert!(!store.has(&d, 3));
+        let tmp = store.temp_path(&d);
+        assert_ne!(tmp, store.temp_path(&d));
+        fs::write(&tmp, b"abc").unwrap();
+        let path = store.commit(&tmp, &d).unwrap();
+        assert!(path.ends_with(format!("blobs/sha256/{}", d.hex())));
+        assert!(store.has(&d, 3));
+        assert!(!tmp.exists());
+    }
+
+    #[test]
+    fn wrong_size_is_evicted() {
+        let store = Store::temporary().unwrap();
+        let d = Digest::of(b"abc");
+        fs::write(store.blob_path(&d), b"ab").unwrap();
+        assert!(!store.has(&d, 3));
+        assert!(!store.blob_path(&d).exists());
+    }
+
+    #[test]
+    fn temporary_is_removed() {
+        let store = Store::temporary().unwrap();
+        let root = store.root().to_path_buf();
+        assert!(root.join("blobs/sha256").is_dir());
+        drop(store);
+        assert!(!root.exists());
+    }
+}

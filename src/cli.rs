@@ -1,0 +1,427 @@
+//! The command line: flags in docker's spelling (and the older scripts'
+//! aliases), turned first into raw [`Args`] and then, validated, into a
+//! [`Plan`] for the pull; plus `--help`, `--version` and the logger set-up.
+//!
+//! Parsing only checks what the user typed (flag syntax, numbers,
+//! references, platforms, paths); it contacts no registry. Every usage
+//! problem is an [`Error::Usage`] or [`Error::Reference`], never a panic.
+
+use std::ffi::OsString;
+use std::io::{BufRead, IsTerminal};
+use std::path::{Path, PathBuf};
+
+use crate::auth::Credentials;
+use crate::cache::Store;
+use crate::error::{Error, Result};
+use crate::platform::Platform;
+use crate::pull::{self, Plan};
+use crate::reference::Reference;
+use crate::registry;
+
+const HELP: &str = "\
+pulltar: pull a container image from a registry into a tar that
+`docker load`, `podman load`, skopeo and containerd accept. No daemon needed.
+
+Usage: pulltar [OPTIONS] IMAGE
+
+IMAGE is [registry[:port]/]path[:tag][@sha256:<hex>], as docker spells it:
+  nginx:1.25   user/app:v1   ghcr.io/org/tool@sha256:…   127.0.0.1:5000/team/app:v2
+
+Image selection:
+      --platform OS/ARCH[/VARIANT]  platform to pull from a multi-platform image
+                                    (default: this host's, e.g. linux/amd64)
+  -a, --arch ARCH                   same as --platform linux/ARCH
+
+Output:
+  -o, --output PATH                 archive path, or a directory (existing, or
+                                    ending in '/') to put the default name in;
+                                    default: ./<repo path, / as _>_<tag>.tar
+
+Network:
+  -t, --threads N                   parallel downloads (default 8, 1-128);
+                                    also -j/--workers, --max-concurrent-downloads
+      --insecure                    do not verify the registry's TLS certificate
+
+Authentication:
+  -u, --username USER               user name for the registry
+      --password-stdin              read the password (or token) from stdin
+      --password PASS               password on the command line (visible to
+                                    other users of this host: prefer --password-stdin)
+
+Cache:
+      --cache-dir DIR               blob store (default $XDG_CACHE_HOME/pulltar,
+                                    else ~/.cache/pulltar)
+      --no-cache                    use a temporary store, removed at exit
+
+Logging:
+  -q, --quiet                       print errors only
+  -v, --debug                       log requests and decisions to stderr
+                                    (RUST_LOG=pulltar=debug does the same)
+  -h, --help                        this help
+  -V, --version                     the version
+
+Examples:
+  pulltar nginx:1.25                          # writes ./nginx_1.25.tar
+  pulltar --platform linux/arm64 alpine:3.20 -o alpine-arm64.tar
+  pulltar 127.0.0.1:5000/team/app:v2 -o app.tar -t 16
+  docker load -i nginx_1.25.tar
+
+Exit codes: 0 the archive was written; 1 the pull failed (nothing is left
+at the output path); 2 the command line is wrong.
+";
+
+/// The command line as typed, checked only for syntax.
+#[derive(Debug, Default)]
+pub struct Args {
+    image: String,
+    output: Option<PathBuf>,
+    platform: Option<String>,
+    arch: Option<String>,
+    threads: Option<usize>,
+    cache_dir: Option<PathBuf>,
+    no_cache: bool,
+    quiet: bool,
+    debug: bool,
+    insecure: bool,
+    username: Option<String>,
+    password: Option<String>,
+    password_stdin: bool,
+}
+
+/// What the command line asks for.
+pub enum Command {
+    /// Print the help.
+    Help,
+    /// Print the version.
+    Version,
+    /// Pull an image.
+    Pull(Box<Args>),
+}
+
+fn usage(msg: impl Into<String>) -> Error {
+    Error::Usage(msg.into())
+}
+
+fn pico_err(e: pico_args::Error) -> Error {
+    usage(e.to_string())
+}
+
+/// Parses the arguments (without the program name).
+pub fn parse(raw: Vec<OsString>) -> Result<Command> {
+    let mut p = pico_args::Arguments::from_vec(raw);
+    if p.contains(["-h", "--help"]) {
+        return Ok(Command::Help);
+    }
+    if p.contains(["-V", "--version"]) {
+        return Ok(Command::Version);
+    }
+    let mut a = Args {
+        output: p.opt_value_from_os_str(["-o", "--output"], |s| Ok::<_, String>(PathBuf::from(s))).map_err(pico_err)?,
+        platform: p.opt_value_from_str("--platform").map_err(pico_err)?,
+        arch: p.opt_value_from_str(["-a", "--arch"]).map_err(pico_err)?,
+        cache_dir: p.opt_value_from_os_str("--cache-dir", |s| Ok::<_, String>(PathBuf::from(s))).map_err(pico_err)?,
+        no_cache: p.contains("--no-cache"),
+        quiet: p.contains(["-q", "--quiet"]),
+        debug: p.contains(["-v", "--debug"]),
+        insecure: p.contains("--insecure"),
+        username: p.opt_value_from_str(["-u", "--username"]).map_err(pico_err)?,
+        password: p.opt_value_from_str("--password").map_err(pico_err)?,
+        password_stdin: p.contains("--password-stdin"),
+        ..Args::default()
+    };
+    for keys in [["-t", "--threads"], ["-j", "--workers"]] {
+        if let Some(n) = p.opt_value_from_str(keys).map_err(pico_err)? {
+            a.threads = Some(n);
+        }
+    }
+    if let Some(n) = p.opt_value_from_str("--max-concurrent-downloads").map_err(pico_err)? {
+        a.threads = Some(n);
+    }
+    let free = p.finish();
+    let mut images = Vec::new();
+    for arg in free {
+        let s = arg
+            .into_string()
+            .map_err(|a| usage(format!("argument {a:?} is not valid UTF-8")))?;
+        if s.starts_with('-') && s.len() > 1 {
+            return Err(usage(format!("unknown option {s:?}")));
+        }
+        images.push(s);
+    }
+    match images.len() {
+        0 => Err(usage("no image given: pulltar [OPTIONS] IMAGE")),
+        1 => {
+            a.image = images.remove(0);
+            Ok(Command::Pull(Box::new(a)))
+        }
+        _ => Err(usage(format!(
+            "one image at a time, got {}: {}",
+            images.len(),
+            images.join(" ")
+        ))),
+    }
+}
+
+/// Validates `args` into a pull plan. `stdin` is read only for
+/// `--password-stdin`.
+pub fn plan(args: &Args, cwd: &Path, stdin: &mut dyn BufRead) -> Result<Plan> {
+    let reference = Reference::parse(&args.image)?;
+    let (platform, platform_explicit) = match (&args.platform, &args.arch) {
+        (Some(_), Some(_)) => return Err(usage("give either --platform or -a/--arch, not both")),
+        (Some(p), None) => (Platform::parse(p).map_err(usage)?, true),
+        (None, Some(a)) => (Platform::parse_arch(a).map_err(usage)?, true),
+        (None, None) => (Platform::host(), false),
+    };
+    let threads = args.threads.unwrap_or(8);
+    if !(1..=128).contains(&threads) {
+        return Err(usage(format!("--threads must be from 1 to 128, got {threads}")));
+    }
+    if args.no_cache && args.cache_dir.is_some() {
+        return Err(usage("give either --cache-dir or --no-cache, not both"));
+    }
+    let cache_dir = if args.no_cache {
+        None
+    } else {
+        match &args.cache_dir {
+            Some(d) => Some(cwd.join(d)),
+            None => Some(Store::default_root().ok_or_else(|| {
+                usage("no cache directory: set HOME or XDG_CACHE_HOME, or pass --cache-dir or --no-cache")
+            })?),
+        }
+    };
+    let credentials = credentials(args, stdin)?;
+    let output = output_path(args.output.as_deref(), &reference, cwd)?;
+    Ok(Plan {
+        reference,
+        platform,
+        platform_explicit,
+        output,
+        cache_dir,
+        threads,
+        registry: registry::Options {
+            insecure: args.insecure,
+            credentials,
+            connections: threads,
+        },
+        quiet: args.quiet,
+    })
+}
+
+fn credentials(args: &Args, stdin: &mut dyn BufRead) -> Result<Option<Credentials>> {
+    let password = match (&args.password, args.password_stdin) {
+        (Some(_), true) => return Err(usage("give either --password or --password-stdin, not both")),
+        (Some(p), false) => {
+            log::warn!("a password on the command line can be seen by other users of this host; prefer --password-stdin");
+            Some(p.clone())
+        }
+        (None, true) => {
+            let mut line = String::new();
+            stdin
+                .read_line(&mut line)
+                .map_err(|e| usage(format!("cannot read the password from stdin: {e}")))?;
+            let p = line.trim_end_matches(['\r', '\n']).to_string();
+            if p.is_empty() {
+                return Err(usage("--password-stdin was given but stdin held no password"));
+            }
+            Some(p)
+        }
+        (None, false) => None,
+    };
+    match (&args.username, password) {
+        (Some(u), Some(p)) => Ok(Some(Credentials {
+            username: u.clone(),
+            password: p,
+        })),
+        (Some(_), None) => Err(usage("-u/--username needs --password-stdin (or --password)")),
+        (None, Some(_)) => Err(usage("a password was given without -u/--username")),
+        (None, None) => Ok(None),
+    }
+}
+
+/// Where the archive goes: `-o FILE`, `-o DIR/` (or an existing
+/// directory) with the default name inside, or the default name in `cwd`.
+/// The directory must exist, so that a typo fails before any download.
+pub fn output_path(output: Option<&Path>, reference: &Reference, cwd: &Path) -> Result<PathBuf> {
+    let default_name = reference.default_file_name();
+    let path = match output {
+        None => cwd.join(&default_name),
+        Some(o) if o.as_os_str() == "-" => {
+            return Err(usage("writing the archive to stdout (-o -) is not supported; give a file name"))
+        }
+        Some(o) => {
+            let full = cwd.join(o);
+            let names_dir = o.as_os_str().to_string_lossy().ends_with('/');
+            if names_dir || full.is_dir() {
+                if !full.is_dir() {
+                    return Err(usage(format!("output directory {} does not exist", o.display())));
+                }
+                full.join(&default_name)
+            } else {
+                full
+            }
+        }
+    };
+    let parent = path.parent().unwrap_or(cwd);
+    if !parent.is_dir() {
+        return Err(usage(format!(
+            "the directory of the output {} does not exist",
+            path.display()
+        )));
+    }
+    if path.is_dir() {
+        return Err(usage(format!("the output {} is a directory", path.display())));
+    }
+    Ok(path)
+}
+
+fn init_logging(args: &Args) {
+    let mut b = env_logger::Builder::new();
+    let debug = args.debug;
+    b.format(move |buf, record| {
+        use std::io::Write;
+        let level = record.level().as_str().to_ascii_lowercase();
+        if debug {
+            writeln!(buf, "[{} {level} {}] {}", buf.timestamp_millis(), record.target(), record.args())
+        } else {
+            writeln!(buf, "{level}: {}", record.args())
+        }
+    });
+    let level = if args.debug {
+        log::LevelFilter::Debug
+    } else if args.quiet {
+        log::LevelFilter::Error
+    } else {
+        log::LevelFilter::Warn
+    };
+    // Only our own records: ureq's debug lines show full URLs, presigned
+    // queries included.
+    b.filter_level(log::LevelFilter::Off).filter_module("pulltar", level);
+    if !args.debug {
+        if let Ok(spec) = std::env::var("RUST_LOG") {
+            b.parse_filters(&spec);
+        }
+    }
+    let _ = b.try_init();
+}
+
+/// Runs the command line `raw` (without the program name).
+pub fn run(raw: Vec<OsString>) -> Result<()> {
+    match parse(raw)? {
+        Command::Help => {
+            print!("{HELP}");
+            Ok(())
+        }
+        Command::Version => {
+            println!("pulltar {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        Command::Pull(args) => {
+            init_logging(&args);
+            let cwd = std::env::current_dir()
+                .map_err(|e| Error::io("find the current directory", ".", e))?;
+            let stdin = std::io::stdin();
+            if args.password_stdin && stdin.is_terminal() {
+                eprint!("Password: ");
+            }
+            let plan = plan(&args, &cwd, &mut stdin.lock())?;
+            pull::run(&plan).map(|_| ())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(v: &[&str]) -> Result<Command> {
+        parse(v.iter().map(OsString::from).collect())
+    }
+
+    fn pull_args(v: &[&str]) -> Args {
+        match args(v).unwrap() {
+            Command::Pull(a) => *a,
+            _ => panic!("not a pull"),
+        }
+    }
+
+    fn plan_of(v: &[&str]) -> Result<Plan> {
+        plan(&pull_args(v), Path::new("/tmp"), &mut &b""[..])
+    }
+
+    #[test]
+    fn help_and_version() {
+        assert!(matches!(args(&["--help"]), Ok(Command::Help)));
+        assert!(matches!(args(&["-h"]), Ok(Command::Help)));
+        assert!(matches!(args(&["-V"]), Ok(Command::Version)));
+        for flag in ["--platform", "--arch", "--output", "--threads", "--workers", "--max-concurrent-downloads", "--cache-dir", "--no-cache", "--quiet", "--debug", "--insecure", "--username", "--password-stdin"] {
+            assert!(HELP.contains(flag), "{flag} missing from help");
+        }
+    }
+
+    #[test]
+    fn thread_aliases() {
+        for flags in [["-t", "3"], ["--threads", "3"], ["-j", "3"], ["--workers", "3"], ["--max-concurrent-downloads", "3"]] {
+            let a = pull_args(&[flags[0], flags[1], "nginx"]);
+            assert_eq!(a.threads, Some(3), "{flags:?}");
+        }
+        assert_eq!(pull_args(&["--threads=5", "nginx"]).threads, Some(5));
+    }
+
+    #[test]
+    fn usage_errors() {
+        for bad in [
+            &["nginx", "--bogus"][..],
+            &[][..],
+            &["a", "b"][..],
+            &["-t", "x", "nginx"][..],
+            &["--platform"][..],
+        ] {
+            let e = args(bad).err().unwrap_or_else(|| panic!("{bad:?} accepted"));
+            assert_eq!(e.exit_code(), 2, "{bad:?}: {e}");
+        }
+        for bad in [
+            &["-t", "0", "nginx"][..],
+            &["-t", "500", "nginx"][..],
+            &["--platform", "linux", "nginx"][..],
+            &["--platform", "linux/amd64", "-a", "arm64", "nginx"][..],
+            &["-u", "me", "nginx"][..],
+            &["--no-cache", "--cache-dir", "x", "nginx"][..],
+            &["-o", "/nonexistent-dir/x.tar", "nginx"][..],
+            &["-o", "-", "nginx"][..],
+        ] {
+            let e = plan_of(bad).err().unwrap_or_else(|| panic!("{bad:?} accepted"));
+            assert_eq!(e.exit_code(), 2, "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn bad_reference_quotes_input() {
+        let e = plan_of(&["UPPER/Case:tag"]).unwrap_err();
+        assert!(e.to_string().contains("\"UPPER/Case:tag\""), "{e}");
+    }
+
+    #[test]
+    fn plans() {
+        let p = plan_of(&["-a", "arm64", "--no-cache", "alpine:3.20"]).unwrap();
+        assert_eq!(p.platform.to_string(), "linux/arm64");
+        assert!(p.platform_explicit);
+        assert_eq!(p.output, Path::new("/tmp/alpine_3.20.tar"));
+        assert_eq!(p.cache_dir, None);
+        assert_eq!(p.threads, 8);
+        let p = plan_of(&["-o", "/tmp/", "--cache-dir", "c", "nginx"]).unwrap();
+        assert_eq!(p.output, Path::new("/tmp/nginx_latest.tar"));
+        assert_eq!(p.cache_dir.as_deref(), Some(Path::new("/tmp/c")));
+        let p = plan_of(&["-o", "x.tar", "--platform=linux/arm/v7", "nginx"]).unwrap();
+        assert_eq!(p.output, Path::new("/tmp/x.tar"));
+        assert_eq!(p.platform.to_string(), "linux/arm/v7");
+    }
+
+    #[test]
+    fn password_from_stdin() {
+        let a = pull_args(&["-u", "me", "--password-stdin", "nginx"]);
+        let p = plan(&a, Path::new("/tmp"), &mut &b"s3cret\n"[..]).unwrap();
+        let c = p.registry.credentials.unwrap();
+        assert_eq!((c.username.as_str(), c.password.as_str()), ("me", "s3cret"));
+        assert!(plan(&a, Path::new("/tmp"), &mut &b""[..]).is_err());
+    }
+}

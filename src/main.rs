@@ -1,0 +1,16 @@
+//! The `pulltar` binary: runs the command line and turns the result into an
+//! exit code (0 done, 1 the pull failed, 2 the command line is wrong),
+//! printing the error once.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args = std::env::args_os().skip(1).collect();
+    match pulltar::cli::run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pulltar: error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

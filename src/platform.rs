@@ -1,0 +1,216 @@
+//! Platforms (`os/arch[/variant]`): parsing, the host default, the
+//! normalisation docker applies, and choosing one entry of an index.
+//!
+//! Normalisation: `x86_64` is `amd64`, `aarch64` is `arm64`, `arm64/v8` is
+//! plain `arm64`, a bare `arm` is `arm/v7`, `armhf` is `arm/v7` and `armel`
+//! is `arm/v6`. Entries for attestations (`unknown/unknown`, or annotated as
+//! an attestation manifest) are never chosen. When an exact variant is not
+//! in the index, an entry without a variant is the next choice, as in
+//! containers/image. This module knows nothing about HTTP or manifests'
+//! wire format: it works on [`Platform`] values.
+
+use std::fmt;
+
+/// An operating system, architecture and optional variant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Platform {
+    /// `linux`, `windows`, …
+    pub os: String,
+    /// `amd64`, `arm64`, `arm`, …
+    pub arch: String,
+    /// `v7`, `v8`, … (empty when none)
+    pub variant: String,
+}
+
+impl Platform {
+    /// Makes a normalised platform.
+    pub fn new(os: &str, arch: &str, variant: &str) -> Platform {
+        let os = os.to_ascii_lowercase();
+        let arch = arch.to_ascii_lowercase();
+        let variant = variant.to_ascii_lowercase();
+        let (arch, variant) = match (arch.as_str(), variant.as_str()) {
+            ("x86_64" | "x86-64", v) => ("amd64".to_string(), v.to_string()),
+            ("aarch64" | "arm64", "v8" | "8") => ("arm64".to_string(), String::new()),
+            ("aarch64", v) => ("arm64".to_string(), v.to_string()),
+            ("armhf", "") => ("arm".to_string(), "v7".to_string()),
+            ("armel", "") => ("arm".to_string(), "v6".to_string()),
+            ("arm", "") => ("arm".to_string(), "v7".to_string()),
+            ("arm", v) if !v.starts_with('v') => ("arm".to_string(), format!("v{v}")),
+            ("i386" | "i686" | "x86", v) => ("386".to_string(), v.to_string()),
+            _ => (arch, variant),
+        };
+        Platform { os, arch, variant }
+    }
+
+    /// Parses `os/arch[/variant]`; the error says what is expected.
+    pub fn parse(s: &str) -> Result<Platform, String> {
+        let parts: Vec<&str> = s.split('/').collect();
+        let valid = |p: &&str| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+        };
+        if !(2..=3).contains(&parts.len()) || !parts.iter().all(valid) {
+            return Err(format!(
+                "platform {s:?} is not os/arch[/variant] (for example linux/amd64 or linux/arm/v7)"
+            ));
+        }
+        Ok(Platform::new(parts[0], parts[1], parts.get(2).unwrap_or(&"")))
+    }
+
+    /// Parses the argument of `-a/--arch`: `ARCH[/VARIANT]` on linux, or a
+    /// whole platform when it has an OS.
+    pub fn parse_arch(s: &str) -> Result<Platform, String> {
+        if s.starts_with("linux/") || s.starts_with("windows/") {
+            return Platform::parse(s);
+        }
+        Platform::parse(&format!("linux/{s}"))
+    }
+
+    /// The platform this program runs on.
+    pub fn host() -> Platform {
+        let os = match std::env::consts::OS {
+            "macos" => "darwin",
+            other => other,
+        };
+        let (arch, variant) = match std::env::consts::ARCH {
+            "x86_64" => ("amd64", ""),
+            "aarch64" => ("arm64", ""),
+            "arm" => ("arm", "v7"),
+            "x86" => ("386", ""),
+            "powerpc64" => ("ppc64le", ""),
+            "s390x" => ("s390x", ""),
+            "riscv64" => ("riscv64", ""),
+            other => (other, ""),
+        };
+        // Images for macOS hosts are linux images run in a VM.
+        let os = if os == "darwin" { "linux" } else { os };
+        Platform::new(os, arch, variant)
+    }
+
+    /// Whether this is an attestation or otherwise unusable entry.
+    pub fn is_unknown(&self) -> bool {
+        self.os == "unknown" || self.arch == "unknown"
+    }
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.os, self.arch)?;
+        if !self.variant.is_empty() {
+            write!(f, "/{}", self.variant)?;
+        }
+        Ok(())
+    }
+}
+
+/// How well `candidate` serves `wanted`: `None` if it cannot, higher is
+/// better.
+pub fn match_score(wanted: &Platform, candidate: &Platform) -> Option<u8> {
+    if candidate.is_unknown() || wanted.os != candidate.os || wanted.arch != candidate.arch {
+        return None;
+    }
+    if wanted.variant == candidate.variant {
+        Some(3)
+    } else if candidate.variant.is_empty() {
+        Some(2)
+    } else if wanted.variant.is_empty() {
+        Some(1)
+    } else {
+        None
+    }
+}
+
+/// Picks the index of the best entry for `wanted` among `candidates`; the
+/// first of equally good entries wins. `None` when nothing matches.
+pub fn choose(wanted: &Platform, candidates: &[Platform]) -> Option<usize> {
+    let mut best: Option<(usize, u8)> = None;
+    for (i, c) in candidates.iter().enumerate() {
+        if let Some(s) = match_score(wanted, c) {
+            if best.is_none_or(|(_, b)| s > b) {
+                best = Some((i, s));
+            }
+        }
+    }
+    best.map(|(i, _)| i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Platform {
+        Platform::parse(s).unwrap()
+    }
+
+    #[test]
+    fn normalises() {
+        assert_eq!(p("linux/x86_64").to_string(), "linux/amd64");
+        assert_eq!(p("linux/aarch64").to_string(), "linux/arm64");
+        assert_eq!(p("linux/arm64/v8").to_string(), "linux/arm64");
+        assert_eq!(p("linux/arm").to_string(), "linux/arm/v7");
+        assert_eq!(p("linux/arm/7").to_string(), "linux/arm/v7");
+        assert_eq!(p("Linux/AMD64").to_string(), "linux/amd64");
+        assert_eq!(Platform::new("linux", "arm64", "v8"), p("linux/arm64"));
+    }
+
+    #[test]
+    fn parse_arch() {
+        assert_eq!(Platform::parse_arch("arm64").unwrap().to_string(), "linux/arm64");
+        assert_eq!(Platform::parse_arch("arm/v6").unwrap().to_string(), "linux/arm/v6");
+        assert_eq!(
+            Platform::parse_arch("linux/s390x").unwrap().to_string(),
+            "linux/s390x"
+        );
+    }
+
+    #[test]
+    fn parse_rejects() {
+        for bad in ["", "linux", "linux/", "/amd64", "a/b/c/d", "linux/am d64", "linux/$x"] {
+            assert!(Platform::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn host_is_linux_here() {
+        let h = Platform::host();
+        assert_eq!(h.os, "linux");
+        assert!(!h.arch.is_empty());
+    }
+
+    #[test]
+    fn choose_exact_variant_first() {
+        let cands = [p("linux/arm/v6"), p("linux/arm/v7"), p("linux/arm64")];
+        assert_eq!(choose(&p("linux/arm/v7"), &cands), Some(1));
+        assert_eq!(choose(&p("linux/arm/v6"), &cands), Some(0));
+        assert_eq!(choose(&p("linux/arm64/v8"), &cands), Some(2));
+        assert_eq!(choose(&p("linux/arm/v5"), &cands), None);
+    }
+
+    #[test]
+    fn choose_falls_back_to_no_variant() {
+        let cands = [
+            Platform::new("linux", "arm", "v6"),
+            Platform {
+                os: "linux".into(),
+                arch: "arm".into(),
+                variant: String::new(),
+            },
+        ];
+        assert_eq!(choose(&p("linux/arm/v7"), &cands), Some(1));
+    }
+
+    #[test]
+    fn choose_skips_unknown() {
+        let cands = [p("unknown/unknown"), p("linux/amd64")];
+        assert_eq!(choose(&p("linux/amd64"), &cands), Some(1));
+        assert_eq!(choose(&p("unknown/unknown"), &cands), None);
+    }
+
+    #[test]
+    fn amd64_any_variant_when_none_wanted() {
+        let cands = [p("linux/amd64/v3")];
+        assert_eq!(choose(&p("linux/amd64"), &cands), Some(0));
+        assert_eq!(choose(&p("windows/amd64"), &cands), None);
+    }
+}

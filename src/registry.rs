@@ -1,0 +1,388 @@
+//! The registry client: one shared `ureq::Agent`, the `/v2/` ping, the auth
+//! handshake (anonymous, Basic, Bearer with cached tokens, renewed before
+//! they expire and once more on a 401), manifest fetches with every manifest
+//! type accepted, and opening blob streams (optionally from an offset).
+//!
+//! It returns bytes and open streams; it does not choose platforms, verify
+//! blobs or write files (`download.rs` and `pull.rs` do). Plain HTTP is used
+//! only for registries on loopback; everything else is HTTPS. The
+//! `Authorization` header is never forwarded across a redirect, so blob
+//! redirects to a CDN carry no token.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use ureq::http::Response;
+use ureq::Body;
+
+use crate::auth::{self, Challenge, Credentials, TokenCache};
+use crate::digest::Digest;
+use crate::error::{excerpt, redact_url, Error, Result};
+use crate::manifest;
+use crate::reference::Reference;
+use crate::retry;
+
+/// How the client reaches a registry.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Skip TLS certificate verification (and allow an http token realm).
+    pub insecure: bool,
+    /// Credentials for the registry, if any.
+    pub credentials: Option<Credentials>,
+    /// How many connections may be open at once.
+    pub connections: usize,
+}
+
+/// What the ping said about authentication.
+#[derive(Clone, Debug)]
+enum AuthMode {
+    Anonymous,
+    Basic,
+    Bearer(Challenge),
+}
+
+/// A client for one repository on one registry.
+pub struct Registry {
+    agent: ureq::Agent,
+    base: String,
+    scope: String,
+    repository: String,
+    insecure: bool,
+    credentials: Option<Credentials>,
+    mode: Mutex<AuthMode>,
+    tokens: TokenCache,
+}
+
+/// The most read of an error or token body.
+const SMALL_BODY: u64 = 64 << 10;
+
+impl Registry {
+    /// Builds the client for `reference` and pings the registry to learn
+    /// how it authenticates.
+    pub fn connect(reference: &Reference, options: &Options) -> Result<Registry> {
+        let scheme = if reference.is_loopback() { "http" } else { "https" };
+        let tls = ureq::tls::TlsConfig::builder()
+            .disable_verification(options.insecure)
+            .build();
+        let conns = options.connections.max(1);
+        let mut config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .user_agent(concat!("pulltar/", env!("CARGO_PKG_VERSION")))
+            .tls_config(tls)
+            .timeout_connect(Some(Duration::from_secs(30)))
+            .timeout_recv_response(Some(Duration::from_secs(60)))
+            .timeout_per_read(Some(Duration::from_secs(60)))
+            .max_idle_connections(conns * 2 + 4)
+            .max_idle_connections_per_host(conns + 2);
+        if reference.is_loopback() {
+            // A proxy from the environment must never see loopback traffic.
+            config = config.proxy(None);
+        }
+        let registry = Registry {
+            agent: config.build().into(),
+            base: format!("{scheme}://{}", reference.api_host()),
+            scope: reference.scope(),
+            repository: reference.repository().to_string(),
+            insecure: options.insecure,
+            credentials: options.credentials.clone(),
+            mode: Mutex::new(AuthMode::Anonymous),
+            tokens: TokenCache::default(),
+        };
+        registry.ping()?;
+        Ok(registry)
+    }
+
+    fn ping(&self) -> Result<()> {
+        let url = format!("{}/v2/", self.base);
+        let what = "contacting the registry";
+        let mut resp = self.send(&url, what, None, None, 0)?;
+        match resp.status().as_u16() {
+            200..=299 => Ok(()),
+            401 => {
+                self.learn_challenge(&resp)?;
+                drain(&mut resp);
+                Ok(())
+            }
+            status => Err(http_error(what, &url, status, &mut resp)),
+        }
+    }
+
+    /// Reads the challenge of a 401 answer and switches to its scheme.
+    fn learn_challenge(&self, resp: &Response<Body>) -> Result<()> {
+        let header = resp
+            .headers()
+            .get_all("www-authenticate")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let challenges = auth::parse_challenges(&header);
+        let mode = if let Some(b) = challenges.iter().find(|c| c.scheme == "bearer") {
+            AuthMode::Bearer(b.clone())
+        } else if challenges.iter().any(|c| c.scheme == "basic") {
+            AuthMode::Basic
+        } else {
+            return Err(Error::Auth(format!(
+                "{} asked for authentication without a usable WWW-Authenticate challenge ({:?})",
+                self.base,
+                excerpt(header.as_bytes(), 100)
+            )));
+        };
+        log::debug!("registry auth: {}", match &mode {
+            AuthMode::Anonymous => "anonymous",
+            AuthMode::Basic => "basic",
+            AuthMode::Bearer(_) => "bearer",
+        });
+        *self.mode.lock().unwrap_or_else(|p| p.into_inner()) = mode;
+        Ok(())
+    }
+
+    /// The `Authorization` value for the next request, fetching a token if
+    /// none is fresh.
+    fn authorization(&self) -> Result<Option<String>> {
+        let mode = self.mode.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        match mode {
+            AuthMode::Anonymous => Ok(None),
+            AuthMode::Basic => match &self.credentials {
+                Some(c) => Ok(Some(c.basic_header())),
+                None => Err(Error::Auth(format!(
+                    "{} requires a user name and password: pass -u USER --password-stdin",
+                    self.base
+                ))),
+            },
+            AuthMode::Bearer(challenge) => {
+                let url = auth::token_url(&challenge, &self.scope).map_err(Error::Auth)?;
+                if let Some(t) = self.tokens.get(&url, Instant::now()) {
+                    return Ok(Some(t.header()));
+                }
+                let token = self.fetch_token(&url)?;
+                self.tokens.put(&url, token.clone());
+                Ok(Some(token.header()))
+            }
+        }
+    }
+
+    fn forget_tokens(&self) {
+        let mode = self.mode.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let AuthMode::Bearer(challenge) = mode {
+            if let Ok(url) = auth::token_url(&challenge, &self.scope) {
+                self.tokens.forget(&url);
+            }
+        }
+    }
+
+    fn fetch_token(&self, url: &str) -> Result<auth::Token> {
+        if url.starts_with("http://") && self.base.starts_with("https://") && !self.insecure {
+            return Err(Error::Auth(format!(
+                "the registry sends tokens over plain http ({}); refusing to fetch one (use --insecure to allow it)",
+                redact_url(url)
+            )));
+        }
+        log::debug!("fetching a token from {}", redact_url(url));
+        let mut req = self.agent.get(url);
+        if let Some(c) = &self.credentials {
+            req = req.header("Authorization", c.basic_header());
+        }
+        let what = "fetching a registry token";
+        let mut resp = req.call().map_err(|e| network_error(what, url, e))?;
+        let status = resp.status().as_u16();
+        if status != 200 {
+            let e = http_error(what, url, status, &mut resp);
+            return Err(Error::Auth(e.to_string()));
+        }
+        let body = read_limited(&mut resp, SMALL_BODY, what, url)?;
+        auth::parse_token(&body, Instant::now()).map_err(Error::Auth)
+    }
+
+    /// Sends a GET with the current authorization (with `Range` from
+    /// `offset` when it is not 0); on a 401 learns the new challenge, renews
+    /// the token and tries once more.
+    fn get(&self, url: &str, what: &str, accept: Option<&str>, offset: u64) -> Result<Response<Body>> {
+        let auth = self.authorization()?;
+        let mut resp = self.send(url, what, accept, auth.as_deref(), offset)?;
+        if resp.status().as_u16() == 401 {
+            log::debug!("401 from {}: renewing authorization", redact_url(url));
+            self.learn_challenge(&resp)?;
+            drain(&mut resp);
+            self.forget_tokens();
+            let auth = self.authorization()?;
+            resp = self.send(url, what, accept, auth.as_deref(), offset)?;
+        }
+        Ok(resp)
+    }
+
+    fn send(
+        &self,
+        url: &str,
+        what: &str,
+        accept: Option<&str>,
+        authorization: Option<&str>,
+        offset: u64,
+    ) -> Result<Response<Body>> {
+        let mut req = self.agent.get(url);
+        if let Some(a) = accept {
+            req = req.header("Accept", a);
+        }
+        if let Some(a) = authorization {
+            req = req.header("Authorization", a);
+        }
+        if offset > 0 {
+            req = req.header("Range", format!("bytes={offset}-"));
+        }
+        let started = Instant::now();
+        let resp = req.call().map_err(|e| network_error(what, url, e))?;
+        log::debug!(
+            "GET {}{} -> {} ({} ms)",
+            redact_url(url),
+            if offset > 0 { format!(" from byte {offset}") } else { String::new() },
+            resp.status().as_u16(),
+            started.elapsed().as_millis()
+        );
+        Ok(resp)
+    }
+
+    /// Fetches a manifest or index by tag or digest: its bytes and the
+    /// `Content-Type` the registry gave. Bodies over
+    /// [`manifest::MAX_MANIFEST_BYTES`] are refused.
+    pub fn manifest(&self, key: &str) -> Result<(Vec<u8>, Option<String>)> {
+        let url = format!("{}/v2/{}/manifests/{key}", self.base, self.repository);
+        let what = format!("fetching the manifest {}:{key}", self.repository);
+        let mut resp = self.get(&url, &what, Some(manifest::ACCEPT), 0)?;
+        let status = resp.status().as_u16();
+        if status != 200 {
+            return Err(http_error(&what, &url, status, &mut resp));
+        }
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = read_limited(&mut resp, manifest::MAX_MANIFEST_BYTES, &what, &url)?;
+        Ok((body, content_type))
+    }
+
+    /// Opens the blob `digest`, from byte `offset` on (a `Range` request
+    /// when it is not 0). Returns the response whatever its status; the
+    /// caller checks it (200, or 206 for a range).
+    pub fn open_blob(&self, digest: &Digest, offset: u64) -> Result<Response<Body>> {
+        let url = self.blob_url(digest);
+        self.get(&url, &format!("downloading blob {digest}"), None, offset)
+    }
+
+    /// The registry URL of a blob (never a redirect target).
+    pub fn blob_url(&self, digest: &Digest) -> String {
+        format!("{}/v2/{}/blobs/{digest}", self.base, self.repository)
+    }
+
+    /// Turns a blob response with an unexpected status into an error that
+    /// names the blob.
+    pub fn blob_error(&self, digest: &Digest, resp: &mut Response<Body>) -> Error {
+        let status = resp.status().as_u16();
+        http_error(
+            &format!("downloading blob {digest}"),
+            &self.blob_url(digest),
+            status,
+            resp,
+        )
+    }
+}
+
+/// Reads a body of at most `limit` bytes.
+fn read_limited(resp: &mut Response<Body>, limit: u64, what: &str, url: &str) -> Result<Vec<u8>> {
+    resp.body_mut()
+        .with_config()
+        .limit(limit)
+        .read_to_vec()
+        .map_err(|e| match e {
+            ureq::Error::BodyExceedsLimit(_) => Error::Manifest {
+                what: what.to_string(),
+                reason: format!("the answer from {} is larger than {limit} bytes", redact_url(url)),
+            },
+            other => network_error(what, url, other),
+        })
+}
+
+/// Reads (a bounded part of) the body so the connection can be reused.
+fn drain(resp: &mut Response<Body>) {
+    let _ = resp.body_mut().with_config().limit(SMALL_BODY).read_to_vec();
+}
+
+/// An HTTP status error with an excerpt of the body (the spec's error
+/// message when there is one).
+pub fn http_error(what: &str, url: &str, status: u16, resp: &mut Response<Body>) -> Error {
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(SMALL_BODY)
+        .read_to_vec()
+        .unwrap_or_default();
+    let retry_after = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| retry::parse_retry_after(v, std::time::SystemTime::now()));
+    let text = spec_error_message(&body).unwrap_or_else(|| excerpt(&body, 200));
+    Error::Http {
+        what: what.to_string(),
+        url: format!("GET {}", redact_url(url)),
+        status,
+        excerpt: text,
+        retry_after,
+    }
+}
+
+/// The first `{code, message}` of a distribution-spec error body.
+fn spec_error_message(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let first = v.get("errors")?.get(0)?;
+    let code = first.get("code").and_then(|c| c.as_str()).unwrap_or("");
+    let message = first.get("message").and_then(|c| c.as_str()).unwrap_or("");
+    Some(excerpt(format!("{code}: {message}").as_bytes(), 200))
+}
+
+/// A transport failure, classified as transient or not.
+pub fn network_error(what: &str, url: &str, e: ureq::Error) -> Error {
+    let transient = matches!(
+        e,
+        ureq::Error::Io(_)
+            | ureq::Error::Timeout(_)
+            | ureq::Error::ConnectionFailed
+            | ureq::Error::HostNotFound
+            | ureq::Error::Protocol(_)
+    );
+    let cause = match &e {
+        ureq::Error::Rustls(r) => format!(
+            "TLS error: {r} (if the registry uses a private certificate authority, its certificate is not trusted here)"
+        ),
+        other => other.to_string(),
+    };
+    Error::Network {
+        what: what.to_string(),
+        url: format!("GET {}", redact_url(url)),
+        cause,
+        transient,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_errors_are_summarised() {
+        let body = br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{}}]}"#;
+        assert_eq!(
+            spec_error_message(body).unwrap(),
+            "MANIFEST_UNKNOWN: manifest unknown"
+        );
+        assert!(spec_error_message(b"<html>").is_none());
+    }
+
+    #[test]
+    fn network_errors_redact() {
+        let e = network_error("x", "https://cdn/blob?sig=secret", ureq::Error::ConnectionFailed);
+        let text = e.to_string();
+        assert!(!text.contains("secret"), "{text}");
+        assert!(e.is_retryable());
+    }
+}

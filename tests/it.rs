@@ -1,0 +1,41 @@
+//! The one integration-test binary (ripgrep style). Helpers start a real
+//! `docker-registry` per test on 127.0.0.1, push images built in memory,
+//! run the `pulltar` binary and prove its archives with skopeo, podman and
+//! dockerd. Missing tools fail the test with the apt-get line to run:
+//! `scripts/test` installs them all.
+
+#[path = "it/util.rs"]
+mod util;
+
+#[path = "it/registry.rs"]
+mod registry;
+
+#[path = "it/images.rs"]
+mod images;
+
+#[path = "it/loaders.rs"]
+mod loaders;
+
+#[path = "it/dockerd.rs"]
+mod dockerd;
+
+#[path = "it/token.rs"]
+mod token;
+
+#[path = "it/pull.rs"]
+mod pull;
+
+#[path = "it/failures.rs"]
+mod failures;
+
+#[path = "it/cli.rs"]
+mod cli;
+
+#[path = "it/docker_load.rs"]
+mod docker_load;
+
+#[path = "it/selfcheck.rs"]
+mod selfcheck;
+
+#[path = "it/auth.rs"]
+mod auth;

@@ -1,0 +1,111 @@
+//! Pulls through Docker-Hub-style token auth: the registry answers 401
+//! with a Bearer challenge, pulltar fetches a token from our token server
+//! (anonymously) and retries.
+
+use crate::images::{push_simple, Flavor};
+use crate::loaders::verify_everywhere;
+use crate::registry::{agent, Registry};
+use crate::token::TokenServer;
+use crate::util::{pulltar_in, TempDir};
+
+fn token_registry() -> (TokenServer, Registry) {
+    let tokens = TokenServer::start();
+    let reg = Registry::start_with(
+        Some(tokens.registry_auth()),
+        Some(tokens.issuer.push_auth()),
+    );
+    (tokens, reg)
+}
+
+#[test]
+fn token_server_issues_anonymous_pull_for_public_repos_only() {
+    let (tokens, reg) = token_registry();
+    push_simple(&reg, "public/app", "v1", Flavor::Docker);
+    let fetch = |scope: &str| -> String {
+        let url = format!(
+            "http://127.0.0.1:{}/token?service=x&scope={scope}",
+            tokens.port
+        );
+        let body = agent()
+            .get(url)
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        v["token"].as_str().unwrap().to_string()
+    };
+    let manifest = |repo: &str, token: &str| -> u16 {
+        let url = reg.url(&format!("/v2/{repo}/manifests/v1"));
+        let req = agent()
+            .get(url)
+            .header("Accept", crate::images::DOCKER_MANIFEST)
+            .header("Authorization", format!("Bearer {token}"));
+        req.call().unwrap().status().as_u16()
+    };
+    assert_eq!(
+        manifest("public/app", &fetch("repository%3Apublic%2Fapp%3Apull")),
+        200,
+        "{}",
+        reg.log()
+    );
+    assert_eq!(
+        manifest("public/app", &fetch("repository:private/app:pull")),
+        401
+    );
+    let unauth = agent()
+        .get(reg.url("/v2/public/app/manifests/v1"))
+        .call()
+        .unwrap();
+    assert_eq!(unauth.status().as_u16(), 401);
+    let challenge = unauth
+        .headers()
+        .get("www-authenticate")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        challenge.starts_with("Bearer realm=\"http://127.0.0.1:"),
+        "{challenge}"
+    );
+}
+
+#[test]
+fn anonymous_pull_through_token_auth() {
+    let (tokens, reg) = token_registry();
+    let img = push_simple(&reg, "public/app", "v1", Flavor::Docker);
+    let work = TempDir::new("tokpull");
+    let reference = format!("{}/public/app:v1", reg.host());
+    let tar = crate::pull::pull_ok(&work, &reference, &[]);
+    verify_everywhere(&tar, &img, &[reference]);
+    let seen = tokens.requests.lock().unwrap().clone();
+    assert!(
+        seen.iter().any(|r| r.starts_with("GET /token?")
+            && r.contains("public")
+            && !r.contains("auth=basic")),
+        "pulltar never asked the token server anonymously: {seen:?}"
+    );
+}
+
+#[test]
+fn private_repo_without_credentials_fails() {
+    let (_tokens, reg) = token_registry();
+    push_simple(&reg, "private/app", "v1", Flavor::Docker);
+    let dir = TempDir::new("tokdeny");
+    let out = dir.join("x.tar");
+    let cache = dir.join("cache");
+    let res = pulltar_in(
+        dir.path(),
+        &[
+            &format!("{}/private/app:v1", reg.host()),
+            "-o",
+            out.to_str().unwrap(),
+            "--cache-dir",
+            cache.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(res.code, 1, "{res}");
+    assert!(!out.exists(), "a denied pull left a file");
+}
