@@ -104,7 +104,11 @@ fn header(kind: tar::EntryType, size: u64) -> tar::Header {
     let mut h = tar::Header::new_ustar();
     h.set_entry_type(kind);
     h.set_size(size);
-    h.set_mode(if kind == tar::EntryType::Directory { 0o755 } else { 0o644 });
+    h.set_mode(if kind == tar::EntryType::Directory {
+        0o755
+    } else {
+        0o644
+    });
     h.set_mtime(0);
     h.set_uid(0);
     h.set_gid(0);
@@ -114,13 +118,14 @@ fn header(kind: tar::EntryType, size: u64) -> tar::Header {
 /// Writes the archive for `images` at `out`, atomically. Returns its size.
 pub fn write(out: &Path, images: &[ImageEntry], store: &Store) -> Result<u64> {
     let temp = TempOutput::new(out);
-    let file = File::create(&temp.path)
-        .map_err(|e| Error::io("create the output file", &temp.path, e))?;
+    let file =
+        File::create(&temp.path).map_err(|e| Error::io("create the output file", &temp.path, e))?;
     let mut tar = tar::Builder::new(BufWriter::with_capacity(1 << 20, file));
     let werr = |e| Error::io("write the archive", &temp.path, e);
     for dir in ["blobs/", "blobs/sha256/"] {
         let mut h = header(tar::EntryType::Directory, 0);
-        tar.append_data(&mut h, dir, std::io::empty()).map_err(werr)?;
+        tar.append_data(&mut h, dir, std::io::empty())
+            .map_err(werr)?;
     }
     let mut written: HashSet<&Digest> = HashSet::new();
     for image in images {
@@ -164,7 +169,9 @@ fn append_blob<W: Write>(
         store.evict(&blob.digest);
         return Err(Error::Verify {
             digest: blob.digest.to_string(),
-            detail: format!("the cached copy is damaged ({detail}); it was removed, run the pull again"),
+            detail: format!(
+                "the cached copy is damaged ({detail}); it was removed, run the pull again"
+            ),
         });
     }
     Ok(())
@@ -294,7 +301,8 @@ mod tests {
     fn manifest_document() {
         let store = Store::temporary().unwrap();
         let image = entry(&store);
-        let v: serde_json::Value = serde_json::from_slice(&manifest_json(&[image.clone()])).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_slice(&manifest_json(&[image.clone()])).unwrap();
         assert_eq!(v[0]["Config"], blob_name(&image.config.digest));
         assert_eq!(v[0]["RepoTags"][0], "127.0.0.1:5000/team/app:v2");
         assert_eq!(v[0]["Layers"].as_array().unwrap().len(), 3);
@@ -333,9 +341,17 @@ mod tests {
         fs::write(store.blob_path(&image.layers[1].digest), b"layer tw0").unwrap();
         let out = dir.root().join("bad.tar");
         let err = write(&out, &[image.clone()], &store).unwrap_err();
-        assert!(err.to_string().contains(&image.layers[1].digest.to_string()), "{err}");
+        assert!(
+            err.to_string()
+                .contains(&image.layers[1].digest.to_string()),
+            "{err}"
+        );
         assert!(!out.exists());
         assert!(!store.blob_path(&image.layers[1].digest).exists());
-        assert_eq!(fs::read_dir(dir.root()).unwrap().count(), 2, "only blobs/ and tmp/");
+        assert_eq!(
+            fs::read_dir(dir.root()).unwrap().count(),
+            2,
+            "only blobs/ and tmp/"
+        );
     }
 }

@@ -246,7 +246,11 @@ pub fn base64(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -313,7 +317,15 @@ mod tests {
 
     #[test]
     fn junk_does_not_panic() {
-        for h in ["", "=", "\"", "Bearer realm=\"unterminated", ",,,", "Bearer =x", "a=b"] {
+        for h in [
+            "",
+            "=",
+            "\"",
+            "Bearer realm=\"unterminated",
+            ",,,",
+            "Bearer =x",
+            "a=b",
+        ] {
             let _ = parse_challenges(h);
         }
         assert!(parse_challenges("a=b").is_empty());
@@ -360,7 +372,10 @@ mod tests {
     fn cache_expires() {
         let now = Instant::now();
         let cache = TokenCache::default();
-        cache.put("k", parse_token(br#"{"token":"a","expires_in":10}"#, now).unwrap());
+        cache.put(
+            "k",
+            parse_token(br#"{"token":"a","expires_in":10}"#, now).unwrap(),
+        );
         assert!(cache.get("k", now).is_some());
         assert!(cache.get("k", now + Duration::from_secs(10)).is_none());
         cache.forget("k");

@@ -64,7 +64,8 @@ impl Store {
 
     fn create_dirs(&self) -> Result<()> {
         for dir in [self.blobs_dir(), self.tmp_dir()] {
-            fs::create_dir_all(&dir).map_err(|e| Error::io("create the cache directory", &dir, e))?;
+            fs::create_dir_all(&dir)
+                .map_err(|e| Error::io("create the cache directory", &dir, e))?;
         }
         Ok(())
     }

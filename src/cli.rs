@@ -116,15 +116,21 @@ pub fn parse(raw: Vec<OsString>) -> Result<Command> {
         return Ok(Command::Version);
     }
     let mut a = Args {
-        output: p.opt_value_from_os_str(["-o", "--output"], |s| Ok::<_, String>(PathBuf::from(s))).map_err(pico_err)?,
+        output: p
+            .opt_value_from_os_str(["-o", "--output"], |s| Ok::<_, String>(PathBuf::from(s)))
+            .map_err(pico_err)?,
         platform: p.opt_value_from_str("--platform").map_err(pico_err)?,
         arch: p.opt_value_from_str(["-a", "--arch"]).map_err(pico_err)?,
-        cache_dir: p.opt_value_from_os_str("--cache-dir", |s| Ok::<_, String>(PathBuf::from(s))).map_err(pico_err)?,
+        cache_dir: p
+            .opt_value_from_os_str("--cache-dir", |s| Ok::<_, String>(PathBuf::from(s)))
+            .map_err(pico_err)?,
         no_cache: p.contains("--no-cache"),
         quiet: p.contains(["-q", "--quiet"]),
         debug: p.contains(["-v", "--debug"]),
         insecure: p.contains("--insecure"),
-        username: p.opt_value_from_str(["-u", "--username"]).map_err(pico_err)?,
+        username: p
+            .opt_value_from_str(["-u", "--username"])
+            .map_err(pico_err)?,
         password: p.opt_value_from_str("--password").map_err(pico_err)?,
         password_stdin: p.contains("--password-stdin"),
         ..Args::default()
@@ -134,7 +140,10 @@ pub fn parse(raw: Vec<OsString>) -> Result<Command> {
             a.threads = Some(n);
         }
     }
-    if let Some(n) = p.opt_value_from_str("--max-concurrent-downloads").map_err(pico_err)? {
+    if let Some(n) = p
+        .opt_value_from_str("--max-concurrent-downloads")
+        .map_err(pico_err)?
+    {
         a.threads = Some(n);
     }
     let free = p.finish();
@@ -174,7 +183,9 @@ pub fn plan(args: &Args, cwd: &Path, stdin: &mut dyn BufRead) -> Result<Plan> {
     };
     let threads = args.threads.unwrap_or(8);
     if !(1..=128).contains(&threads) {
-        return Err(usage(format!("--threads must be from 1 to 128, got {threads}")));
+        return Err(usage(format!(
+            "--threads must be from 1 to 128, got {threads}"
+        )));
     }
     if args.no_cache && args.cache_dir.is_some() {
         return Err(usage("give either --cache-dir or --no-cache, not both"));
@@ -209,7 +220,11 @@ pub fn plan(args: &Args, cwd: &Path, stdin: &mut dyn BufRead) -> Result<Plan> {
 
 fn credentials(args: &Args, stdin: &mut dyn BufRead) -> Result<Option<Credentials>> {
     let password = match (&args.password, args.password_stdin) {
-        (Some(_), true) => return Err(usage("give either --password or --password-stdin, not both")),
+        (Some(_), true) => {
+            return Err(usage(
+                "give either --password or --password-stdin, not both",
+            ))
+        }
         (Some(p), false) => {
             log::warn!("a password on the command line can be seen by other users of this host; prefer --password-stdin");
             Some(p.clone())
@@ -221,7 +236,9 @@ fn credentials(args: &Args, stdin: &mut dyn BufRead) -> Result<Option<Credential
                 .map_err(|e| usage(format!("cannot read the password from stdin: {e}")))?;
             let p = line.trim_end_matches(['\r', '\n']).to_string();
             if p.is_empty() {
-                return Err(usage("--password-stdin was given but stdin held no password"));
+                return Err(usage(
+                    "--password-stdin was given but stdin held no password",
+                ));
             }
             Some(p)
         }
@@ -232,7 +249,9 @@ fn credentials(args: &Args, stdin: &mut dyn BufRead) -> Result<Option<Credential
             username: u.clone(),
             password: p,
         })),
-        (Some(_), None) => Err(usage("-u/--username needs --password-stdin (or --password)")),
+        (Some(_), None) => Err(usage(
+            "-u/--username needs --password-stdin (or --password)",
+        )),
         (None, Some(_)) => Err(usage("a password was given without -u/--username")),
         (None, None) => Ok(None),
     }
@@ -246,14 +265,19 @@ pub fn output_path(output: Option<&Path>, reference: &Reference, cwd: &Path) -> 
     let path = match output {
         None => cwd.join(&default_name),
         Some(o) if o.as_os_str() == "-" => {
-            return Err(usage("writing the archive to stdout (-o -) is not supported; give a file name"))
+            return Err(usage(
+                "writing the archive to stdout (-o -) is not supported; give a file name",
+            ))
         }
         Some(o) => {
             let full = cwd.join(o);
             let names_dir = o.as_os_str().to_string_lossy().ends_with('/');
             if names_dir || full.is_dir() {
                 if !full.is_dir() {
-                    return Err(usage(format!("output directory {} does not exist", o.display())));
+                    return Err(usage(format!(
+                        "output directory {} does not exist",
+                        o.display()
+                    )));
                 }
                 full.join(&default_name)
             } else {
@@ -269,7 +293,10 @@ pub fn output_path(output: Option<&Path>, reference: &Reference, cwd: &Path) -> 
         )));
     }
     if path.is_dir() {
-        return Err(usage(format!("the output {} is a directory", path.display())));
+        return Err(usage(format!(
+            "the output {} is a directory",
+            path.display()
+        )));
     }
     Ok(path)
 }
@@ -281,7 +308,13 @@ fn init_logging(args: &Args) {
         use std::io::Write;
         let level = record.level().as_str().to_ascii_lowercase();
         if debug {
-            writeln!(buf, "[{} {level} {}] {}", buf.timestamp_millis(), record.target(), record.args())
+            writeln!(
+                buf,
+                "[{} {level} {}] {}",
+                buf.timestamp_millis(),
+                record.target(),
+                record.args()
+            )
         } else {
             writeln!(buf, "{level}: {}", record.args())
         }
@@ -295,7 +328,8 @@ fn init_logging(args: &Args) {
     };
     // Only our own records: ureq's debug lines show full URLs, presigned
     // queries included.
-    b.filter_level(log::LevelFilter::Off).filter_module("pulltar", level);
+    b.filter_level(log::LevelFilter::Off)
+        .filter_module("pulltar", level);
     if !args.debug {
         if let Ok(spec) = std::env::var("RUST_LOG") {
             b.parse_filters(&spec);
@@ -353,14 +387,34 @@ mod tests {
         assert!(matches!(args(&["--help"]), Ok(Command::Help)));
         assert!(matches!(args(&["-h"]), Ok(Command::Help)));
         assert!(matches!(args(&["-V"]), Ok(Command::Version)));
-        for flag in ["--platform", "--arch", "--output", "--threads", "--workers", "--max-concurrent-downloads", "--cache-dir", "--no-cache", "--quiet", "--debug", "--insecure", "--username", "--password-stdin"] {
+        for flag in [
+            "--platform",
+            "--arch",
+            "--output",
+            "--threads",
+            "--workers",
+            "--max-concurrent-downloads",
+            "--cache-dir",
+            "--no-cache",
+            "--quiet",
+            "--debug",
+            "--insecure",
+            "--username",
+            "--password-stdin",
+        ] {
             assert!(HELP.contains(flag), "{flag} missing from help");
         }
     }
 
     #[test]
     fn thread_aliases() {
-        for flags in [["-t", "3"], ["--threads", "3"], ["-j", "3"], ["--workers", "3"], ["--max-concurrent-downloads", "3"]] {
+        for flags in [
+            ["-t", "3"],
+            ["--threads", "3"],
+            ["-j", "3"],
+            ["--workers", "3"],
+            ["--max-concurrent-downloads", "3"],
+        ] {
             let a = pull_args(&[flags[0], flags[1], "nginx"]);
             assert_eq!(a.threads, Some(3), "{flags:?}");
         }
@@ -376,7 +430,9 @@ mod tests {
             &["-t", "x", "nginx"][..],
             &["--platform"][..],
         ] {
-            let e = args(bad).err().unwrap_or_else(|| panic!("{bad:?} accepted"));
+            let e = args(bad)
+                .err()
+                .unwrap_or_else(|| panic!("{bad:?} accepted"));
             assert_eq!(e.exit_code(), 2, "{bad:?}: {e}");
         }
         for bad in [
@@ -389,7 +445,9 @@ mod tests {
             &["-o", "/nonexistent-dir/x.tar", "nginx"][..],
             &["-o", "-", "nginx"][..],
         ] {
-            let e = plan_of(bad).err().unwrap_or_else(|| panic!("{bad:?} accepted"));
+            let e = plan_of(bad)
+                .err()
+                .unwrap_or_else(|| panic!("{bad:?} accepted"));
             assert_eq!(e.exit_code(), 2, "{bad:?}: {e}");
         }
     }

@@ -245,7 +245,11 @@ mod tests {
         v.update(b"hel");
         v.update(b"lo");
         assert!(v.clone().check(&d, 5).is_ok());
-        assert!(v.clone().check(&d, 6).unwrap_err().contains("expected 6 bytes"));
+        assert!(v
+            .clone()
+            .check(&d, 6)
+            .unwrap_err()
+            .contains("expected 6 bytes"));
         let mut w = Verifier::new();
         w.update(b"hellO");
         assert!(w.check(&d, 5).unwrap_err().contains("hashes to"));

@@ -44,7 +44,8 @@ pub struct Downloader<'a> {
 }
 
 impl Downloader<'_> {
-    /// Makes sure every blob of `blobs` is in the store, verified. Blobs
+    /// Makes sure every blob of `blobs` is in the store, verified (the
+    /// caller announces the count to the progress display). Blobs
     /// already there are not fetched again; duplicates are fetched once;
     /// the largest start first.
     pub fn fetch_all(&self, blobs: &[Descriptor]) -> Result<()> {
@@ -54,7 +55,6 @@ impl Downloader<'_> {
                 todo.push(d);
             }
         }
-        self.progress.expect(todo.len() as u64);
         todo.retain(|d| {
             let held = self.store.has(&d.digest, d.size);
             if held {
@@ -102,8 +102,8 @@ impl Downloader<'_> {
     pub fn fetch_one(&self, desc: &Descriptor, abort: &AtomicBool) -> Result<()> {
         let started = Instant::now();
         let temp = TempFile(self.store.temp_path(&desc.digest));
-        let mut file =
-            File::create(&temp.0).map_err(|e| Error::io("create the temporary file", &temp.0, e))?;
+        let mut file = File::create(&temp.0)
+            .map_err(|e| Error::io("create the temporary file", &temp.0, e))?;
         let mut verifier = Verifier::new();
         let mut failures = 0u32;
         loop {
@@ -111,7 +111,11 @@ impl Downloader<'_> {
             match self.transfer(desc, &mut file, &temp.0, &mut verifier, abort) {
                 Ok(()) => break,
                 Err(e) if e.is_retryable() => {
-                    failures = if verifier.len() > before { 1 } else { failures + 1 };
+                    failures = if verifier.len() > before {
+                        1
+                    } else {
+                        failures + 1
+                    };
                     let Some(wait) =
                         self.policy
                             .next_delay(failures, e.retry_after(), retry::jitter())
@@ -177,7 +181,10 @@ impl Downloader<'_> {
                 if let Some(len) = length.filter(|&l| l != desc.size) {
                     return Err(verify_error(
                         digest,
-                        format!("the registry announced {len} bytes, the manifest says {}", desc.size),
+                        format!(
+                            "the registry announced {len} bytes, the manifest says {}",
+                            desc.size
+                        ),
                     ));
                 }
             }
@@ -202,12 +209,23 @@ impl Downloader<'_> {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(broken(digest, &self.registry.blob_url(digest), verifier.len(), desc.size, &e.to_string())),
+                Err(e) => {
+                    return Err(broken(
+                        digest,
+                        &self.registry.blob_url(digest),
+                        verifier.len(),
+                        desc.size,
+                        &e.to_string(),
+                    ))
+                }
             };
             if verifier.len() + n as u64 > desc.size {
                 return Err(verify_error(
                     digest,
-                    format!("the registry sent more than the {} bytes the manifest declares", desc.size),
+                    format!(
+                        "the registry sent more than the {} bytes the manifest declares",
+                        desc.size
+                    ),
                 ));
             }
             file.write_all(&buf[..n])
@@ -216,7 +234,13 @@ impl Downloader<'_> {
             self.progress.add_bytes(n as u64);
         }
         if verifier.len() < desc.size {
-            return Err(broken(digest, &self.registry.blob_url(digest), verifier.len(), desc.size, "the connection closed early"));
+            return Err(broken(
+                digest,
+                &self.registry.blob_url(digest),
+                verifier.len(),
+                desc.size,
+                "the connection closed early",
+            ));
         }
         Ok(())
     }
@@ -272,7 +296,11 @@ fn sleep_unless_aborted(wait: Duration, abort: &AtomicBool) -> Result<()> {
 /// Checks a `Content-Range: bytes FIRST-LAST/TOTAL` answer to a request
 /// from `offset`: it must start at `offset`, end at the blob's last byte,
 /// and state the blob's size (or `*`).
-pub fn check_content_range(header: &str, offset: u64, size: u64) -> std::result::Result<(), String> {
+pub fn check_content_range(
+    header: &str,
+    offset: u64,
+    size: u64,
+) -> std::result::Result<(), String> {
     let bad = || {
         format!(
             "the registry answered a request from byte {offset} with Content-Range {:?} (expected bytes {offset}-{}/{size})",

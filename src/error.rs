@@ -161,8 +161,12 @@ impl fmt::Display for Error {
                 }
                 Ok(())
             }
-            Error::Network { what, url, cause, .. } => write!(f, "{what}: {url} failed: {cause}"),
-            Error::Verify { digest, detail } => write!(f, "blob {digest} failed verification: {detail}"),
+            Error::Network {
+                what, url, cause, ..
+            } => write!(f, "{what}: {url} failed: {cause}"),
+            Error::Verify { digest, detail } => {
+                write!(f, "blob {digest} failed verification: {detail}")
+            }
             Error::Manifest { what, reason } => write!(f, "{what}: {reason}"),
             Error::Auth(msg) => write!(f, "authentication failed: {msg}"),
             Error::Io {

@@ -248,7 +248,9 @@ mod tests {
             (Some("application/json"), DOCKER_MANIFEST),
         ] {
             let m = parse(image_json(body_mt).as_bytes(), ct, "m").unwrap();
-            let Manifest::Image(m) = m else { panic!("not an image") };
+            let Manifest::Image(m) = m else {
+                panic!("not an image")
+            };
             assert_eq!(m.layers.len(), 1);
             assert_eq!(m.config.size, 7);
         }

@@ -55,7 +55,11 @@ impl Platform {
                 "platform {s:?} is not os/arch[/variant] (for example linux/amd64 or linux/arm/v7)"
             ));
         }
-        Ok(Platform::new(parts[0], parts[1], parts.get(2).unwrap_or(&"")))
+        Ok(Platform::new(
+            parts[0],
+            parts[1],
+            parts.get(2).unwrap_or(&""),
+        ))
     }
 
     /// Parses the argument of `-a/--arch`: `ARCH[/VARIANT]` on linux, or a
@@ -156,8 +160,14 @@ mod tests {
 
     #[test]
     fn parse_arch() {
-        assert_eq!(Platform::parse_arch("arm64").unwrap().to_string(), "linux/arm64");
-        assert_eq!(Platform::parse_arch("arm/v6").unwrap().to_string(), "linux/arm/v6");
+        assert_eq!(
+            Platform::parse_arch("arm64").unwrap().to_string(),
+            "linux/arm64"
+        );
+        assert_eq!(
+            Platform::parse_arch("arm/v6").unwrap().to_string(),
+            "linux/arm/v6"
+        );
         assert_eq!(
             Platform::parse_arch("linux/s390x").unwrap().to_string(),
             "linux/s390x"
@@ -166,7 +176,15 @@ mod tests {
 
     #[test]
     fn parse_rejects() {
-        for bad in ["", "linux", "linux/", "/amd64", "a/b/c/d", "linux/am d64", "linux/$x"] {
+        for bad in [
+            "",
+            "linux",
+            "linux/",
+            "/amd64",
+            "a/b/c/d",
+            "linux/am d64",
+            "linux/$x",
+        ] {
             assert!(Platform::parse(bad).is_err(), "{bad:?}");
         }
     }

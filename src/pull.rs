@@ -66,7 +66,11 @@ pub fn run(plan: &Plan) -> Result<Outcome> {
         None => Store::temporary()?,
     };
     let reference = &plan.reference;
-    progress.say(&format!("Pulling {} ({})", reference.original(), plan.platform));
+    progress.say(&format!(
+        "Pulling {} ({})",
+        reference.original(),
+        plan.platform
+    ));
     let registry = Registry::connect(reference, &plan.registry)?;
     let (manifest_digest, image, from_index) = resolve(&registry, plan)?;
 
@@ -80,9 +84,20 @@ pub fn run(plan: &Plan) -> Result<Outcome> {
     if image.config.size > manifest::MAX_CONFIG_BYTES {
         return Err(Error::Manifest {
             what: format!("config {}", image.config.digest),
-            reason: format!("its declared size {} is larger than the {} bytes allowed", image.config.size, manifest::MAX_CONFIG_BYTES),
+            reason: format!(
+                "its declared size {} is larger than the {} bytes allowed",
+                image.config.size,
+                manifest::MAX_CONFIG_BYTES
+            ),
         });
     }
+    let mut unique: Vec<&Digest> = std::iter::once(&image.config)
+        .chain(&image.layers)
+        .map(|d| &d.digest)
+        .collect();
+    unique.sort();
+    unique.dedup();
+    progress.expect(unique.len() as u64);
     downloader.fetch_all(std::slice::from_ref(&image.config))?;
     let config_path = store.blob_path(&image.config.digest);
     let config_bytes =
@@ -153,7 +168,10 @@ fn resolve(registry: &Registry, plan: &Plan) -> Result<(Digest, ImageManifest, b
     let what = format!("manifest of {}", reference.original());
     match manifest::parse(&bytes, content_type.as_deref(), &what)? {
         Manifest::Image(m) => {
-            log::debug!("{} is a single-platform image {digest}", reference.original());
+            log::debug!(
+                "{} is a single-platform image {digest}",
+                reference.original()
+            );
             Ok((digest, m, false))
         }
         Manifest::Index(index) => {
@@ -169,11 +187,20 @@ fn resolve(registry: &Registry, plan: &Plan) -> Result<(Digest, ImageManifest, b
                     "{} has no image for {}; available platforms: {} (choose one with --platform)",
                     reference.original(),
                     plan.platform,
-                    if available.is_empty() { "none".into() } else { available.join(", ") }
+                    if available.is_empty() {
+                        "none".into()
+                    } else {
+                        available.join(", ")
+                    }
                 )));
             };
             let child = entries[i];
-            log::debug!("{} -> {} ({})", reference.original(), child.digest, platforms[i]);
+            log::debug!(
+                "{} -> {} ({})",
+                reference.original(),
+                child.digest,
+                platforms[i]
+            );
             let (child_bytes, child_type) = registry.manifest(&child.digest.to_string())?;
             let actual = Digest::of(&child_bytes);
             if actual != child.digest || child_bytes.len() as u64 != child.size {
@@ -186,7 +213,12 @@ fn resolve(registry: &Registry, plan: &Plan) -> Result<(Digest, ImageManifest, b
                     ),
                 });
             }
-            let what = format!("manifest {} ({}) of {}", child.digest, platforms[i], reference.original());
+            let what = format!(
+                "manifest {} ({}) of {}",
+                child.digest,
+                platforms[i],
+                reference.original()
+            );
             match manifest::parse(&child_bytes, child_type.as_deref(), &what)? {
                 Manifest::Image(m) => Ok((actual, m, true)),
                 Manifest::Index(_) => Err(Error::Manifest {
@@ -208,7 +240,10 @@ fn check_platform(plan: &Plan, actual: &Platform, from_index: bool) -> Result<()
     }
     let name = plan.reference.original();
     if from_index {
-        log::warn!("{name}: the index lists this image as {}, but its config says {actual}", plan.platform);
+        log::warn!(
+            "{name}: the index lists this image as {}, but its config says {actual}",
+            plan.platform
+        );
         Ok(())
     } else if plan.platform_explicit {
         Err(Error::Platform(format!(

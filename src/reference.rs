@@ -226,7 +226,10 @@ fn check_tag(t: &str) -> Result<(), String> {
         return Err("the tag after ':' is empty".into());
     }
     if t.len() > 128 {
-        return Err(format!("the tag is {} characters long (at most 128)", t.len()));
+        return Err(format!(
+            "the tag is {} characters long (at most 128)",
+            t.len()
+        ));
     }
     let mut chars = t.chars();
     if !chars.next().is_some_and(ok_first) || !chars.all(ok_rest) {
@@ -269,7 +272,9 @@ fn check_registry(r: &str) -> Result<(), String> {
     }
     if let Some(p) = port {
         if p.is_empty() || !p.chars().all(|c| c.is_ascii_digit()) || p.parse::<u16>().is_err() {
-            return Err(format!("registry port {p:?} is not a number from 1 to 65535"));
+            return Err(format!(
+                "registry port {p:?} is not a number from 1 to 65535"
+            ));
         }
     }
     Ok(())

@@ -60,7 +60,11 @@ impl Registry {
     /// Builds the client for `reference` and pings the registry to learn
     /// how it authenticates.
     pub fn connect(reference: &Reference, options: &Options) -> Result<Registry> {
-        let scheme = if reference.is_loopback() { "http" } else { "https" };
+        let scheme = if reference.is_loopback() {
+            "http"
+        } else {
+            "https"
+        };
         let tls = ureq::tls::TlsConfig::builder()
             .disable_verification(options.insecure)
             .build();
@@ -128,11 +132,14 @@ impl Registry {
                 excerpt(header.as_bytes(), 100)
             )));
         };
-        log::debug!("registry auth: {}", match &mode {
-            AuthMode::Anonymous => "anonymous",
-            AuthMode::Basic => "basic",
-            AuthMode::Bearer(_) => "bearer",
-        });
+        log::debug!(
+            "registry auth: {}",
+            match &mode {
+                AuthMode::Anonymous => "anonymous",
+                AuthMode::Basic => "basic",
+                AuthMode::Bearer(_) => "bearer",
+            }
+        );
         *self.mode.lock().unwrap_or_else(|p| p.into_inner()) = mode;
         Ok(())
     }
@@ -197,7 +204,13 @@ impl Registry {
     /// Sends a GET with the current authorization (with `Range` from
     /// `offset` when it is not 0); on a 401 learns the new challenge, renews
     /// the token and tries once more.
-    fn get(&self, url: &str, what: &str, accept: Option<&str>, offset: u64) -> Result<Response<Body>> {
+    fn get(
+        &self,
+        url: &str,
+        what: &str,
+        accept: Option<&str>,
+        offset: u64,
+    ) -> Result<Response<Body>> {
         let auth = self.authorization()?;
         let mut resp = self.send(url, what, accept, auth.as_deref(), offset)?;
         if resp.status().as_u16() == 401 {
@@ -234,7 +247,11 @@ impl Registry {
         log::debug!(
             "GET {}{} -> {} ({} ms)",
             redact_url(url),
-            if offset > 0 { format!(" from byte {offset}") } else { String::new() },
+            if offset > 0 {
+                format!(" from byte {offset}")
+            } else {
+                String::new()
+            },
             resp.status().as_u16(),
             started.elapsed().as_millis()
         );
@@ -296,7 +313,10 @@ fn read_limited(resp: &mut Response<Body>, limit: u64, what: &str, url: &str) ->
         .map_err(|e| match e {
             ureq::Error::BodyExceedsLimit(_) => Error::Manifest {
                 what: what.to_string(),
-                reason: format!("the answer from {} is larger than {limit} bytes", redact_url(url)),
+                reason: format!(
+                    "the answer from {} is larger than {limit} bytes",
+                    redact_url(url)
+                ),
             },
             other => network_error(what, url, other),
         })
@@ -304,7 +324,11 @@ fn read_limited(resp: &mut Response<Body>, limit: u64, what: &str, url: &str) ->
 
 /// Reads (a bounded part of) the body so the connection can be reused.
 fn drain(resp: &mut Response<Body>) {
-    let _ = resp.body_mut().with_config().limit(SMALL_BODY).read_to_vec();
+    let _ = resp
+        .body_mut()
+        .with_config()
+        .limit(SMALL_BODY)
+        .read_to_vec();
 }
 
 /// An HTTP status error with an excerpt of the body (the spec's error
@@ -370,7 +394,8 @@ mod tests {
 
     #[test]
     fn spec_errors_are_summarised() {
-        let body = br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{}}]}"#;
+        let body =
+            br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{}}]}"#;
         assert_eq!(
             spec_error_message(body).unwrap(),
             "MANIFEST_UNKNOWN: manifest unknown"
@@ -380,7 +405,11 @@ mod tests {
 
     #[test]
     fn network_errors_redact() {
-        let e = network_error("x", "https://cdn/blob?sig=secret", ureq::Error::ConnectionFailed);
+        let e = network_error(
+            "x",
+            "https://cdn/blob?sig=secret",
+            ureq::Error::ConnectionFailed,
+        );
         let text = e.to_string();
         assert!(!text.contains("secret"), "{text}");
         assert!(e.is_retryable());

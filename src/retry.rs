@@ -146,7 +146,10 @@ mod tests {
         assert_eq!(p.next_delay(0, None, 0), None);
         assert_eq!(p.next_delay(1, None, 0), Some(Duration::from_millis(75)));
         assert_eq!(p.next_delay(2, None, 0), Some(Duration::from_millis(150)));
-        assert_eq!(p.next_delay(3, None, 999).unwrap(), Duration::from_micros(299_925));
+        assert_eq!(
+            p.next_delay(3, None, 999).unwrap(),
+            Duration::from_micros(299_925)
+        );
         assert_eq!(p.next_delay(4, None, 0), Some(Duration::from_millis(225)));
         assert_eq!(p.next_delay(5, None, 0), None);
     }
@@ -161,13 +164,19 @@ mod tests {
             p.next_delay(1, Some(Duration::from_secs(2)), 0),
             Some(Duration::from_secs(2))
         );
-        assert_eq!(p.next_delay(1, Some(Duration::from_secs(999)), 0), Some(p.cap));
+        assert_eq!(
+            p.next_delay(1, Some(Duration::from_secs(999)), 0),
+            Some(p.cap)
+        );
     }
 
     #[test]
     fn retry_after_forms() {
         let now = UNIX_EPOCH + Duration::from_secs(784_111_777); // 1994-11-06 08:49:37
-        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
         assert_eq!(
             parse_retry_after("Sun, 06 Nov 1994 08:49:47 GMT", now),
             Some(Duration::from_secs(10))
@@ -176,7 +185,13 @@ mod tests {
             parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now),
             Some(Duration::ZERO)
         );
-        for bad in ["", "soon", "-1", "Sun, 06 Nov 1994 25:00:00 GMT", "06 Nov 1994"] {
+        for bad in [
+            "",
+            "soon",
+            "-1",
+            "Sun, 06 Nov 1994 25:00:00 GMT",
+            "06 Nov 1994",
+        ] {
             assert_eq!(parse_retry_after(bad, now), None, "{bad:?}");
         }
     }
