@@ -18,57 +18,7 @@ use crate::pull::{self, Plan};
 use crate::reference::Reference;
 use crate::registry;
 
-const HELP: &str = "\
-pulltar: pull a container image from a registry into a tar that
-`docker load`, `podman load`, skopeo and containerd accept. No daemon needed.
-
-Usage: pulltar [OPTIONS] IMAGE
-
-IMAGE is [registry[:port]/]path[:tag][@sha256:<hex>], as docker spells it:
-  nginx:1.25   user/app:v1   ghcr.io/org/tool@sha256:…   127.0.0.1:5000/team/app:v2
-
-Image selection:
-      --platform OS/ARCH[/VARIANT]  platform to pull from a multi-platform image
-                                    (default: this host's, e.g. linux/amd64)
-  -a, --arch ARCH                   same as --platform linux/ARCH
-
-Output:
-  -o, --output PATH                 archive path, or a directory (existing, or
-                                    ending in '/') to put the default name in;
-                                    default: ./<repo path, / as _>_<tag>.tar
-
-Network:
-  -t, --threads N                   parallel downloads (default 8, 1-128);
-                                    also -j/--workers, --max-concurrent-downloads
-      --insecure                    do not verify the registry's TLS certificate
-
-Authentication:
-  -u, --username USER               user name for the registry
-      --password-stdin              read the password (or token) from stdin
-      --password PASS               password on the command line (visible to
-                                    other users of this host: prefer --password-stdin)
-
-Cache:
-      --cache-dir DIR               blob store (default $XDG_CACHE_HOME/pulltar,
-                                    else ~/.cache/pulltar)
-      --no-cache                    use a temporary store, removed at exit
-
-Logging:
-  -q, --quiet                       print errors only
-  -v, --debug                       log requests and decisions to stderr
-                                    (RUST_LOG=pulltar=debug does the same)
-  -h, --help                        this help
-  -V, --version                     the version
-
-Examples:
-  pulltar nginx:1.25                          # writes ./nginx_1.25.tar
-  pulltar --platform linux/arm64 alpine:3.20 -o alpine-arm64.tar
-  pulltar 127.0.0.1:5000/team/app:v2 -o app.tar -t 16
-  docker load -i nginx_1.25.tar
-
-Exit codes: 0 the archive was written; 1 the pull failed (nothing is left
-at the output path); 2 the command line is wrong.
-";
+const HELP: &str = include_str!("help.txt");
 
 /// The command line as typed, checked only for syntax.
 #[derive(Debug, Default)]

@@ -91,10 +91,11 @@ impl Error {
         }
     }
 
-    /// The process exit code for this error: 2 for usage, 1 otherwise.
+    /// The process exit code for this error: 2 when the command line is
+    /// wrong (a bad flag or image reference), 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Usage(_) => 2,
+            Error::Usage(_) | Error::Reference { .. } => 2,
             _ => 1,
         }
     }
