@@ -302,13 +302,14 @@ mod tests {
         let store = Store::temporary().unwrap();
         let image = entry(&store);
         let v: serde_json::Value =
-            serde_json::from_slice(&manifest_json(&[image.clone()])).unwrap();
+            serde_json::from_slice(&manifest_json(std::slice::from_ref(&image))).unwrap();
         assert_eq!(v[0]["Config"], blob_name(&image.config.digest));
         assert_eq!(v[0]["RepoTags"][0], "127.0.0.1:5000/team/app:v2");
         assert_eq!(v[0]["Layers"].as_array().unwrap().len(), 3);
         assert_eq!(v[0]["Layers"][0], v[0]["Layers"][2]);
         let r: serde_json::Value =
-            serde_json::from_slice(&repositories_json(&[image.clone()]).unwrap()).unwrap();
+            serde_json::from_slice(&repositories_json(std::slice::from_ref(&image)).unwrap())
+                .unwrap();
         let top = chain_id(&image.diff_ids).unwrap();
         assert_eq!(r["127.0.0.1:5000/team/app"]["v2"], top.hex());
     }
@@ -340,7 +341,7 @@ mod tests {
         let image = entry(&store);
         fs::write(store.blob_path(&image.layers[1].digest), b"layer tw0").unwrap();
         let out = dir.root().join("bad.tar");
-        let err = write(&out, &[image.clone()], &store).unwrap_err();
+        let err = write(&out, std::slice::from_ref(&image), &store).unwrap_err();
         assert!(
             err.to_string()
                 .contains(&image.layers[1].digest.to_string()),

@@ -219,6 +219,18 @@ impl Descriptor {
                 .is_some_and(|p| p.platform().is_unknown())
     }
 
+    /// The entry's platform as the index writes it (`linux/arm64/v8`), for
+    /// messages; an entry without one counts as linux/amd64.
+    pub fn platform_as_listed(&self) -> String {
+        let raw = match &self.platform {
+            Some(p) if p.variant.is_empty() => format!("{}/{}", p.os, p.architecture),
+            Some(p) => format!("{}/{}/{}", p.os, p.architecture, p.variant),
+            None => "linux/amd64".to_string(),
+        };
+        // Registry text: keep control characters out of the terminal.
+        crate::error::excerpt(raw.as_bytes(), 80)
+    }
+
     /// The entry's platform; an entry without one counts as linux/amd64.
     pub fn entry_platform(&self) -> Platform {
         self.platform
@@ -265,6 +277,8 @@ mod tests {
             panic!("not an index")
         };
         assert_eq!(i.manifests[0].entry_platform().to_string(), "linux/arm/v7");
+        assert_eq!(i.manifests[0].platform_as_listed(), "linux/arm/v7");
+        assert_eq!(i.manifests[1].platform_as_listed(), "unknown/unknown");
         assert!(!i.manifests[0].is_attestation());
         assert!(i.manifests[1].is_attestation());
     }

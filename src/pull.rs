@@ -182,7 +182,9 @@ fn resolve(registry: &Registry, plan: &Plan) -> Result<(Digest, ImageManifest, b
                 .collect();
             let platforms: Vec<Platform> = entries.iter().map(|d| d.entry_platform()).collect();
             let Some(i) = platform::choose(&plan.platform, &platforms) else {
-                let available: Vec<String> = platforms.iter().map(|p| p.to_string()).collect();
+                // As the index spells them (arm64/v8 stays arm64/v8).
+                let available: Vec<String> =
+                    entries.iter().map(|d| d.platform_as_listed()).collect();
                 return Err(Error::Platform(format!(
                     "{} has no image for {}; available platforms: {} (choose one with --platform)",
                     reference.original(),

@@ -5,7 +5,7 @@
 use crate::images::{push_simple, Flavor};
 use crate::loaders::verify_everywhere;
 use crate::registry::{agent, Registry};
-use crate::token::TokenServer;
+use crate::token::{TokenServer, PASSWORD, USER};
 use crate::util::{pulltar_in, TempDir};
 
 fn token_registry() -> (TokenServer, Registry) {
@@ -108,4 +108,79 @@ fn private_repo_without_credentials_fails() {
     );
     assert_eq!(res.code, 1, "{res}");
     assert!(!out.exists(), "a denied pull left a file");
+}
+
+/// Pulls `private/app:v1` with extra args and stdin; returns the result and
+/// whether the archive exists.
+fn pull_private(extra: &[&str], stdin: Option<&[u8]>) -> (crate::util::Output, bool, TokenServer) {
+    let (tokens, reg) = token_registry();
+    let img = push_simple(&reg, "private/app", "v1", Flavor::Docker);
+    let dir = TempDir::new("tokcred");
+    let out = dir.join("x.tar");
+    let cache = dir.join("cache");
+    let reference = format!("{}/private/app:v1", reg.host());
+    let mut args = vec![
+        reference.as_str(),
+        "-o",
+        out.to_str().unwrap(),
+        "--cache-dir",
+        cache.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let res = crate::util::pulltar_with_stdin(dir.path(), &args, stdin);
+    let ok = out.exists();
+    if res.code == 0 {
+        crate::loaders::check_archive(&out, &img, std::slice::from_ref(&reference));
+    }
+    (res, ok, tokens)
+}
+
+#[test]
+fn private_repo_with_credentials_via_password_stdin() {
+    let stdin = format!("{PASSWORD}\n");
+    let (res, ok, tokens) = pull_private(&["-u", USER, "--password-stdin"], Some(stdin.as_bytes()));
+    assert_eq!(res.code, 0, "{res}");
+    assert!(ok);
+    let seen = tokens.requests.lock().unwrap().clone();
+    assert!(
+        seen.iter()
+            .any(|r| r.contains("private") && r.ends_with("auth=basic")),
+        "credentials never reached the token server: {seen:?}"
+    );
+    assert!(
+        !res.stderr.contains(PASSWORD),
+        "the password leaked to stderr:\n{res}"
+    );
+}
+
+#[test]
+fn private_repo_with_credentials_via_password_flag() {
+    let (res, ok, tokens) = pull_private(
+        &["--username", USER, "--password", PASSWORD, "--debug"],
+        None,
+    );
+    assert_eq!(res.code, 0, "{res}");
+    assert!(ok);
+    assert!(
+        !res.stderr.contains(PASSWORD),
+        "the password leaked to the debug log:\n{res}"
+    );
+    let issued = tokens.issued.lock().unwrap().clone();
+    assert!(!issued.is_empty(), "no token was issued");
+    for t in issued {
+        // The signature part alone is enough to replay nothing, but any
+        // 40 characters of a token in a log are a leak.
+        let sig = t.rsplit('.').next().unwrap();
+        assert!(
+            !res.stderr.contains(&sig[..40]),
+            "a bearer token leaked to the debug log"
+        );
+    }
+}
+
+#[test]
+fn private_repo_with_a_wrong_password_fails() {
+    let (res, ok, _tokens) = pull_private(&["-u", USER, "--password", "wrong-password"], None);
+    assert_eq!(res.code, 1, "{res}");
+    assert!(!ok, "a denied pull left a file");
 }

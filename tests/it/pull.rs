@@ -166,7 +166,7 @@ fn index_child_by_digest_reference() {
         &format!("{}/team/multi@{}", reg.host(), child.manifest_digest),
         &[],
     );
-    crate::loaders::check_archive(&tar, child, &[]);
+    verify_everywhere(&tar, child, &[]);
 }
 
 #[test]

@@ -121,6 +121,8 @@ pub struct TokenServer {
     pub issuer: Arc<Issuer>,
     /// Every request line seen, with ` auth=basic` when credentials came.
     pub requests: Arc<Mutex<Vec<String>>>,
+    /// Every token handed out over HTTP (to check none is logged).
+    pub issued: Arc<Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -133,16 +135,14 @@ impl TokenServer {
         let port = listener.local_addr().unwrap().port();
         let stop = Arc::new(AtomicBool::new(false));
         let requests = Arc::new(Mutex::new(Vec::new()));
-        let (iss, st, reqs) = (
-            Arc::clone(&issuer),
-            Arc::clone(&stop),
-            Arc::clone(&requests),
-        );
+        let issued = Arc::new(Mutex::new(Vec::new()));
+        let (iss, st) = (Arc::clone(&issuer), Arc::clone(&stop));
+        let logs = (Arc::clone(&requests), Arc::clone(&issued));
         let thread = std::thread::spawn(move || {
             let deadline = Instant::now() + Duration::from_secs(900);
             while !st.load(Ordering::SeqCst) && Instant::now() < deadline {
                 match listener.accept() {
-                    Ok((stream, _)) => serve(stream, &iss, &reqs),
+                    Ok((stream, _)) => serve(stream, &iss, &logs.0, &logs.1),
                     Err(_) => std::thread::sleep(Duration::from_millis(10)),
                 }
             }
@@ -151,6 +151,7 @@ impl TokenServer {
             port,
             issuer,
             requests,
+            issued,
             stop,
             thread: Some(thread),
         }
@@ -210,7 +211,12 @@ fn respond(stream: &mut TcpStream, status: &str, body: &str) {
     );
 }
 
-fn serve(mut stream: TcpStream, issuer: &Issuer, log: &Mutex<Vec<String>>) {
+fn serve(
+    mut stream: TcpStream,
+    issuer: &Issuer,
+    log: &Mutex<Vec<String>>,
+    issued: &Mutex<Vec<String>>,
+) {
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let mut buf = Vec::new();
@@ -279,6 +285,7 @@ fn serve(mut stream: TcpStream, issuer: &Issuer, log: &Mutex<Vec<String>>) {
     }
     let subject = if authenticated { USER } else { "" };
     let token = issuer.mint(subject, &access);
+    issued.lock().unwrap().push(token.clone());
     let body = json!({"token": token, "access_token": token, "expires_in": 300, "issued_at": rfc3339_now()});
     respond(&mut stream, "200 OK", &body.to_string());
 }

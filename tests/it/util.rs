@@ -238,9 +238,19 @@ impl std::fmt::Display for Output {
 /// Runs `cmd` to completion with stdin closed, killing it (by its own PID)
 /// and failing the test if it takes longer than `limit`.
 pub fn run(cmd: &mut Command, limit: Duration) -> Output {
+    run_with_input(cmd, None, limit)
+}
+
+/// Like `run`, with `input` written to the child's stdin (then closed).
+pub fn run_with_input(cmd: &mut Command, input: Option<&[u8]>, limit: Duration) -> Output {
     let desc = format!("{cmd:?}");
+    let stdin = if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    };
     let mut child = cmd
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -266,6 +276,13 @@ pub fn run(cmd: &mut Command, limit: Duration) -> Output {
             .take()
             .map(|r| Box::new(r) as Box<dyn Read + Send>),
     );
+    if let (Some(data), Some(mut w)) = (input, child.stdin.take()) {
+        let data = data.to_vec();
+        // A thread, so a child that never reads cannot block us.
+        std::thread::spawn(move || {
+            let _ = std::io::Write::write_all(&mut w, &data);
+        });
+    }
     let start = Instant::now();
     let status = loop {
         if let Some(st) = child.try_wait().expect("try_wait") {
@@ -287,9 +304,14 @@ pub fn run(cmd: &mut Command, limit: Duration) -> Output {
 
 /// Runs the binary under test with `args` in `cwd` (bounded to 3 minutes).
 pub fn pulltar_in(cwd: &Path, args: &[&str]) -> Output {
+    pulltar_with_stdin(cwd, args, None)
+}
+
+/// `pulltar_in` with `input` on stdin (for `--password-stdin`).
+pub fn pulltar_with_stdin(cwd: &Path, args: &[&str], input: Option<&[u8]>) -> Output {
     let mut cmd = Command::new(PULLTAR);
     cmd.args(args).current_dir(cwd).env_remove("RUST_LOG");
-    run(&mut cmd, Duration::from_secs(180))
+    run_with_input(&mut cmd, input, Duration::from_secs(180))
 }
 
 /// Polls `f` every `step` until it returns Some, at most `tries` times.
