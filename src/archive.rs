@@ -130,6 +130,9 @@ pub fn write(out: &Path, images: &[ImageEntry], store: &Store) -> Result<u64> {
     let mut written: HashSet<&Digest> = HashSet::new();
     for image in images {
         for blob in std::iter::once(&image.config).chain(&image.layers) {
+            if crate::interrupt::interrupted() {
+                return Err(Error::Interrupted { resumable: true });
+            }
             if written.insert(&blob.digest) {
                 append_blob(&mut tar, blob, store, &temp.path)?;
             }

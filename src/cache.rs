@@ -117,6 +117,12 @@ impl Store {
         ))
     }
 
+    /// Where the resumable partial copy of `digest` is kept between runs
+    /// (its journal sits beside it, `.journal` for `.partial`).
+    pub fn partial_path(&self, digest: &Digest) -> PathBuf {
+        self.tmp_dir().join(format!("{}.partial", digest.hex()))
+    }
+
     /// Moves a verified temporary file into place.
     pub fn commit(&self, temp: &Path, digest: &Digest) -> Result<PathBuf> {
         let dest = self.blob_path(digest);

@@ -10,13 +10,17 @@ use std::ffi::OsString;
 use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
 
+use std::time::Duration;
+
 use crate::auth::Credentials;
 use crate::cache::Store;
+use crate::download::DEFAULT_CHUNK;
 use crate::error::{Error, Result};
 use crate::platform::Platform;
 use crate::pull::{self, Plan};
 use crate::reference::Reference;
 use crate::registry;
+use crate::retry::Policy;
 
 const HELP: &str = include_str!("help.txt");
 
@@ -36,6 +40,9 @@ pub struct Args {
     username: Option<String>,
     password: Option<String>,
     password_stdin: bool,
+    retries: Option<u32>,
+    chunk_size: Option<String>,
+    read_timeout: Option<u64>,
 }
 
 /// What the command line asks for.
@@ -83,6 +90,9 @@ pub fn parse(raw: Vec<OsString>) -> Result<Command> {
             .map_err(pico_err)?,
         password: p.opt_value_from_str("--password").map_err(pico_err)?,
         password_stdin: p.contains("--password-stdin"),
+        retries: p.opt_value_from_str("--retries").map_err(pico_err)?,
+        chunk_size: p.opt_value_from_str("--chunk-size").map_err(pico_err)?,
+        read_timeout: p.opt_value_from_str("--read-timeout").map_err(pico_err)?,
         ..Args::default()
     };
     for keys in [["-t", "--threads"], ["-j", "--workers"]] {
@@ -150,6 +160,22 @@ pub fn plan(args: &Args, cwd: &Path, stdin: &mut dyn BufRead) -> Result<Plan> {
             })?),
         }
     };
+    let retries = args.retries.unwrap_or(Policy::default().max_failures);
+    if retries > 100 {
+        return Err(usage(format!(
+            "--retries must be from 0 to 100, got {retries}"
+        )));
+    }
+    let chunk = match &args.chunk_size {
+        Some(s) => parse_size(s).map_err(usage)?,
+        None => DEFAULT_CHUNK,
+    };
+    let read_timeout = args.read_timeout.unwrap_or(30);
+    if !(1..=3600).contains(&read_timeout) {
+        return Err(usage(format!(
+            "--read-timeout must be from 1 to 3600 seconds, got {read_timeout}"
+        )));
+    }
     let credentials = credentials(args, stdin)?;
     let output = output_path(args.output.as_deref(), &reference, cwd)?;
     Ok(Plan {
@@ -163,9 +189,42 @@ pub fn plan(args: &Args, cwd: &Path, stdin: &mut dyn BufRead) -> Result<Plan> {
             insecure: args.insecure,
             credentials,
             connections: threads,
+            read_timeout: Duration::from_secs(read_timeout),
         },
         quiet: args.quiet,
+        policy: Policy {
+            max_failures: retries,
+            ..Policy::default()
+        },
+        chunk,
     })
+}
+
+/// Parses a size: bytes, or a number with `K`, `M` or `G` (powers of
+/// 1024; `KB`, `KiB` and so on are accepted too), from 64 KiB to 1 GiB.
+pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let mult: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => {
+            return Err(format!(
+                "--chunk-size {s:?} is not a size like 4M, 512K or 1048576"
+            ))
+        }
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("--chunk-size {s:?} is not a size like 4M, 512K or 1048576"))?;
+    let bytes = n.saturating_mul(mult);
+    if !((64 << 10)..=(1 << 30)).contains(&bytes) {
+        return Err(format!("--chunk-size must be from 64K to 1G, got {s:?}"));
+    }
+    Ok(bytes)
 }
 
 fn credentials(args: &Args, stdin: &mut dyn BufRead) -> Result<Option<Credentials>> {
@@ -301,6 +360,7 @@ pub fn run(raw: Vec<OsString>) -> Result<()> {
         }
         Command::Pull(args) => {
             init_logging(&args);
+            crate::interrupt::install();
             let cwd = std::env::current_dir()
                 .map_err(|e| Error::io("find the current directory", ".", e))?;
             let stdin = std::io::stdin();
@@ -422,6 +482,50 @@ mod tests {
         let p = plan_of(&["-o", "x.tar", "--platform=linux/arm/v7", "nginx"]).unwrap();
         assert_eq!(p.output, Path::new("/tmp/x.tar"));
         assert_eq!(p.platform.to_string(), "linux/arm/v7");
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1M"), Ok(1 << 20));
+        assert_eq!(parse_size("512K"), Ok(512 << 10));
+        assert_eq!(parse_size("4MiB"), Ok(4 << 20));
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        for bad in [
+            "",
+            "M",
+            "1X",
+            "1k1",
+            "1K",
+            "2G",
+            "-1M",
+            "99999999999999999999",
+        ] {
+            assert!(parse_size(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn retry_flags() {
+        let p = plan_of(&[
+            "--retries",
+            "2",
+            "--chunk-size",
+            "2M",
+            "--read-timeout",
+            "5",
+            "nginx",
+        ])
+        .unwrap();
+        assert_eq!(p.policy.max_failures, 2);
+        assert_eq!(p.chunk, 2 << 20);
+        assert_eq!(p.registry.read_timeout, Duration::from_secs(5));
+        for bad in [
+            &["--retries", "101", "x"][..],
+            &["--read-timeout", "0", "x"][..],
+            &["--chunk-size", "1", "x"][..],
+        ] {
+            assert_eq!(plan_of(bad).unwrap_err().exit_code(), 2, "{bad:?}");
+        }
     }
 
     #[test]

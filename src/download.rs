@@ -1,33 +1,37 @@
-//! Fetching blobs into the store: in parallel on a dedicated pool of the
-//! user's thread count, streamed to a temporary file while being hashed,
-//! bounded by the descriptor's size, retried with backoff, continued with a
-//! `Range` request after a broken connection, and moved into the store only
-//! once size and SHA-256 match.
+//! Fetching blobs into the store on a dedicated pool of the user's thread
+//! count, so that every connection stays busy whether the image has one
+//! large layer or sixty small ones.
 //!
-//! A `206` is accepted only with a `Content-Range` that starts where the
-//! file ends and covers the rest of the blob; a `200` to a `Range` request
-//! restarts the blob from zero. The first fatal error stops the other
-//! downloads. This module does not split one blob into several ranges, and
-//! its partial files do not outlive the run (they are removed on failure).
+//! A blob of at least twice the chunk size is cut into `Range` segments:
+//! each new segment takes a share of the work left (all of it divided by
+//! the thread count, never less than the chunk size), and a thread with
+//! nothing left to start takes over the second half of the largest segment
+//! still running. Smaller blobs go on one connection each. Bytes are
+//! written at their offsets into the blob's resumable partial file
+//! ([`crate::partial`]) and journaled; once every byte is in, the file is
+//! hashed, checked against the descriptor and moved into the store. A 206
+//! must carry exactly the requested `Content-Range`; a 200 to a `Range`
+//! request makes the blob fall back to one connection from byte 0. Failed
+//! requests are retried by the [`Policy`], counting only attempts that
+//! brought no bytes. The scheduling lives here; the per-request transfer is
+//! in [`crate::segment`].
 
-use std::fs::{self, File};
-use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use rayon::prelude::*;
-
 use crate::cache::Store;
-use crate::digest::{Digest, Verifier};
 use crate::error::{Error, Result};
+use crate::interrupt;
 use crate::manifest::Descriptor;
+use crate::partial::Partial;
 use crate::progress::Progress;
 use crate::registry::Registry;
-use crate::retry::{self, Policy};
+use crate::retry::Policy;
+use crate::segment::{self, Segment};
 
-/// The size of the read buffer of one download.
-const BUF_SIZE: usize = 256 << 10;
+/// The default smallest segment.
+pub const DEFAULT_CHUNK: u64 = 1 << 20;
 
 /// Everything a batch of downloads shares.
 pub struct Downloader<'a> {
@@ -39,15 +43,49 @@ pub struct Downloader<'a> {
     pub progress: &'a Progress,
     /// When to retry.
     pub policy: Policy,
-    /// How many blobs are fetched at once.
+    /// How many connections are used at once.
     pub threads: usize,
+    /// The smallest segment; blobs under twice this are not split.
+    pub chunk: u64,
+}
+
+enum Phase {
+    Waiting,
+    Opening,
+    Active,
+    Finishing,
+    Done,
+}
+
+struct Job<'d> {
+    desc: &'d Descriptor,
+    phase: Phase,
+    partial: Option<Arc<Partial>>,
+    pending: Vec<(u64, u64)>,
+    active: Vec<Arc<Segment>>,
+    ranged: bool,
+    resumed: bool,
+    restarted: bool,
+    restart_pending: Option<Error>,
+    started: Instant,
+}
+
+enum Task {
+    Open(usize),
+    Fetch(usize, Arc<Partial>, Arc<Segment>),
+    Finish(usize, Arc<Partial>),
+}
+
+struct Sched<'d> {
+    jobs: Vec<Job<'d>>,
+    error: Option<Error>,
 }
 
 impl Downloader<'_> {
     /// Makes sure every blob of `blobs` is in the store, verified (the
-    /// caller announces the count to the progress display). Blobs
-    /// already there are not fetched again; duplicates are fetched once;
-    /// the largest start first.
+    /// caller announces the count to the progress display). Blobs already
+    /// there are not fetched again; duplicates are fetched once; the
+    /// largest start first.
     pub fn fetch_all(&self, blobs: &[Descriptor]) -> Result<()> {
         let mut todo: Vec<&Descriptor> = Vec::new();
         for d in blobs {
@@ -66,291 +104,288 @@ impl Downloader<'_> {
             return Ok(());
         }
         todo.sort_by_key(|d| std::cmp::Reverse(d.size));
+        let jobs = todo
+            .into_iter()
+            .map(|desc| Job {
+                desc,
+                phase: Phase::Waiting,
+                partial: None,
+                pending: Vec::new(),
+                active: Vec::new(),
+                ranged: true,
+                resumed: false,
+                restarted: false,
+                restart_pending: None,
+                started: Instant::now(),
+            })
+            .collect();
+        let sched = Mutex::new(Sched { jobs, error: None });
+        let wake = Condvar::new();
+        let abort = AtomicBool::new(false);
+        let threads = self.threads.max(1);
         let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(self.threads.clamp(1, todo.len()))
+            .num_threads(threads)
             .thread_name(|i| format!("pulltar-download-{i}"))
             .build()
             .map_err(|e| Error::Usage(format!("cannot start download threads: {e}")))?;
-        let abort = AtomicBool::new(false);
-        let results: Vec<Result<()>> = pool.install(|| {
-            todo.par_iter()
-                .with_max_len(1)
-                .map(|d| {
-                    if abort.load(Ordering::Relaxed) {
-                        return Err(Error::Aborted);
-                    }
-                    let r = self.fetch_one(d, &abort);
-                    if r.is_err() {
-                        abort.store(true, Ordering::Relaxed);
-                    }
-                    r
-                })
-                .collect()
+        pool.scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|_| self.worker(&sched, &wake, &abort));
+            }
         });
-        let mut first_aborted = None;
-        for r in results {
-            match r {
-                Err(Error::Aborted) => first_aborted = Some(Error::Aborted),
-                Err(e) => return Err(e),
-                Ok(()) => {}
-            }
+        let sched = sched.into_inner().unwrap_or_else(|p| p.into_inner());
+        match sched.error {
+            Some(e) => Err(e),
+            None if interrupt::interrupted() => Err(Error::Interrupted { resumable: true }),
+            None => Ok(()),
         }
-        first_aborted.map_or(Ok(()), Err)
     }
 
-    /// Fetches one blob into the store.
-    pub fn fetch_one(&self, desc: &Descriptor, abort: &AtomicBool) -> Result<()> {
-        let started = Instant::now();
-        let temp = TempFile(self.store.temp_path(&desc.digest));
-        let mut file = File::create(&temp.0)
-            .map_err(|e| Error::io("create the temporary file", &temp.0, e))?;
-        let mut verifier = Verifier::new();
-        let mut failures = 0u32;
+    fn worker(&self, sched: &Mutex<Sched>, wake: &Condvar, abort: &AtomicBool) {
         loop {
-            let before = verifier.len();
-            match self.transfer(desc, &mut file, &temp.0, &mut verifier, abort) {
-                Ok(()) => break,
-                Err(e) if e.is_retryable() => {
-                    failures = if verifier.len() > before {
-                        1
-                    } else {
-                        failures + 1
-                    };
-                    let Some(wait) =
-                        self.policy
-                            .next_delay(failures, e.retry_after(), retry::jitter())
-                    else {
-                        return Err(e);
-                    };
-                    self.progress.retrying(&desc.digest, &short_cause(&e), wait);
-                    sleep_unless_aborted(wait, abort)?;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        verifier
-            .check(&desc.digest, desc.size)
-            .map_err(|detail| Error::Verify {
-                digest: desc.digest.to_string(),
-                detail,
-            })?;
-        file.sync_data()
-            .map_err(|e| Error::io("write", &temp.0, e))?;
-        drop(file);
-        // After the rename the guard finds nothing left to remove.
-        self.store.commit(&temp.0, &desc.digest)?;
-        self.progress
-            .downloaded(&desc.digest, desc.size, started.elapsed());
-        Ok(())
-    }
-
-    /// One request: from the bytes already in `file` to the end, or until
-    /// the connection breaks.
-    fn transfer(
-        &self,
-        desc: &Descriptor,
-        file: &mut File,
-        path: &Path,
-        verifier: &mut Verifier,
-        abort: &AtomicBool,
-    ) -> Result<()> {
-        let offset = verifier.len();
-        let digest = &desc.digest;
-        if offset == desc.size && offset > 0 {
-            return Ok(());
-        }
-        let mut resp = self.registry.open_blob(digest, offset)?;
-        let status = resp.status().as_u16();
-        let length = resp
-            .headers()
-            .get("content-length")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok());
-        match status {
-            200 => {
-                if offset > 0 {
-                    log::info!(
-                        "blob {}: the server ignored the Range request; starting it again",
-                        digest.short()
-                    );
-                    file.set_len(0)
-                        .and_then(|_| file.seek(SeekFrom::Start(0)).map(|_| ()))
-                        .map_err(|e| Error::io("truncate", path, e))?;
-                    *verifier = Verifier::new();
-                }
-                if let Some(len) = length.filter(|&l| l != desc.size) {
-                    return Err(verify_error(
-                        digest,
-                        format!(
-                            "the registry announced {len} bytes, the manifest says {}",
-                            desc.size
-                        ),
-                    ));
-                }
-            }
-            206 if offset > 0 => {
-                let range = resp
-                    .headers()
-                    .get("content-range")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("");
-                check_content_range(range, offset, desc.size)
-                    .map_err(|detail| verify_error(digest, detail))?;
-            }
-            _ => return Err(self.registry.blob_error(digest, &mut resp)),
-        }
-        let mut reader = resp.into_body().into_reader();
-        let mut buf = vec![0u8; BUF_SIZE];
-        loop {
-            if abort.load(Ordering::Relaxed) {
-                return Err(Error::Aborted);
-            }
-            let n = match reader.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    return Err(broken(
-                        digest,
-                        &self.registry.blob_url(digest),
-                        verifier.len(),
-                        desc.size,
-                        &e.to_string(),
-                    ))
+            let task = {
+                let mut s = sched.lock().unwrap_or_else(|p| p.into_inner());
+                loop {
+                    if s.error.is_some() || interrupt::interrupted() {
+                        abort.store(true, Ordering::Relaxed);
+                        wake.notify_all();
+                        return;
+                    }
+                    if let Some(t) = self.next_task(&mut s) {
+                        break t;
+                    }
+                    if s.jobs.iter().all(|j| matches!(j.phase, Phase::Done)) {
+                        return;
+                    }
+                    s = wake
+                        .wait_timeout(s, Duration::from_millis(200))
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0;
                 }
             };
-            if verifier.len() + n as u64 > desc.size {
-                return Err(verify_error(
-                    digest,
-                    format!(
-                        "the registry sent more than the {} bytes the manifest declares",
-                        desc.size
-                    ),
-                ));
+            let outcome = match task {
+                Task::Open(i) => self.open(sched, i),
+                Task::Fetch(i, partial, seg) => {
+                    let desc = sched.lock().unwrap_or_else(|p| p.into_inner()).jobs[i].desc;
+                    let r = segment::fetch(self, desc, &partial, &seg, abort);
+                    // Released before the job is updated, so that whoever
+                    // verifies or restarts the blob holds the only handle.
+                    drop(partial);
+                    self.segment_done(sched, i, &seg, r)
+                }
+                Task::Finish(i, partial) => self.finish(sched, i, partial),
+            };
+            if let Err(e) = outcome {
+                let mut s = sched.lock().unwrap_or_else(|p| p.into_inner());
+                if s.error.is_none() && !matches!(e, Error::Aborted) {
+                    s.error = Some(e);
+                }
+                abort.store(true, Ordering::Relaxed);
             }
-            file.write_all(&buf[..n])
-                .map_err(|e| Error::io("write", path, e))?;
-            verifier.update(&buf[..n]);
-            self.progress.add_bytes(n as u64);
+            wake.notify_all();
         }
-        if verifier.len() < desc.size {
-            return Err(broken(
-                digest,
-                &self.registry.blob_url(digest),
-                verifier.len(),
-                desc.size,
-                "the connection closed early",
-            ));
+    }
+
+    /// The next piece of work, if any: open a blob, fetch a new or stolen
+    /// segment, or verify a blob whose bytes are all in.
+    fn next_task(&self, s: &mut Sched) -> Option<Task> {
+        if let Some(i) = s
+            .jobs
+            .iter()
+            .position(|j| matches!(j.phase, Phase::Waiting))
+        {
+            s.jobs[i].phase = Phase::Opening;
+            return Some(Task::Open(i));
+        }
+        for (i, job) in s.jobs.iter_mut().enumerate() {
+            if matches!(job.phase, Phase::Active) && job.pending.is_empty() && job.active.is_empty()
+            {
+                job.phase = Phase::Finishing;
+                let partial = job.partial.take()?;
+                return Some(Task::Finish(i, partial));
+            }
+        }
+        let unassigned: u64 = s
+            .jobs
+            .iter()
+            .filter(|j| matches!(j.phase, Phase::Active))
+            .flat_map(|j| j.pending.iter().map(|(a, b)| b - a))
+            .sum();
+        let share = (unassigned / self.threads.max(1) as u64).max(self.chunk);
+        // A blob nobody works on yet comes before more segments of another.
+        let idle_first = s.jobs.iter().position(|j| {
+            matches!(j.phase, Phase::Active) && !j.pending.is_empty() && j.active.is_empty()
+        });
+        let order = idle_first.into_iter().chain(0..s.jobs.len());
+        for i in order {
+            let job = &mut s.jobs[i];
+            if !matches!(job.phase, Phase::Active) || job.pending.is_empty() {
+                continue;
+            }
+            let splittable = job.ranged && job.desc.size >= 2 * self.chunk;
+            let (a, b) = job.pending[0];
+            let end = if splittable && b - a >= share + self.chunk {
+                a + share
+            } else {
+                b
+            };
+            if end == b {
+                job.pending.remove(0);
+            } else {
+                job.pending[0].0 = end;
+            }
+            let seg = Arc::new(Segment::new(a, end));
+            job.active.push(seg.clone());
+            return Some(Task::Fetch(i, job.partial.clone()?, seg));
+        }
+        // Nothing new to start: take over half of the largest running
+        // segment.
+        let (mut best, mut best_left) = (None, 2 * self.chunk - 1);
+        for (i, job) in s.jobs.iter().enumerate() {
+            if !matches!(job.phase, Phase::Active) || !job.ranged {
+                continue;
+            }
+            for (k, seg) in job.active.iter().enumerate() {
+                let left = seg.remaining();
+                if left > best_left {
+                    (best, best_left) = (Some((i, k)), left);
+                }
+            }
+        }
+        let (i, k) = best?;
+        let job = &mut s.jobs[i];
+        let (mid, end) = job.active[k].split(self.chunk)?;
+        let seg = Arc::new(Segment::new(mid, end));
+        job.active.push(seg.clone());
+        Some(Task::Fetch(i, job.partial.clone()?, seg))
+    }
+
+    fn open(&self, sched: &Mutex<Sched>, i: usize) -> Result<()> {
+        let desc = sched.lock().unwrap_or_else(|p| p.into_inner()).jobs[i].desc;
+        let partial = Partial::open(self.store, &desc.digest, desc.size)?;
+        let mut s = sched.lock().unwrap_or_else(|p| p.into_inner());
+        let job = &mut s.jobs[i];
+        match partial {
+            None => {
+                job.phase = Phase::Done;
+                drop(s);
+                self.progress.cached(&desc.digest, desc.size);
+            }
+            Some(p) => {
+                job.resumed = p.done.covered() > 0;
+                if job.resumed {
+                    log::info!(
+                        "blob {}: resuming with {} of {} bytes already downloaded",
+                        desc.digest.short(),
+                        p.done.covered(),
+                        desc.size
+                    );
+                }
+                job.pending = p.done.missing(desc.size);
+                job.partial = Some(Arc::new(p));
+                job.phase = Phase::Active;
+                job.started = Instant::now();
+            }
         }
         Ok(())
     }
-}
 
-/// Removes the temporary file when a download fails.
-struct TempFile(PathBuf);
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.0);
-    }
-}
-
-fn verify_error(digest: &Digest, detail: String) -> Error {
-    Error::Verify {
-        digest: digest.to_string(),
-        detail,
-    }
-}
-
-fn broken(digest: &Digest, url: &str, got: u64, size: u64, cause: &str) -> Error {
-    Error::Network {
-        what: format!("downloading blob {digest}"),
-        url: format!("GET {}", crate::error::redact_url(url)),
-        cause: format!("{cause} after {got} of {size} bytes"),
-        transient: true,
-    }
-}
-
-fn short_cause(e: &Error) -> String {
-    match e {
-        Error::Network { cause, .. } => cause.clone(),
-        Error::Http { status, .. } => format!("HTTP {status}"),
-        other => other.to_string(),
-    }
-}
-
-fn sleep_unless_aborted(wait: Duration, abort: &AtomicBool) -> Result<()> {
-    let until = Instant::now() + wait;
-    loop {
-        if abort.load(Ordering::Relaxed) {
-            return Err(Error::Aborted);
+    fn segment_done(
+        &self,
+        sched: &Mutex<Sched>,
+        i: usize,
+        seg: &Arc<Segment>,
+        r: Result<segment::Outcome>,
+    ) -> Result<()> {
+        let mut s = sched.lock().unwrap_or_else(|p| p.into_inner());
+        let job = &mut s.jobs[i];
+        job.active.retain(|a| !Arc::ptr_eq(a, seg));
+        match r {
+            Ok(segment::Outcome::Complete) => {}
+            Ok(segment::Outcome::NoRanges) => {
+                // The server ignores Range: one connection does the blob.
+                log::info!(
+                    "blob {}: the registry ignores Range requests; fetching it on one connection",
+                    job.desc.digest.short()
+                );
+                job.ranged = false;
+                for other in &job.active {
+                    other.stop();
+                }
+                job.pending = vec![(0, job.desc.size)];
+            }
+            // A resumed blob the registry disagrees with (416, a wrong
+            // Content-Range): start it afresh, once, when its other
+            // segments have stopped.
+            Err(e @ Error::Verify { .. }) if job.resumed && !job.restarted => {
+                for other in &job.active {
+                    other.stop();
+                }
+                job.pending.clear();
+                job.restart_pending = Some(e);
+            }
+            Err(e) => return Err(e),
         }
-        let now = Instant::now();
-        if now >= until {
-            return Ok(());
+        if job.active.is_empty() {
+            if let Some(why) = job.restart_pending.take() {
+                return self.restart(job, &why, None);
+            }
         }
-        std::thread::sleep((until - now).min(Duration::from_millis(100)));
-    }
-}
-
-/// Checks a `Content-Range: bytes FIRST-LAST/TOTAL` answer to a request
-/// from `offset`: it must start at `offset`, end at the blob's last byte,
-/// and state the blob's size (or `*`).
-pub fn check_content_range(
-    header: &str,
-    offset: u64,
-    size: u64,
-) -> std::result::Result<(), String> {
-    let bad = || {
-        format!(
-            "the registry answered a request from byte {offset} with Content-Range {:?} (expected bytes {offset}-{}/{size})",
-            crate::error::excerpt(header.as_bytes(), 80),
-            size.saturating_sub(1)
-        )
-    };
-    let spec = header.trim().strip_prefix("bytes ").ok_or_else(bad)?;
-    let (range, total) = spec.split_once('/').ok_or_else(bad)?;
-    let (first, last) = range.split_once('-').ok_or_else(bad)?;
-    let num = |s: &str| -> Option<u64> {
-        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| s.parse().ok())
-            .flatten()
-    };
-    let (first, last) = (num(first).ok_or_else(bad)?, num(last).ok_or_else(bad)?);
-    if first != offset || last.checked_add(1) != Some(size) {
-        return Err(bad());
-    }
-    if total != "*" && num(total) != Some(size) {
-        return Err(bad());
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn content_range_ok() {
-        assert!(check_content_range("bytes 10-99/100", 10, 100).is_ok());
-        assert!(check_content_range("bytes 10-99/*", 10, 100).is_ok());
+        Ok(())
     }
 
-    #[test]
-    fn content_range_bad() {
-        for bad in [
-            "",
-            "bytes 0-99/100",
-            "bytes 10-98/100",
-            "bytes 10-99/101",
-            "bytes 10-99",
-            "items 10-99/100",
-            "bytes -99/100",
-            "bytes 10-/100",
-            "bytes +10-99/100",
-            "bytes 10-18446744073709551615/100",
-        ] {
-            assert!(check_content_range(bad, 10, 100).is_err(), "{bad:?}");
+    /// Discards a resumed blob's partial copy and fetches it again from
+    /// zero. Call only when no segment of it runs; `partial` is the handle
+    /// if the caller holds it rather than the job.
+    fn restart(&self, job: &mut Job, why: &Error, partial: Option<Arc<Partial>>) -> Result<()> {
+        log::warn!(
+            "blob {}: {why}; the resumed partial copy is discarded and the blob fetched again",
+            job.desc.digest.short()
+        );
+        let partial = partial
+            .or_else(|| job.partial.take())
+            .ok_or(Error::Aborted)?;
+        job.partial = None;
+        let mut partial = Arc::try_unwrap(partial).map_err(|_| Error::Aborted)?;
+        partial.reset()?;
+        job.partial = Some(Arc::new(partial));
+        job.pending = vec![(0, job.desc.size)];
+        job.restarted = true;
+        job.resumed = false;
+        job.phase = Phase::Active;
+        Ok(())
+    }
+
+    fn finish(&self, sched: &Mutex<Sched>, i: usize, partial: Arc<Partial>) -> Result<()> {
+        let desc = sched.lock().unwrap_or_else(|p| p.into_inner()).jobs[i].desc;
+        let verdict = partial.verify();
+        let mut s = sched.lock().unwrap_or_else(|p| p.into_inner());
+        let job = &mut s.jobs[i];
+        match verdict {
+            Ok(()) => {
+                job.phase = Phase::Done;
+                let took = job.started.elapsed();
+                drop(s);
+                let partial = Arc::try_unwrap(partial).map_err(|_| Error::Aborted)?;
+                partial.commit(self.store)?;
+                self.progress.downloaded(&desc.digest, desc.size, took);
+                Ok(())
+            }
+            Err(detail) => {
+                let e = Error::Verify {
+                    digest: desc.digest.to_string(),
+                    detail,
+                };
+                if job.resumed && !job.restarted {
+                    return self.restart(job, &e, Some(partial));
+                }
+                // Bad bytes from the registry itself: keep none of them.
+                job.phase = Phase::Done;
+                if let Ok(p) = Arc::try_unwrap(partial) {
+                    p.discard();
+                }
+                Err(e)
+            }
         }
     }
 }

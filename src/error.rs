@@ -76,6 +76,11 @@ pub enum Error {
     },
     /// Another download failed, so this one stopped early.
     Aborted,
+    /// SIGINT or SIGTERM arrived.
+    Interrupted {
+        /// Whether the bytes fetched so far are kept for the next run.
+        resumable: bool,
+    },
 }
 
 /// Short alias used across the crate.
@@ -96,6 +101,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Usage(_) | Error::Reference { .. } => 2,
+            Error::Interrupted { .. } => 130,
             _ => 1,
         }
     }
@@ -176,6 +182,12 @@ impl fmt::Display for Error {
                 source,
             } => write!(f, "cannot {action} {}: {source}", path.display()),
             Error::Aborted => f.write_str("stopped because another download failed"),
+            Error::Interrupted { resumable: true } => f.write_str(
+                "interrupted; the bytes downloaded so far are kept: run the same command again to resume",
+            ),
+            Error::Interrupted { resumable: false } => {
+                f.write_str("interrupted (with --no-cache nothing downloaded is kept)")
+            }
         }?;
         if let Some(hint) = self.hint() {
             write!(f, "\n  hint: {hint}")?;

@@ -43,6 +43,10 @@ pub struct Plan {
     pub registry: registry::Options,
     /// Only errors on stderr.
     pub quiet: bool,
+    /// When to retry failed requests.
+    pub policy: Policy,
+    /// The smallest download segment.
+    pub chunk: u64,
 }
 
 /// What a successful pull produced.
@@ -60,6 +64,15 @@ pub struct Outcome {
 
 /// Runs the pull described by `plan`.
 pub fn run(plan: &Plan) -> Result<Outcome> {
+    run_inner(plan).map_err(|e| match e {
+        Error::Interrupted { .. } => Error::Interrupted {
+            resumable: plan.cache_dir.is_some(),
+        },
+        other => other,
+    })
+}
+
+fn run_inner(plan: &Plan) -> Result<Outcome> {
     let progress = Progress::new(plan.quiet);
     let store = match &plan.cache_dir {
         Some(dir) => Store::open(dir)?,
@@ -78,8 +91,9 @@ pub fn run(plan: &Plan) -> Result<Outcome> {
         registry: &registry,
         store: &store,
         progress: &progress,
-        policy: Policy::default(),
+        policy: plan.policy.clone(),
         threads: plan.threads,
+        chunk: plan.chunk,
     };
     if image.config.size > manifest::MAX_CONFIG_BYTES {
         return Err(Error::Manifest {

@@ -1,7 +1,7 @@
 //! The registry client: one shared `ureq::Agent`, the `/v2/` ping, the auth
 //! handshake (anonymous, Basic, Bearer with cached tokens, renewed before
 //! they expire and once more on a 401), manifest fetches with every manifest
-//! type accepted, and opening blob streams (optionally from an offset).
+//! type accepted, and opening blob streams (whole, or a byte range).
 //!
 //! It returns bytes and open streams; it does not choose platforms, verify
 //! blobs or write files (`download.rs` and `pull.rs` do). Plain HTTP is used
@@ -23,7 +23,7 @@ use crate::reference::Reference;
 use crate::retry;
 
 /// How the client reaches a registry.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Options {
     /// Skip TLS certificate verification (and allow an http token realm).
     pub insecure: bool,
@@ -31,6 +31,8 @@ pub struct Options {
     pub credentials: Option<Credentials>,
     /// How many connections may be open at once.
     pub connections: usize,
+    /// How long a connection may send nothing before it is cut.
+    pub read_timeout: Duration,
 }
 
 /// What the ping said about authentication.
@@ -74,8 +76,8 @@ impl Registry {
             .user_agent(concat!("pulltar/", env!("CARGO_PKG_VERSION")))
             .tls_config(tls)
             .timeout_connect(Some(Duration::from_secs(30)))
-            .timeout_recv_response(Some(Duration::from_secs(60)))
-            .timeout_per_read(Some(Duration::from_secs(60)))
+            .timeout_recv_response(Some(options.read_timeout.max(Duration::from_secs(1))))
+            .timeout_per_read(Some(options.read_timeout))
             .max_idle_connections(conns * 2 + 4)
             .max_idle_connections_per_host(conns + 2);
         if reference.is_loopback() {
@@ -99,7 +101,7 @@ impl Registry {
     fn ping(&self) -> Result<()> {
         let url = format!("{}/v2/", self.base);
         let what = "contacting the registry";
-        let mut resp = self.send(&url, what, None, None, 0)?;
+        let mut resp = self.send(&url, what, None, None, None)?;
         match resp.status().as_u16() {
             200..=299 => Ok(()),
             401 => {
@@ -201,25 +203,25 @@ impl Registry {
         auth::parse_token(&body, Instant::now()).map_err(Error::Auth)
     }
 
-    /// Sends a GET with the current authorization (with `Range` from
-    /// `offset` when it is not 0); on a 401 learns the new challenge, renews
-    /// the token and tries once more.
+    /// Sends a GET with the current authorization (for the bytes
+    /// `[start, end)` when `range` is given); on a 401 learns the new
+    /// challenge, renews the token and tries once more.
     fn get(
         &self,
         url: &str,
         what: &str,
         accept: Option<&str>,
-        offset: u64,
+        range: Option<(u64, u64)>,
     ) -> Result<Response<Body>> {
         let auth = self.authorization()?;
-        let mut resp = self.send(url, what, accept, auth.as_deref(), offset)?;
+        let mut resp = self.send(url, what, accept, auth.as_deref(), range)?;
         if resp.status().as_u16() == 401 {
             log::debug!("401 from {}: renewing authorization", redact_url(url));
             self.learn_challenge(&resp)?;
             drain(&mut resp);
             self.forget_tokens();
             let auth = self.authorization()?;
-            resp = self.send(url, what, accept, auth.as_deref(), offset)?;
+            resp = self.send(url, what, accept, auth.as_deref(), range)?;
         }
         Ok(resp)
     }
@@ -230,7 +232,7 @@ impl Registry {
         what: &str,
         accept: Option<&str>,
         authorization: Option<&str>,
-        offset: u64,
+        range: Option<(u64, u64)>,
     ) -> Result<Response<Body>> {
         let mut req = self.agent.get(url);
         if let Some(a) = accept {
@@ -239,19 +241,18 @@ impl Registry {
         if let Some(a) = authorization {
             req = req.header("Authorization", a);
         }
-        if offset > 0 {
-            req = req.header("Range", format!("bytes={offset}-"));
+        if let Some((start, end)) = range {
+            req = req.header("Range", format!("bytes={start}-{}", end.saturating_sub(1)));
         }
         let started = Instant::now();
         let resp = req.call().map_err(|e| network_error(what, url, e))?;
         log::debug!(
             "GET {}{} -> {} ({} ms)",
             redact_url(url),
-            if offset > 0 {
-                format!(" from byte {offset}")
-            } else {
-                String::new()
-            },
+            range.map_or(String::new(), |(a, b)| format!(
+                " bytes {a}-{}",
+                b.saturating_sub(1)
+            )),
             resp.status().as_u16(),
             started.elapsed().as_millis()
         );
@@ -264,7 +265,7 @@ impl Registry {
     pub fn manifest(&self, key: &str) -> Result<(Vec<u8>, Option<String>)> {
         let url = format!("{}/v2/{}/manifests/{key}", self.base, self.repository);
         let what = format!("fetching the manifest {}:{key}", self.repository);
-        let mut resp = self.get(&url, &what, Some(manifest::ACCEPT), 0)?;
+        let mut resp = self.get(&url, &what, Some(manifest::ACCEPT), None)?;
         let status = resp.status().as_u16();
         if status != 200 {
             return Err(http_error(&what, &url, status, &mut resp));
@@ -278,12 +279,12 @@ impl Registry {
         Ok((body, content_type))
     }
 
-    /// Opens the blob `digest`, from byte `offset` on (a `Range` request
-    /// when it is not 0). Returns the response whatever its status; the
-    /// caller checks it (200, or 206 for a range).
-    pub fn open_blob(&self, digest: &Digest, offset: u64) -> Result<Response<Body>> {
+    /// Opens the blob `digest`, or only its bytes `[start, end)` (a `Range`
+    /// request). Returns the response whatever its status; the caller
+    /// checks it (200, or 206 for a range).
+    pub fn open_blob(&self, digest: &Digest, range: Option<(u64, u64)>) -> Result<Response<Body>> {
         let url = self.blob_url(digest);
-        self.get(&url, &format!("downloading blob {digest}"), None, offset)
+        self.get(&url, &format!("downloading blob {digest}"), None, range)
     }
 
     /// The registry URL of a blob (never a redirect target).

@@ -35,7 +35,8 @@ impl Policy {
     /// The wait before attempt `failures + 1`, after `failures` (≥ 1)
     /// consecutive failures; `None` when it is time to give up.
     /// `jitter` is any number in `0..1000`, spread over the last quarter of
-    /// the delay (`PULLTAR_RETRY_DELAY_MS` fixes the delay, for tests).
+    /// the delay. `Retry-After` wins, capped; otherwise
+    /// `PULLTAR_RETRY_DELAY_MS` fixes the delay, for tests.
     pub fn next_delay(
         &self,
         failures: u32,
@@ -45,11 +46,11 @@ impl Policy {
         if failures == 0 || failures > self.max_failures {
             return None;
         }
-        if let Some(fixed) = fixed_delay_from_env() {
-            return Some(fixed);
-        }
         if let Some(wait) = retry_after {
             return Some(wait.min(self.cap));
+        }
+        if let Some(fixed) = fixed_delay_from_env() {
+            return Some(fixed);
         }
         let exp = self
             .base
@@ -157,9 +158,6 @@ mod tests {
     #[test]
     fn retry_after_is_capped() {
         let p = Policy::default();
-        if fixed_delay_from_env().is_some() {
-            return;
-        }
         assert_eq!(
             p.next_delay(1, Some(Duration::from_secs(2)), 0),
             Some(Duration::from_secs(2))

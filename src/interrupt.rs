@@ -1,0 +1,50 @@
+//! Ctrl-C and SIGTERM: the first one sets a flag that downloads and the
+//! archive writer check between reads, so the pull stops at once with its
+//! partial blobs journaled and no file at the output path; a second one
+//! ends the process the default way.
+//!
+//! This module only records that a signal came. It links no crate: the C
+//! library's `signal(2)` is declared here directly, as the one piece of
+//! foreign code in the program.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+const SIGINT: i32 = 2;
+const SIGTERM: i32 = 15;
+const SIG_DFL: usize = 0;
+const SIG_IGN: usize = 1;
+
+extern "C" {
+    fn signal(signum: i32, handler: usize) -> usize;
+}
+
+extern "C" fn on_signal(signum: i32) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+    // SAFETY: signal(2) is async-signal-safe; restoring the default
+    // disposition makes a second Ctrl-C end the process at once.
+    unsafe {
+        signal(signum, SIG_DFL);
+    }
+}
+
+/// Installs the handler for SIGINT and SIGTERM, except for a signal the
+/// process was started ignoring (a background job's SIGINT, `nohup`).
+pub fn install() {
+    let handler = on_signal as extern "C" fn(i32) as usize;
+    for sig in [SIGINT, SIGTERM] {
+        // SAFETY: the handler only stores to an atomic and calls
+        // signal(2), both async-signal-safe.
+        unsafe {
+            if signal(sig, handler) == SIG_IGN {
+                signal(sig, SIG_IGN);
+            }
+        }
+    }
+}
+
+/// Whether SIGINT or SIGTERM has arrived.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::Relaxed)
+}
