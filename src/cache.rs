@@ -1,10 +1,10 @@
 //! The content-addressed blob store: `blobs/sha256/<hex>` under the cache
 //! directory, where a blob arrives only after it was verified.
 //!
-//! Writers download into a private temporary file under `tmp/` and
-//! [`Store::commit`] it with a rename once size and digest matched, so a
-//! reader never sees half a blob and concurrent runs never corrupt each
-//! other. Lookups check the size; the archive writer re-hashes every blob it
+//! Writers download into a partial file under `tmp/` (see
+//! [`crate::partial`]) and [`Store::commit`] it with a rename once size and
+//! digest matched, so a reader never sees half a blob and concurrent runs
+//! never corrupt each other. Lookups check the size; the archive writer re-hashes every blob it
 //! copies, so a file damaged on disk is caught before it reaches an archive.
 //! This module does not download, and it does not prune (nothing is ever
 //! removed but a blob found to be bad).
@@ -106,17 +106,6 @@ impl Store {
         }
     }
 
-    /// A fresh temporary path for downloading `digest`, private to this
-    /// process and call.
-    pub fn temp_path(&self, digest: &Digest) -> PathBuf {
-        self.tmp_dir().join(format!(
-            "{}.{}.{}.partial",
-            digest.hex(),
-            std::process::id(),
-            unique_suffix()
-        ))
-    }
-
     /// Where the resumable partial copy of `digest` is kept between runs
     /// (its journal sits beside it, `.journal` for `.partial`).
     pub fn partial_path(&self, digest: &Digest) -> PathBuf {
@@ -163,8 +152,8 @@ mod tests {
         let store = Store::temporary().unwrap();
         let d = Digest::of(b"abc");
         assert!(!store.has(&d, 3));
-        let tmp = store.temp_path(&d);
-        assert_ne!(tmp, store.temp_path(&d));
+        let tmp = store.partial_path(&d);
+        assert!(tmp.ends_with(format!("tmp/{}.partial", d.hex())));
         fs::write(&tmp, b"abc").unwrap();
         let path = store.commit(&tmp, &d).unwrap();
         assert!(path.ends_with(format!("blobs/sha256/{}", d.hex())));

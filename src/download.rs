@@ -67,8 +67,13 @@ struct Job<'d> {
     resumed: bool,
     restarted: bool,
     restart_pending: Option<Error>,
+    whole_restarts: u32,
     started: Instant,
 }
+
+/// How often a blob may start again from byte 0 on a registry that ignores
+/// Range, before the pull gives up on it.
+const MAX_WHOLE_RESTARTS: u32 = 5;
 
 enum Task {
     Open(usize),
@@ -116,6 +121,7 @@ impl Downloader<'_> {
                 resumed: false,
                 restarted: false,
                 restart_pending: None,
+                whole_restarts: 0,
                 started: Instant::now(),
             })
             .collect();
@@ -303,7 +309,17 @@ impl Downloader<'_> {
         match r {
             Ok(segment::Outcome::Complete) => {}
             Ok(segment::Outcome::NoRanges) => {
-                // The server ignores Range: one connection does the blob.
+                // The server ignores Range: one connection does the blob,
+                // from byte 0 each time its connection breaks.
+                job.whole_restarts += 1;
+                if job.whole_restarts > MAX_WHOLE_RESTARTS {
+                    return Err(Error::Network {
+                        what: format!("downloading blob {}", job.desc.digest),
+                        url: format!("GET {}", crate::error::redact_url(&self.registry.blob_url(&job.desc.digest))),
+                        cause: format!("the registry ignores Range requests and the connection broke {MAX_WHOLE_RESTARTS} times before the blob was complete"),
+                        transient: false,
+                    });
+                }
                 log::info!(
                     "blob {}: the registry ignores Range requests; fetching it on one connection",
                     job.desc.digest.short()

@@ -53,6 +53,9 @@ pub struct Registry {
     credentials: Option<Credentials>,
     mode: Mutex<AuthMode>,
     tokens: TokenCache,
+    /// Held while a token is fetched, so that threads needing a new one
+    /// at the same moment make one request, not one each.
+    token_fetch: Mutex<()>,
 }
 
 /// The most read of an error or token body.
@@ -93,6 +96,7 @@ impl Registry {
             credentials: options.credentials.clone(),
             mode: Mutex::new(AuthMode::Anonymous),
             tokens: TokenCache::default(),
+            token_fetch: Mutex::new(()),
         };
         registry.ping()?;
         Ok(registry)
@@ -161,6 +165,10 @@ impl Registry {
             },
             AuthMode::Bearer(challenge) => {
                 let url = auth::token_url(&challenge, &self.scope).map_err(Error::Auth)?;
+                if let Some(t) = self.tokens.get(&url, Instant::now()) {
+                    return Ok(Some(t.header()));
+                }
+                let _one_at_a_time = self.token_fetch.lock().unwrap_or_else(|p| p.into_inner());
                 if let Some(t) = self.tokens.get(&url, Instant::now()) {
                     return Ok(Some(t.header()));
                 }
