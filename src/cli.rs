@@ -161,6 +161,10 @@ pub fn plan(args: &Args, cwd: &Path, stdin: &mut dyn BufRead) -> Result<Plan> {
         }
     };
     let retries = args.retries.unwrap_or(Policy::default().max_failures);
+    let policy = Policy {
+        max_failures: retries,
+        ..Policy::default()
+    };
     if retries > 100 {
         return Err(usage(format!(
             "--retries must be from 0 to 100, got {retries}"
@@ -190,12 +194,9 @@ pub fn plan(args: &Args, cwd: &Path, stdin: &mut dyn BufRead) -> Result<Plan> {
             credentials,
             connections: threads,
             read_timeout: Duration::from_secs(read_timeout),
+            policy,
         },
         quiet: args.quiet,
-        policy: Policy {
-            max_failures: retries,
-            ..Policy::default()
-        },
         chunk,
     })
 }
@@ -516,7 +517,7 @@ mod tests {
             "nginx",
         ])
         .unwrap();
-        assert_eq!(p.policy.max_failures, 2);
+        assert_eq!(p.registry.policy.max_failures, 2);
         assert_eq!(p.chunk, 2 << 20);
         assert_eq!(p.registry.read_timeout, Duration::from_secs(5));
         for bad in [

@@ -124,6 +124,15 @@ impl Error {
         }
     }
 
+    /// A few words on what went wrong, for retry messages.
+    pub fn short_cause(&self) -> String {
+        match self {
+            Error::Network { cause, .. } => cause.clone(),
+            Error::Http { status, .. } => format!("HTTP {status}"),
+            other => other.to_string(),
+        }
+    }
+
     fn hint(&self) -> Option<&'static str> {
         match self {
             Error::Http { status: 401, .. } | Error::Http { status: 403, .. } => Some(

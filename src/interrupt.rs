@@ -3,11 +3,15 @@
 //! partial blobs journaled and no file at the output path; a second one
 //! ends the process the default way.
 //!
-//! This module only records that a signal came. It links no crate: the C
+//! This module only records that a signal came (and offers a sleep that
+//! ends early when one does). It links no crate: the C
 //! library's `signal(2)` is declared here directly, as the one piece of
 //! foreign code in the program.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
@@ -47,4 +51,23 @@ pub fn install() {
 /// Whether SIGINT or SIGTERM has arrived.
 pub fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::Relaxed)
+}
+
+/// Sleeps for `wait`, waking early with an error when a signal arrives
+/// ([`Error::Interrupted`]) or `abort` is set ([`Error::Aborted`]).
+pub fn sleep(wait: Duration, abort: Option<&AtomicBool>) -> Result<()> {
+    let until = Instant::now() + wait;
+    loop {
+        if abort.is_some_and(|a| a.load(Ordering::Relaxed)) {
+            return Err(Error::Aborted);
+        }
+        if interrupted() {
+            return Err(Error::Interrupted { resumable: true });
+        }
+        let now = Instant::now();
+        if now >= until {
+            return Ok(());
+        }
+        std::thread::sleep((until - now).min(Duration::from_millis(50)));
+    }
 }

@@ -84,13 +84,9 @@ impl Progress {
         ));
     }
 
-    /// Reports a failed attempt that will be retried.
-    pub fn retrying(&self, digest: &Digest, why: &str, wait: Duration) {
-        log::warn!(
-            "blob {}: {why}; retrying in {:.1} s",
-            digest.short(),
-            wait.as_secs_f64()
-        );
+    /// Reports a failed attempt at `what` that will be retried.
+    pub fn retrying(&self, what: &str, why: &str, wait: Duration) {
+        retrying(what, why, wait);
     }
 
     /// Bytes received from the network so far.
@@ -110,6 +106,16 @@ impl Progress {
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()
     }
+}
+
+/// Logs a failed attempt at `what` that will be retried after `wait`.
+pub fn retrying(what: &str, why: &str, wait: Duration) {
+    let after = if wait < Duration::from_secs(1) {
+        format!("{} ms", wait.as_millis())
+    } else {
+        format!("{:.1} s", wait.as_secs_f64())
+    };
+    log::warn!("{what}: {why}; retrying in {after}");
 }
 
 /// `1536` → `1.5 KB` (powers of 1000, as docker prints sizes).

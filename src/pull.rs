@@ -21,7 +21,6 @@ use crate::platform::{self, Platform};
 use crate::progress::{human_bytes, Progress};
 use crate::reference::Reference;
 use crate::registry::{self, Registry};
-use crate::retry::Policy;
 
 /// Everything one pull needs, already validated.
 #[derive(Debug)]
@@ -43,8 +42,6 @@ pub struct Plan {
     pub registry: registry::Options,
     /// Only errors on stderr.
     pub quiet: bool,
-    /// When to retry failed requests.
-    pub policy: Policy,
     /// The smallest download segment.
     pub chunk: u64,
 }
@@ -91,7 +88,7 @@ fn run_inner(plan: &Plan) -> Result<Outcome> {
         registry: &registry,
         store: &store,
         progress: &progress,
-        policy: plan.policy.clone(),
+        policy: plan.registry.policy.clone(),
         threads: plan.threads,
         chunk: plan.chunk,
     };

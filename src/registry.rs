@@ -20,7 +20,8 @@ use crate::digest::Digest;
 use crate::error::{excerpt, redact_url, Error, Result};
 use crate::manifest;
 use crate::reference::Reference;
-use crate::retry;
+use crate::retry::{self, Policy};
+use crate::{interrupt, progress};
 
 /// How the client reaches a registry.
 #[derive(Clone, Debug)]
@@ -33,6 +34,8 @@ pub struct Options {
     pub connections: usize,
     /// How long a connection may send nothing before it is cut.
     pub read_timeout: Duration,
+    /// When to retry the ping, token and manifest requests.
+    pub policy: Policy,
 }
 
 /// What the ping said about authentication.
@@ -51,6 +54,7 @@ pub struct Registry {
     repository: String,
     insecure: bool,
     credentials: Option<Credentials>,
+    policy: Policy,
     mode: Mutex<AuthMode>,
     tokens: TokenCache,
     /// Held while a token is fetched, so that threads needing a new one
@@ -94,6 +98,7 @@ impl Registry {
             repository: reference.repository().to_string(),
             insecure: options.insecure,
             credentials: options.credentials.clone(),
+            policy: options.policy.clone(),
             mode: Mutex::new(AuthMode::Anonymous),
             tokens: TokenCache::default(),
             token_fetch: Mutex::new(()),
@@ -105,15 +110,39 @@ impl Registry {
     fn ping(&self) -> Result<()> {
         let url = format!("{}/v2/", self.base);
         let what = "contacting the registry";
-        let mut resp = self.send(&url, what, None, None, None)?;
-        match resp.status().as_u16() {
-            200..=299 => Ok(()),
-            401 => {
-                self.learn_challenge(&resp)?;
-                drain(&mut resp);
-                Ok(())
+        self.retrying(what, || {
+            let mut resp = self.send(&url, what, None, None, None)?;
+            match resp.status().as_u16() {
+                200..=299 => Ok(()),
+                401 => {
+                    self.learn_challenge(&resp)?;
+                    drain(&mut resp);
+                    Ok(())
+                }
+                status => Err(http_error(what, &url, status, &mut resp)),
             }
-            status => Err(http_error(what, &url, status, &mut resp)),
+        })
+    }
+
+    /// Runs `attempt` until it succeeds, fails for good, or the policy
+    /// gives up; for requests that stream nothing (ping, token, manifest).
+    fn retrying<T>(&self, what: &str, mut attempt: impl FnMut() -> Result<T>) -> Result<T> {
+        let mut failures = 0;
+        loop {
+            match attempt() {
+                Err(e) if e.is_retryable() => {
+                    failures += 1;
+                    let Some(wait) =
+                        self.policy
+                            .next_delay(failures, e.retry_after(), retry::jitter())
+                    else {
+                        return Err(e);
+                    };
+                    progress::retrying(what, &e.short_cause(), wait);
+                    interrupt::sleep(wait, None)?;
+                }
+                other => return other,
+            }
         }
     }
 
@@ -205,7 +234,12 @@ impl Registry {
         let status = resp.status().as_u16();
         if status != 200 {
             let e = http_error(what, url, status, &mut resp);
-            return Err(Error::Auth(e.to_string()));
+            // Busy or broken token servers are worth another try.
+            return Err(if e.is_retryable() {
+                e
+            } else {
+                Error::Auth(e.to_string())
+            });
         }
         let body = read_limited(&mut resp, SMALL_BODY, what, url)?;
         auth::parse_token(&body, Instant::now()).map_err(Error::Auth)
@@ -273,18 +307,20 @@ impl Registry {
     pub fn manifest(&self, key: &str) -> Result<(Vec<u8>, Option<String>)> {
         let url = format!("{}/v2/{}/manifests/{key}", self.base, self.repository);
         let what = format!("fetching the manifest {}:{key}", self.repository);
-        let mut resp = self.get(&url, &what, Some(manifest::ACCEPT), None)?;
-        let status = resp.status().as_u16();
-        if status != 200 {
-            return Err(http_error(&what, &url, status, &mut resp));
-        }
-        let content_type = resp
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let body = read_limited(&mut resp, manifest::MAX_MANIFEST_BYTES, &what, &url)?;
-        Ok((body, content_type))
+        self.retrying(&what, || {
+            let mut resp = self.get(&url, &what, Some(manifest::ACCEPT), None)?;
+            let status = resp.status().as_u16();
+            if status != 200 {
+                return Err(http_error(&what, &url, status, &mut resp));
+            }
+            let content_type = resp
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let body = read_limited(&mut resp, manifest::MAX_MANIFEST_BYTES, &what, &url)?;
+            Ok((body, content_type))
+        })
     }
 
     /// Opens the blob `digest`, or only its bytes `[start, end)` (a `Range`

@@ -12,7 +12,6 @@
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use crate::download::Downloader;
 use crate::error::{excerpt, Error, Result};
@@ -116,8 +115,12 @@ pub fn fetch(
                 else {
                     return Err(e);
                 };
-                dl.progress.retrying(&desc.digest, &short_cause(&e), wait);
-                sleep_unless_stopped(wait, abort)?;
+                dl.progress.retrying(
+                    &format!("blob {}", desc.digest.short()),
+                    &e.short_cause(),
+                    wait,
+                );
+                interrupt::sleep(wait, Some(abort))?;
             }
             Err(e) => return Err(e),
         }
@@ -223,31 +226,6 @@ fn broken(dl: &Downloader, desc: &Descriptor, at: u64, cause: &str) -> Error {
         ),
         cause: format!("{cause} at byte {at} of {}", desc.size),
         transient: true,
-    }
-}
-
-fn short_cause(e: &Error) -> String {
-    match e {
-        Error::Network { cause, .. } => cause.clone(),
-        Error::Http { status, .. } => format!("HTTP {status}"),
-        other => other.to_string(),
-    }
-}
-
-fn sleep_unless_stopped(wait: Duration, abort: &AtomicBool) -> Result<()> {
-    let until = Instant::now() + wait;
-    loop {
-        if abort.load(Ordering::Relaxed) {
-            return Err(Error::Aborted);
-        }
-        if interrupt::interrupted() {
-            return Err(Error::Interrupted { resumable: true });
-        }
-        let now = Instant::now();
-        if now >= until {
-            return Ok(());
-        }
-        std::thread::sleep((until - now).min(Duration::from_millis(50)));
     }
 }
 
