@@ -39,3 +39,24 @@ mod selfcheck;
 
 #[path = "it/auth.rs"]
 mod auth;
+
+#[path = "it/faultproxy.rs"]
+mod faultproxy;
+
+#[path = "it/retry.rs"]
+mod retry;
+
+#[path = "it/resume.rs"]
+mod resume;
+
+#[path = "it/nginx.rs"]
+mod nginx;
+
+#[path = "it/slowlink.rs"]
+mod slowlink;
+
+#[path = "it/redirect.rs"]
+mod redirect;
+
+#[path = "it/tokens.rs"]
+mod tokens;

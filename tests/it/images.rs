@@ -274,3 +274,52 @@ pub fn push_index(reg: &Registry, repo: &str, tag: &str, flavor: Flavor) -> Inde
     let digest = reg.put_manifest(repo, tag, media_type, &bytes);
     Index { digest, children }
 }
+
+/// The uncompressed Docker layer media type (digest = diff_id).
+pub const DOCKER_LAYER_TAR: &str = "application/vnd.docker.image.rootfs.diff.tar";
+
+/// An uncompressed tar layer holding one file of `size` random bytes: its
+/// digest is its diff_id, and it is quick to build at tens of MiB (gzip in
+/// a debug build is not).
+pub fn raw_layer(rng: &mut Rng, media_type: &'static str, size: usize) -> Layer {
+    let data = rng.bytes(size);
+    let mut h = tar::Header::new_ustar();
+    h.set_size(data.len() as u64);
+    h.set_mode(0o644);
+    h.set_mtime(0);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_entry_type(tar::EntryType::Regular);
+    let mut tar = tar::Builder::new(Vec::with_capacity(size + 2048));
+    let name = format!("data/{}.bin", rng.token(8));
+    tar.append_data(&mut h, name, &data[..]).unwrap();
+    let blob = tar.into_inner().unwrap();
+    let digest = digest_of(&blob);
+    Layer {
+        media_type,
+        diff_id: digest.clone(),
+        digest,
+        blob,
+    }
+}
+
+/// An image of the given `layers` (a config with their diff_ids), like
+/// `build_image` but with layers the caller made.
+pub fn image_of_layers(
+    rng: &mut Rng,
+    flavor: Flavor,
+    platform: Platform,
+    layers: Vec<Layer>,
+) -> Image {
+    let mut config = platform.json();
+    config["created"] = json!("2024-01-01T00:00:00Z");
+    config["config"] = json!({
+        "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+        "Labels": {"pulltar.test.nonce": rng.token(16)},
+    });
+    config["rootfs"] = json!({"type": "layers", "diff_ids": layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>()});
+    config["history"] = json!((0..layers.len())
+        .map(|i| json!({"created": "2024-01-01T00:00:00Z", "created_by": format!("pulltar test layer {i}")}))
+        .collect::<Vec<_>>());
+    assemble(flavor, platform, layers, config)
+}

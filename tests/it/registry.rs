@@ -123,6 +123,12 @@ impl Registry {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
+    /// The filesystem storage root (`docker/registry/v2/...` below it);
+    /// the redirect front's blob server serves files from here.
+    pub fn storage_dir(&self) -> std::path::PathBuf {
+        self.dir.join("storage")
+    }
+
     /// The registry's own log so far (for failure messages).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("registry.log")).unwrap_or_default()

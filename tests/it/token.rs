@@ -28,6 +28,8 @@ pub struct Issuer {
     dir: TempDir,
     x5c: String,
     seq: AtomicU64,
+    /// Token lifetime in seconds; 0 = the default (`exp` = now + 300).
+    lifetime: AtomicU64,
 }
 
 impl Issuer {
@@ -61,6 +63,33 @@ impl Issuer {
             x5c: base64(&der, false),
             dir,
             seq: AtomicU64::new(0),
+            lifetime: AtomicU64::new(0),
+        }
+    }
+
+    /// Short-lived tokens from now on: `expires_in` = `secs`, and the JWT
+    /// `exp` = iat + 1 + secs - 60, because the registry accepts a token
+    /// until `exp` + 60 s (a fixed leeway), and iat is whole seconds rounded
+    /// down (the + 1 keeps the registry from refusing a token before
+    /// `expires_in` says). So the registry really refuses a token `secs` to
+    /// `secs + 1` seconds after issue (401 invalid_token).
+    pub fn set_lifetime(&self, secs: u64) {
+        self.lifetime.store(secs, Ordering::SeqCst);
+    }
+
+    /// `expires_in` as the token server reports it.
+    pub fn expires_in(&self) -> u64 {
+        match self.lifetime.load(Ordering::SeqCst) {
+            0 => 300,
+            l => l,
+        }
+    }
+
+    /// The JWT `exp` for a token issued at `now`.
+    fn exp_at(&self, now: u64) -> u64 {
+        match self.lifetime.load(Ordering::SeqCst) {
+            0 => now + 300,
+            l => now + 1 + l - 60,
         }
     }
 
@@ -80,7 +109,7 @@ impl Issuer {
             .map(|(name, actions)| json!({"type": "repository", "name": name, "actions": actions}))
             .collect();
         let n = self.seq.fetch_add(1, Ordering::SeqCst);
-        let claims = json!({"iss": ISSUER, "sub": subject, "aud": SERVICE, "exp": now + 300, "nbf": now - 10,
+        let claims = json!({"iss": ISSUER, "sub": subject, "aud": SERVICE, "exp": self.exp_at(now), "nbf": now - 10,
             "iat": now, "jti": format!("{}-{n}", Rng::new().token(12)), "access": access});
         let input = format!(
             "{}.{}",
@@ -155,6 +184,11 @@ impl TokenServer {
             stop,
             thread: Some(thread),
         }
+    }
+
+    /// How many tokens this server has handed out so far.
+    pub fn issued_count(&self) -> usize {
+        self.issued.lock().unwrap().len()
     }
 
     /// The registry-side config for this server.
@@ -286,7 +320,7 @@ fn serve(
     let subject = if authenticated { USER } else { "" };
     let token = issuer.mint(subject, &access);
     issued.lock().unwrap().push(token.clone());
-    let body = json!({"token": token, "access_token": token, "expires_in": 300, "issued_at": rfc3339_now()});
+    let body = json!({"token": token, "access_token": token, "expires_in": issuer.expires_in(), "issued_at": rfc3339_now()});
     respond(&mut stream, "200 OK", &body.to_string());
 }
 

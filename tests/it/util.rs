@@ -314,6 +314,16 @@ pub fn pulltar_with_stdin(cwd: &Path, args: &[&str], input: Option<&[u8]>) -> Ou
     run_with_input(&mut cmd, input, Duration::from_secs(180))
 }
 
+/// `pulltar_in` with extra environment variables (e.g. PULLTAR_RETRY_DELAY_MS).
+pub fn pulltar_env(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(PULLTAR);
+    cmd.args(args)
+        .current_dir(cwd)
+        .env_remove("RUST_LOG")
+        .envs(env.iter().copied());
+    run_with_input(&mut cmd, None, Duration::from_secs(180))
+}
+
 /// Polls `f` every `step` until it returns Some, at most `tries` times.
 pub fn poll<T>(tries: u32, step: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     for _ in 0..tries {
