@@ -263,6 +263,39 @@ pub fn base64(data: &[u8]) -> String {
     out
 }
 
+/// Decodes standard base64 (padding optional); `None` if it is not.
+pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let val = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let bytes = s.trim_end_matches('=').as_bytes();
+    if bytes.len() % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
+    for chunk in bytes.chunks(4) {
+        let mut n = 0u32;
+        for (i, &c) in chunk.iter().enumerate() {
+            n |= val(c)? << (18 - 6 * i);
+        }
+        out.push((n >> 16) as u8);
+        if chunk.len() > 2 {
+            out.push((n >> 8) as u8);
+        }
+        if chunk.len() > 3 {
+            out.push(n as u8);
+        }
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -380,6 +413,16 @@ mod tests {
         assert!(cache.get("k", now + Duration::from_secs(10)).is_none());
         cache.forget("k");
         assert!(cache.get("k", now).is_none());
+    }
+
+    #[test]
+    fn base64_decodes() {
+        for s in [&b""[..], b"f", b"fo", b"foo", b"user:pass", b"\xff\x00\x10"] {
+            assert_eq!(base64_decode(&base64(s)).unwrap(), s);
+        }
+        assert_eq!(base64_decode("Zm8").unwrap(), b"fo");
+        assert!(base64_decode("Z").is_none());
+        assert!(base64_decode("Zm9v!").is_none());
     }
 
     #[test]

@@ -17,6 +17,7 @@ use crate::cache::Store;
 use crate::download::DEFAULT_CHUNK;
 use crate::error::{Error, Result};
 use crate::platform::Platform;
+use crate::proxy::ProxyConfig;
 use crate::pull::{self, Plan};
 use crate::reference::Reference;
 use crate::registry;
@@ -43,6 +44,9 @@ pub struct Args {
     retries: Option<u32>,
     chunk_size: Option<String>,
     read_timeout: Option<u64>,
+    ca_certs: Vec<PathBuf>,
+    proxy: Option<String>,
+    mirror: Option<String>,
 }
 
 /// What the command line asks for.
@@ -93,6 +97,13 @@ pub fn parse(raw: Vec<OsString>) -> Result<Command> {
         retries: p.opt_value_from_str("--retries").map_err(pico_err)?,
         chunk_size: p.opt_value_from_str("--chunk-size").map_err(pico_err)?,
         read_timeout: p.opt_value_from_str("--read-timeout").map_err(pico_err)?,
+        ca_certs: p
+            .values_from_os_str("--ca-cert", |s| Ok::<_, String>(PathBuf::from(s)))
+            .map_err(pico_err)?,
+        proxy: p.opt_value_from_str("--proxy").map_err(pico_err)?,
+        mirror: p
+            .opt_value_from_str(["-r", "--registry"])
+            .map_err(pico_err)?,
         ..Args::default()
     };
     for keys in [["-t", "--threads"], ["-j", "--workers"]] {
@@ -180,7 +191,16 @@ pub fn plan(args: &Args, cwd: &Path, stdin: &mut dyn BufRead) -> Result<Plan> {
             "--read-timeout must be from 1 to 3600 seconds, got {read_timeout}"
         )));
     }
-    let credentials = credentials(args, stdin)?;
+    let credentials = credentials(args, stdin)?.or_else(crate::credentials::from_env);
+    let mirror = args.mirror.as_deref().map(mirror_host).transpose()?;
+    if let Some(p) = &args.proxy {
+        if !(p.starts_with("http://") || p.starts_with("https://")) {
+            return Err(usage(format!(
+                "--proxy {:?} is not a URL like http://host:port",
+                crate::error::redact_url(p)
+            )));
+        }
+    }
     let output = output_path(args.output.as_deref(), &reference, cwd)?;
     Ok(Plan {
         reference,
@@ -195,6 +215,9 @@ pub fn plan(args: &Args, cwd: &Path, stdin: &mut dyn BufRead) -> Result<Plan> {
             connections: threads,
             read_timeout: Duration::from_secs(read_timeout),
             policy,
+            ca_certs: args.ca_certs.iter().map(|c| cwd.join(c)).collect(),
+            proxy: ProxyConfig::new(args.proxy.clone()),
+            mirror,
         },
         quiet: args.quiet,
         chunk,
@@ -226,6 +249,18 @@ pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
         return Err(format!("--chunk-size must be from 64K to 1G, got {s:?}"));
     }
     Ok(bytes)
+}
+
+/// The host of `-r/--registry`: `host[:port]`, a scheme and a trailing
+/// `/` allowed.
+fn mirror_host(m: &str) -> Result<String> {
+    let host = m
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .trim_end_matches('/');
+    crate::reference::check_registry(host)
+        .map_err(|e| usage(format!("-r/--registry {m:?}: {e}")))?;
+    Ok(host.to_string())
 }
 
 fn credentials(args: &Args, stdin: &mut dyn BufRead) -> Result<Option<Credentials>> {
@@ -344,6 +379,11 @@ fn init_logging(args: &Args) {
         if let Ok(spec) = std::env::var("RUST_LOG") {
             b.parse_filters(&spec);
         }
+    }
+    // Whatever RUST_LOG says: the HTTP and TLS crates log headers and wire
+    // bytes (tokens included) at debug and trace.
+    for noisy in ["ureq", "ureq_proto", "rustls"] {
+        b.filter_module(noisy, log::LevelFilter::Info);
     }
     let _ = b.try_init();
 }
@@ -483,6 +523,33 @@ mod tests {
         let p = plan_of(&["-o", "x.tar", "--platform=linux/arm/v7", "nginx"]).unwrap();
         assert_eq!(p.output, Path::new("/tmp/x.tar"));
         assert_eq!(p.platform.to_string(), "linux/arm/v7");
+    }
+
+    #[test]
+    fn network_flags() {
+        let p = plan_of(&[
+            "--ca-cert",
+            "a.pem",
+            "--ca-cert",
+            "/b.pem",
+            "-r",
+            "https://mirror.example:5000/",
+            "--proxy",
+            "http://p:3128",
+            "nginx",
+        ])
+        .unwrap();
+        assert_eq!(
+            p.registry.ca_certs,
+            vec![PathBuf::from("/tmp/a.pem"), PathBuf::from("/b.pem")]
+        );
+        assert_eq!(p.registry.mirror.as_deref(), Some("mirror.example:5000"));
+        for bad in [
+            &["-r", "bad host", "x"][..],
+            &["--proxy", "p:3128", "x"][..],
+        ] {
+            assert_eq!(plan_of(bad).unwrap_err().exit_code(), 2, "{bad:?}");
+        }
     }
 
     #[test]

@@ -240,7 +240,8 @@ fn check_tag(t: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn check_registry(r: &str) -> Result<(), String> {
+/// Checks `host[:port]` (or `[v6]:port`) as a registry name.
+pub fn check_registry(r: &str) -> Result<(), String> {
     let (host, port) = if let Some(rest) = r.strip_prefix('[') {
         let Some((inside, after)) = rest.split_once(']') else {
             return Err(format!("registry {r:?} has an unclosed '['"));
@@ -337,14 +338,16 @@ fn check_component(comp: &str) -> Result<(), String> {
 }
 
 /// The host part of `host[:port]` or `[v6]:port`.
-fn host_of(registry: &str) -> &str {
+pub fn host_of(registry: &str) -> &str {
     if let Some(rest) = registry.strip_prefix('[') {
         return rest.split(']').next().unwrap_or(rest);
     }
     registry.split(':').next().unwrap_or(registry)
 }
 
-fn is_loopback_host(host: &str) -> bool {
+/// Whether a host name or address is this machine (`localhost`,
+/// 127.0.0.0/8, `::1`).
+pub fn is_loopback_host(host: &str) -> bool {
     if host.eq_ignore_ascii_case("localhost") || host == "::1" {
         return true;
     }

@@ -9,6 +9,7 @@
 //! `Authorization` header is never forwarded across a redirect, so blob
 //! redirects to a CDN carry no token.
 
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -19,16 +20,18 @@ use crate::auth::{self, Challenge, Credentials, TokenCache};
 use crate::digest::Digest;
 use crate::error::{excerpt, redact_url, Error, Result};
 use crate::manifest;
+use crate::proxy::ProxyConfig;
 use crate::reference::Reference;
 use crate::retry::{self, Policy};
-use crate::{interrupt, progress};
+use crate::{credentials, interrupt, progress, tls, transport};
 
 /// How the client reaches a registry.
 #[derive(Clone, Debug)]
 pub struct Options {
     /// Skip TLS certificate verification (and allow an http token realm).
     pub insecure: bool,
-    /// Credentials for the registry, if any.
+    /// Credentials from the command line or the environment, if any; else
+    /// the docker config is consulted.
     pub credentials: Option<Credentials>,
     /// How many connections may be open at once.
     pub connections: usize,
@@ -36,6 +39,12 @@ pub struct Options {
     pub read_timeout: Duration,
     /// When to retry the ping, token and manifest requests.
     pub policy: Policy,
+    /// Extra certificate authorities (`--ca-cert`).
+    pub ca_certs: Vec<PathBuf>,
+    /// Proxy settings.
+    pub proxy: ProxyConfig,
+    /// A Docker Hub mirror (`--registry`).
+    pub mirror: Option<String>,
 }
 
 /// What the ping said about authentication.
@@ -53,7 +62,10 @@ pub struct Registry {
     scope: String,
     repository: String,
     insecure: bool,
-    credentials: Option<Credentials>,
+    credentials: Mutex<Option<Credentials>>,
+    /// Whether the credentials were found in the docker config (and may be
+    /// dropped for anonymous access when refused).
+    stored_credentials: bool,
     policy: Policy,
     mode: Mutex<AuthMode>,
     tokens: TokenCache,
@@ -66,62 +78,73 @@ pub struct Registry {
 const SMALL_BODY: u64 = 64 << 10;
 
 impl Registry {
-    /// Builds the client for `reference` and pings the registry to learn
-    /// how it authenticates.
+    /// Builds the client for `reference` (through the `--registry` mirror
+    /// for Docker Hub images when one is given) and pings the registry to
+    /// learn how it authenticates.
     pub fn connect(reference: &Reference, options: &Options) -> Result<Registry> {
-        let scheme = if reference.is_loopback() {
-            "http"
-        } else {
-            "https"
+        let host = match &options.mirror {
+            Some(m) if reference.is_docker_hub() => m.as_str(),
+            _ => reference.api_host(),
         };
-        let tls = ureq::tls::TlsConfig::builder()
-            .disable_verification(options.insecure)
-            .build();
-        let conns = options.connections.max(1);
-        let mut config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .user_agent(concat!("pulltar/", env!("CARGO_PKG_VERSION")))
-            .tls_config(tls)
-            .timeout_connect(Some(Duration::from_secs(30)))
-            .timeout_recv_response(Some(options.read_timeout.max(Duration::from_secs(1))))
-            .timeout_per_read(Some(options.read_timeout))
-            .max_idle_connections(conns * 2 + 4)
-            .max_idle_connections_per_host(conns + 2);
-        if reference.is_loopback() {
-            // A proxy from the environment must never see loopback traffic.
-            config = config.proxy(None);
-        }
+        let (credentials, stored_credentials) = match &options.credentials {
+            Some(c) => (Some(c.clone()), false),
+            None => match credentials::from_docker_config(host) {
+                Some(c) => {
+                    log::debug!("using the docker config's credentials for {host}");
+                    (Some(c), true)
+                }
+                None => (None, false),
+            },
+        };
+        let endpoint = transport::open(host, options)?;
         let registry = Registry {
-            agent: config.build().into(),
-            base: format!("{scheme}://{}", reference.api_host()),
+            agent: endpoint.agent,
+            base: endpoint.base,
             scope: reference.scope(),
             repository: reference.repository().to_string(),
             insecure: options.insecure,
-            credentials: options.credentials.clone(),
+            credentials: Mutex::new(credentials),
+            stored_credentials,
             policy: options.policy.clone(),
             mode: Mutex::new(AuthMode::Anonymous),
             tokens: TokenCache::default(),
             token_fetch: Mutex::new(()),
         };
-        registry.ping()?;
+        match endpoint.probe {
+            Some(resp) => registry.ping_answer(resp)?,
+            None => registry.ping()?,
+        }
         Ok(registry)
     }
 
     fn ping(&self) -> Result<()> {
         let url = format!("{}/v2/", self.base);
-        let what = "contacting the registry";
-        self.retrying(what, || {
-            let mut resp = self.send(&url, what, None, None, None)?;
-            match resp.status().as_u16() {
-                200..=299 => Ok(()),
-                401 => {
-                    self.learn_challenge(&resp)?;
-                    drain(&mut resp);
-                    Ok(())
-                }
-                status => Err(http_error(what, &url, status, &mut resp)),
-            }
+        self.retrying("contacting the registry", || {
+            let resp = self.send(&url, "contacting the registry", None, None, None)?;
+            self.ping_answer(resp)
         })
+    }
+
+    /// Reads the answer to `GET /v2/`: 200 means anonymous, 401 carries
+    /// the challenge.
+    fn ping_answer(&self, mut resp: Response<Body>) -> Result<()> {
+        match resp.status().as_u16() {
+            200..=299 => Ok(()),
+            401 => {
+                self.learn_challenge(&resp)?;
+                drain(&mut resp);
+                Ok(())
+            }
+            status => {
+                let url = format!("{}/v2/", self.base);
+                Err(http_error(
+                    "contacting the registry",
+                    &url,
+                    status,
+                    &mut resp,
+                ))
+            }
+        }
     }
 
     /// Runs `attempt` until it succeeds, fails for good, or the policy
@@ -185,7 +208,7 @@ impl Registry {
         let mode = self.mode.lock().unwrap_or_else(|p| p.into_inner()).clone();
         match mode {
             AuthMode::Anonymous => Ok(None),
-            AuthMode::Basic => match &self.credentials {
+            AuthMode::Basic => match self.current_credentials() {
                 Some(c) => Ok(Some(c.basic_header())),
                 None => Err(Error::Auth(format!(
                     "{} requires a user name and password: pass -u USER --password-stdin",
@@ -201,7 +224,7 @@ impl Registry {
                 if let Some(t) = self.tokens.get(&url, Instant::now()) {
                     return Ok(Some(t.header()));
                 }
-                let token = self.fetch_token(&url)?;
+                let token = self.fetch_token(&challenge, &url)?;
                 self.tokens.put(&url, token.clone());
                 Ok(Some(token.header()))
             }
@@ -217,7 +240,18 @@ impl Registry {
         }
     }
 
-    fn fetch_token(&self, url: &str) -> Result<auth::Token> {
+    fn current_credentials(&self) -> Option<Credentials> {
+        self.credentials
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Fetches a token from the challenge's realm: a GET (with Basic
+    /// credentials if there are any), or for an identity token docker's
+    /// OAuth2 refresh POST. Stored credentials the realm refuses are
+    /// dropped, and the token fetched anonymously.
+    fn fetch_token(&self, challenge: &Challenge, url: &str) -> Result<auth::Token> {
         if url.starts_with("http://") && self.base.starts_with("https://") && !self.insecure {
             return Err(Error::Auth(format!(
                 "the registry sends tokens over plain http ({}); refusing to fetch one (use --insecure to allow it)",
@@ -225,13 +259,41 @@ impl Registry {
             )));
         }
         log::debug!("fetching a token from {}", redact_url(url));
-        let mut req = self.agent.get(url);
-        if let Some(c) = &self.credentials {
-            req = req.header("Authorization", c.basic_header());
-        }
         let what = "fetching a registry token";
-        let mut resp = req.call().map_err(|e| network_error(what, url, e))?;
+        let creds = self.current_credentials();
+        let sent = match &creds {
+            Some(c) if c.username == credentials::TOKEN_USER => {
+                let realm = challenge.param("realm").unwrap_or(url);
+                let mut form = vec![
+                    ("grant_type", "refresh_token"),
+                    ("client_id", "pulltar"),
+                    ("refresh_token", c.password.as_str()),
+                ];
+                if let Some(service) = challenge.param("service") {
+                    form.push(("service", service));
+                }
+                let scope = challenge.param("scope").unwrap_or(&self.scope);
+                form.push(("scope", scope));
+                self.agent.post(realm).send_form(form)
+            }
+            Some(c) => self
+                .agent
+                .get(url)
+                .header("Authorization", c.basic_header())
+                .call(),
+            None => self.agent.get(url).call(),
+        };
+        let mut resp = sent.map_err(|e| network_error(what, url, e))?;
         let status = resp.status().as_u16();
+        if matches!(status, 401 | 403) && creds.is_some() && self.stored_credentials {
+            drain(&mut resp);
+            log::warn!(
+                "the docker config's credentials for {} were refused; continuing anonymously",
+                self.base
+            );
+            *self.credentials.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            return self.fetch_token(challenge, url);
+        }
         if status != 200 {
             let e = http_error(what, url, status, &mut resp);
             // Busy or broken token servers are worth another try.
@@ -400,6 +462,12 @@ pub fn http_error(what: &str, url: &str, status: u16, resp: &mut Response<Body>)
     }
 }
 
+/// `https://host:port/path` → `host:port`.
+fn host_of_url(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.split('/').next().unwrap_or(rest)
+}
+
 /// The first `{code, message}` of a distribution-spec error body.
 fn spec_error_message(body: &[u8]) -> Option<String> {
     let v: serde_json::Value = serde_json::from_slice(body).ok()?;
@@ -420,9 +488,11 @@ pub fn network_error(what: &str, url: &str, e: ureq::Error) -> Error {
             | ureq::Error::Protocol(_)
     );
     let cause = match &e {
-        ureq::Error::Rustls(r) => format!(
-            "TLS error: {r} (if the registry uses a private certificate authority, its certificate is not trusted here)"
+        e if tls::is_certificate_error(e) => format!(
+            "the TLS certificate of {} is not trusted ({e}); if the registry uses a private certificate authority, pass it with --ca-cert FILE (or skip verification with --insecure)",
+            host_of_url(url)
         ),
+        ureq::Error::Rustls(r) => format!("TLS error: {r}"),
         other => other.to_string(),
     };
     Error::Network {

@@ -1,0 +1,137 @@
+//! Which certificate authorities the client trusts: the system's store
+//! where there is one (`SSL_CERT_FILE`, `SSL_CERT_DIR`, or the usual bundle
+//! files of Debian, Red Hat, SUSE, Alpine and others), else the Mozilla
+//! roots built into the binary, so that it works on a minimal host without
+//! `/etc/ssl`; plus the CAs of `--ca-cert`. Also tells certificate failures
+//! apart from other TLS failures.
+//!
+//! This module only builds the trust settings; `registry.rs` makes the
+//! connections. `--insecure` (no verification at all) is applied there.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use ureq::tls::{Certificate, PemItem, RootCerts};
+
+use crate::error::{Error, Result};
+
+/// Bundle files, in the order the common distributions keep them.
+const BUNDLES: [&str; 6] = [
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/pki/tls/cacert.pem",
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+];
+
+/// The roots to trust, given the `--ca-cert` files.
+pub fn roots(extra: &[PathBuf]) -> Result<RootCerts> {
+    let mut certs = Vec::new();
+    for path in extra {
+        let found = read_pem(path)?;
+        if found.is_empty() {
+            return Err(Error::Usage(format!(
+                "--ca-cert {}: no PEM certificate in it",
+                path.display()
+            )));
+        }
+        certs.extend(found);
+    }
+    let system = system_certs();
+    if system.is_empty() && certs.is_empty() {
+        log::debug!("no system CA store; using the bundled Mozilla roots");
+        return Ok(RootCerts::WebPki);
+    }
+    if system.is_empty() {
+        log::debug!("no system CA store; using the bundled Mozilla roots and --ca-cert");
+        certs.extend(
+            webpki_root_certs::TLS_SERVER_ROOT_CERTS
+                .iter()
+                .map(|der| Certificate::from_der(der.as_ref()).to_owned()),
+        );
+    } else {
+        log::debug!("trusting {} system CA certificates", system.len());
+        certs.extend(system);
+    }
+    Ok(RootCerts::new_with_certs(&certs))
+}
+
+fn system_certs() -> Vec<Certificate<'static>> {
+    let from_env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    let mut files: Vec<PathBuf> = Vec::new();
+    if let Some(f) = from_env("SSL_CERT_FILE") {
+        files.push(f);
+    } else if let Some(b) = BUNDLES.iter().map(Path::new).find(|p| p.is_file()) {
+        files.push(b.to_path_buf());
+    }
+    if let Some(dir) = from_env("SSL_CERT_DIR") {
+        if let Ok(entries) = fs::read_dir(&dir) {
+            let mut in_dir: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file())
+                .collect();
+            in_dir.sort();
+            files.extend(in_dir);
+        }
+    }
+    files
+        .iter()
+        .flat_map(|f| match read_pem(f) {
+            Ok(c) => c,
+            Err(e) => {
+                log::debug!("skipping {}: {e}", f.display());
+                Vec::new()
+            }
+        })
+        .collect()
+}
+
+/// The certificates in a PEM file.
+fn read_pem(path: &Path) -> Result<Vec<Certificate<'static>>> {
+    let bytes = fs::read(path).map_err(|e| Error::io("read the certificate file", path, e))?;
+    Ok(ureq::tls::parse_pem(&bytes)
+        .filter_map(|item| match item {
+            Ok(PemItem::Certificate(c)) => Some(c),
+            _ => None,
+        })
+        .collect())
+}
+
+/// Whether a transport error is the server's certificate being refused
+/// (as opposed to, say, TLS spoken to a plain-HTTP port).
+pub fn is_certificate_error(e: &ureq::Error) -> bool {
+    matches!(
+        e,
+        ureq::Error::Rustls(
+            rustls::Error::InvalidCertificate(_) | rustls::Error::InvalidCertRevocationList(_)
+        )
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bundled_or_system_roots_without_flags() {
+        assert!(roots(&[]).is_ok());
+    }
+
+    #[test]
+    fn ca_cert_must_hold_a_certificate() {
+        let dir = std::env::temp_dir().join(format!("pulltar-tls-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("empty.pem");
+        fs::write(&f, "not a certificate\n").unwrap();
+        let e = roots(&[f]).unwrap_err();
+        assert!(e.to_string().contains("no PEM certificate"), "{e}");
+        let missing = roots(&[dir.join("missing.pem")]).unwrap_err();
+        assert!(missing.to_string().contains("missing.pem"), "{missing}");
+        let _ = fs::remove_dir_all(&dir);
+    }
+}
