@@ -84,11 +84,6 @@ impl Progress {
         ));
     }
 
-    /// Reports a failed attempt at `what` that will be retried.
-    pub fn retrying(&self, what: &str, why: &str, wait: Duration) {
-        retrying(what, why, wait);
-    }
-
     /// Bytes received from the network so far.
     pub fn bytes_downloaded(&self) -> u64 {
         self.bytes_downloaded.load(Ordering::Relaxed)

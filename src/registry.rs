@@ -23,7 +23,7 @@ use crate::manifest;
 use crate::proxy::ProxyConfig;
 use crate::reference::Reference;
 use crate::retry::{self, Policy};
-use crate::{credentials, interrupt, progress, tls, transport};
+use crate::{credentials, tls, transport};
 
 /// How the client reaches a registry.
 #[derive(Clone, Debug)]
@@ -147,26 +147,10 @@ impl Registry {
         }
     }
 
-    /// Runs `attempt` until it succeeds, fails for good, or the policy
-    /// gives up; for requests that stream nothing (ping, token, manifest).
-    fn retrying<T>(&self, what: &str, mut attempt: impl FnMut() -> Result<T>) -> Result<T> {
-        let mut failures = 0;
-        loop {
-            match attempt() {
-                Err(e) if e.is_retryable() => {
-                    failures += 1;
-                    let Some(wait) =
-                        self.policy
-                            .next_delay(failures, e.retry_after(), retry::jitter())
-                    else {
-                        return Err(e);
-                    };
-                    progress::retrying(what, &e.short_cause(), wait);
-                    interrupt::sleep(wait, None)?;
-                }
-                other => return other,
-            }
-        }
+    /// Runs `attempt` by the retry policy; for requests that stream
+    /// nothing (ping, token, manifest), so no attempt counts as progress.
+    fn retrying<T>(&self, what: &str, attempt: impl FnMut() -> Result<T>) -> Result<T> {
+        retry::run(&self.policy, what, None, || false, attempt)
     }
 
     /// Reads the challenge of a 401 answer and switches to its scheme.

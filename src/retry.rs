@@ -5,10 +5,14 @@
 //! wait before the next attempt, or `None` to give up. Callers reset the
 //! count whenever bytes arrive, so a long pull on a flaky link keeps going
 //! while data flows. Which errors are worth retrying is
-//! [`crate::error::Error::is_retryable`]. This module never sleeps and never
-//! does I/O; the caller sleeps.
+//! [`crate::error::Error::is_retryable`]. The policy is a pure function;
+//! [`run`] is the one loop that applies it, sleeping between attempts.
 
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::error::Result;
+use crate::{interrupt, progress};
 
 /// Exponential backoff with jitter, bounded in attempts and delay.
 #[derive(Clone, Debug)]
@@ -59,6 +63,33 @@ impl Policy {
         let spread = exp / 4;
         let jittered = exp - spread + spread.mul_f64((jitter % 1000) as f64 / 1000.0);
         Some(jittered)
+    }
+}
+
+/// Runs `attempt` until it succeeds, fails for good, or `policy` gives up.
+/// After a retryable failure, `progressed` says whether the attempt
+/// brought anything (which resets the count of failures in a row); the
+/// wait is logged under `what` and ends early on a signal or `abort`.
+pub fn run<T>(
+    policy: &Policy,
+    what: &str,
+    abort: Option<&AtomicBool>,
+    mut progressed: impl FnMut() -> bool,
+    mut attempt: impl FnMut() -> Result<T>,
+) -> Result<T> {
+    let mut failures = 0u32;
+    loop {
+        match attempt() {
+            Err(e) if e.is_retryable() => {
+                failures = if progressed() { 1 } else { failures + 1 };
+                let Some(wait) = policy.next_delay(failures, e.retry_after(), jitter()) else {
+                    return Err(e);
+                };
+                progress::retrying(what, &e.short_cause(), wait);
+                interrupt::sleep(wait, abort)?;
+            }
+            other => return other,
+        }
     }
 }
 

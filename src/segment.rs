@@ -98,33 +98,15 @@ pub fn fetch(
     seg: &Segment,
     abort: &AtomicBool,
 ) -> Result<Outcome> {
-    let mut failures = 0u32;
-    loop {
-        let before = seg.get().0;
-        match attempt(dl, desc, partial, seg, abort) {
-            Ok(outcome) => return Ok(outcome),
-            Err(e) if e.is_retryable() => {
-                failures = if seg.get().0 > before {
-                    1
-                } else {
-                    failures + 1
-                };
-                let Some(wait) = dl
-                    .policy
-                    .next_delay(failures, e.retry_after(), retry::jitter())
-                else {
-                    return Err(e);
-                };
-                dl.progress.retrying(
-                    &format!("blob {}", desc.digest.short()),
-                    &e.short_cause(),
-                    wait,
-                );
-                interrupt::sleep(wait, Some(abort))?;
-            }
-            Err(e) => return Err(e),
-        }
-    }
+    let mut before = seg.get().0;
+    let progressed = || {
+        let now = seg.get().0;
+        std::mem::replace(&mut before, now) < now
+    };
+    let what = format!("blob {}", desc.digest.short());
+    retry::run(&dl.policy, &what, Some(abort), progressed, || {
+        attempt(dl, desc, partial, seg, abort)
+    })
 }
 
 fn attempt(
