@@ -463,14 +463,15 @@ fn spec_error_message(body: &[u8]) -> Option<String> {
 
 /// A transport failure, classified as transient or not.
 pub fn network_error(what: &str, url: &str, e: ureq::Error) -> Error {
-    let transient = matches!(
-        e,
-        ureq::Error::Io(_)
-            | ureq::Error::Timeout(_)
-            | ureq::Error::ConnectionFailed
-            | ureq::Error::HostNotFound
-            | ureq::Error::Protocol(_)
-    );
+    let transient = !tls::is_certificate_error(&e)
+        && matches!(
+            e,
+            ureq::Error::Io(_)
+                | ureq::Error::Timeout(_)
+                | ureq::Error::ConnectionFailed
+                | ureq::Error::HostNotFound
+                | ureq::Error::Protocol(_)
+        );
     let cause = match &e {
         e if tls::is_certificate_error(e) => format!(
             "the TLS certificate of {} is not trusted ({e}); if the registry uses a private certificate authority, pass it with --ca-cert FILE (or skip verification with --insecure)",

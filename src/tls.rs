@@ -103,19 +103,42 @@ fn read_pem(path: &Path) -> Result<Vec<Certificate<'static>>> {
 }
 
 /// Whether a transport error is the server's certificate being refused
-/// (as opposed to, say, TLS spoken to a plain-HTTP port).
+/// (as opposed to, say, TLS spoken to a plain-HTTP port). ureq hands
+/// rustls' errors over either as they are or inside an I/O error.
 pub fn is_certificate_error(e: &ureq::Error) -> bool {
-    matches!(
-        e,
-        ureq::Error::Rustls(
+    let is_cert = |r: &rustls::Error| {
+        matches!(
+            r,
             rustls::Error::InvalidCertificate(_) | rustls::Error::InvalidCertRevocationList(_)
         )
-    )
+    };
+    match e {
+        ureq::Error::Rustls(r) => is_cert(r),
+        ureq::Error::Io(io) => io
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            .is_some_and(is_cert),
+        _ => false,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn certificate_errors_in_both_wrappings() {
+        let cert = || rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        assert!(is_certificate_error(&ureq::Error::Rustls(cert())));
+        let io = std::io::Error::new(std::io::ErrorKind::InvalidData, cert());
+        assert!(is_certificate_error(&ureq::Error::Io(io)));
+        let other = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType),
+        );
+        assert!(!is_certificate_error(&ureq::Error::Io(other)));
+        assert!(!is_certificate_error(&ureq::Error::ConnectionFailed));
+    }
 
     #[test]
     fn bundled_or_system_roots_without_flags() {

@@ -52,6 +52,12 @@ mod resume;
 #[path = "it/nginx.rs"]
 mod nginx;
 
+#[path = "it/nginx_conf.rs"]
+mod nginx_conf;
+
+#[path = "it/nginx_selftest.rs"]
+mod nginx_selftest;
+
 #[path = "it/slowlink.rs"]
 mod slowlink;
 
@@ -60,3 +66,27 @@ mod redirect;
 
 #[path = "it/tokens.rs"]
 mod tokens;
+
+#[path = "it/tls.rs"]
+mod tls;
+
+#[path = "it/client.rs"]
+mod client;
+
+#[path = "it/creds.rs"]
+mod creds;
+
+#[path = "it/creds_token.rs"]
+mod creds_token;
+
+#[path = "it/mirror.rs"]
+mod mirror;
+
+#[path = "it/proxy_servers.rs"]
+mod proxy_servers;
+
+#[path = "it/proxy.rs"]
+mod proxy;
+
+#[path = "it/proxy_env.rs"]
+mod proxy_env;

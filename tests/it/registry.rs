@@ -51,8 +51,6 @@ impl Registry {
     }
 
     pub fn start_with(token: Option<TokenAuth>, push_auth: Option<PushAuth>) -> Registry {
-        let bin = require_tool("docker-registry", "docker-registry");
-        let dir = TempDir::new("reg");
         let auth = match &token {
             None => String::new(),
             Some(t) => format!(
@@ -63,6 +61,23 @@ impl Registry {
                 t.cert_pem.display()
             ),
         };
+        Registry::start_config(auth, push_auth)
+    }
+
+    /// A registry with Basic auth from the bcrypt `htpasswd` file (challenge
+    /// `Basic realm="pulltar-test"`); pushes use `push_auth`.
+    pub fn start_htpasswd(htpasswd: &std::path::Path, push_auth: PushAuth) -> Registry {
+        let auth = format!(
+            "auth:\n  htpasswd:\n    realm: pulltar-test\n    path: {}\n",
+            htpasswd.display()
+        );
+        Registry::start_config(auth, Some(push_auth))
+    }
+
+    /// Starts the registry with `auth` (an `auth:` YAML section, or empty).
+    fn start_config(auth: String, push_auth: Option<PushAuth>) -> Registry {
+        let bin = require_tool("docker-registry", "docker-registry");
+        let dir = TempDir::new("reg");
         // No `storage.cache` section: a blob-descriptor cache could keep
         // answering for a deleted blob (the deletion test checks this).
         let config = format!(

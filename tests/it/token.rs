@@ -5,7 +5,9 @@
 //! by a throwaway key made with the `openssl` CLI (header `x5c` = the
 //! self-signed cert that is also the registry's `rootcertbundle`).
 //! Repositories under `public/` get anonymous pull; anything else needs
-//! Basic `tester:s3cret`.
+//! Basic `tester:s3cret`. `POST /token` (form: `grant_type=refresh_token`,
+//! `refresh_token`, `service`, `scope`) is the OAuth2 flow that docker uses
+//! with an identity token; it accepts `REFRESH_TOKEN` only.
 
 use crate::registry::{PushAuth, TokenAuth};
 use crate::util::{base64, base64_decode, require_tool, run, Rng, TempDir};
@@ -22,6 +24,9 @@ pub const SERVICE: &str = "pulltar-test-registry";
 pub const ISSUER: &str = "pulltar-test-issuer";
 pub const USER: &str = "tester";
 pub const PASSWORD: &str = "s3cret";
+/// The OAuth2 refresh token ("identity token") that `POST /token` with
+/// `grant_type=refresh_token` accepts, standing for `USER`.
+pub const REFRESH_TOKEN: &str = "pt-refresh-Zq81vXk2";
 
 /// Signs tokens with the key in its temp dir.
 pub struct Issuer {
@@ -261,7 +266,23 @@ fn serve(
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
     }
+    let head_len = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4);
+    let mut body = buf.split_off(head_len.unwrap_or(buf.len()));
     let text = String::from_utf8_lossy(&buf).into_owned();
+    let length = text
+        .split("\r\n")
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse::<usize>().ok())
+        .unwrap_or(0)
+        .min(64 * 1024);
+    while body.len() < length {
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => body.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let form = String::from_utf8_lossy(&body).into_owned();
     let mut lines = text.split("\r\n");
     let request_line = lines.next().unwrap_or("").to_string();
     let basic = lines
@@ -272,12 +293,26 @@ fn serve(
                 .strip_prefix("Basic ")
                 .map(|b| String::from_utf8_lossy(&base64_decode(b.trim())).into_owned())
         });
+    let post = request_line.starts_with("POST ");
+    let field = |name: &str| {
+        form.split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| percent_decode(v))
+    };
+    let grant = if post {
+        format!(" grant={}", field("grant_type").unwrap_or_default())
+    } else {
+        String::new()
+    };
     log.lock().unwrap().push(format!(
-        "{request_line}{}",
+        "{request_line}{grant}{}",
         if basic.is_some() { " auth=basic" } else { "" }
     ));
     let target = request_line.split(' ').nth(1).unwrap_or("");
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    // A POST carries its scope(s) in the form, a GET in the query.
+    let query = if post { form.as_str() } else { query };
     if path != "/token" {
         return respond(
             &mut stream,
@@ -286,6 +321,18 @@ fn serve(
         );
     }
     let authenticated = match &basic {
+        _ if post => {
+            let ok = field("grant_type").as_deref() == Some("refresh_token")
+                && field("refresh_token").as_deref() == Some(REFRESH_TOKEN);
+            if !ok {
+                return respond(
+                    &mut stream,
+                    "401 Unauthorized",
+                    "{\"error\":\"invalid_grant\"}",
+                );
+            }
+            true
+        }
         None => false,
         Some(cred) if cred == &format!("{USER}:{PASSWORD}") => true,
         Some(_) => {
@@ -320,7 +367,12 @@ fn serve(
     let subject = if authenticated { USER } else { "" };
     let token = issuer.mint(subject, &access);
     issued.lock().unwrap().push(token.clone());
-    let body = json!({"token": token, "access_token": token, "expires_in": issuer.expires_in(), "issued_at": rfc3339_now()});
+    // The OAuth2 answer (POST) has `access_token` only, as docker's has.
+    let body = if post {
+        json!({"access_token": token, "expires_in": issuer.expires_in(), "issued_at": rfc3339_now(), "scope": field("scope")})
+    } else {
+        json!({"token": token, "access_token": token, "expires_in": issuer.expires_in(), "issued_at": rfc3339_now()})
+    };
     respond(&mut stream, "200 OK", &body.to_string());
 }
 
