@@ -6,6 +6,7 @@
 //! sharing one cache both succeed, each blob fetched once. Byte counts come
 //! from the proxy's log.
 
+use crate::faultproxy::{Fault, Rule};
 use crate::loaders::verify_everywhere;
 use crate::retry::Case;
 use crate::util::{hex_of, list_dir, poll, Output, Rng, PULLTAR};
@@ -289,6 +290,41 @@ fn a_corrupted_partial_is_detected_and_fetched_again() {
             case.px.dump()
         );
     }
+    assert_no_partials(&case);
+}
+
+#[test]
+fn a_416_on_a_resumed_blob_restarts_it_once() {
+    let case = Case::big(2, 8 * MIB);
+    let total = blob_total(&case);
+    case.px.set_rate(4 * MIB as u64);
+    let mut run = Running::spawn(&case, &case.out(), &["-t", "2"]);
+    wait_for_bytes(&case, &mut run, total * 40 / 100);
+    run.kill();
+    let resumed: Vec<String> = partials(&case)
+        .iter()
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !resumed.is_empty(),
+        "no partial left by the kill:\n{}",
+        case.px.dump()
+    );
+    for hex in &resumed {
+        case.px
+            .add(Rule::new(hex, Fault::Status(416, vec![])).ranged().times(1));
+    }
+    case.px.settled();
+    let res = Running::spawn(&case, &case.out(), &["-t", "2"]).wait(Duration::from_secs(120));
+    assert_eq!(res.code, 0, "rerun failed:\n{res}\n{}", case.px.dump());
+    assert!(
+        case.px.rules_left().iter().all(|left| *left == Some(0)),
+        "a 416 rule never fired: {:?}\n{}",
+        case.px.rules_left(),
+        case.px.dump()
+    );
+    assert!(res.stderr.contains("416"), "no word of the 416:\n{res}");
+    verify_everywhere(&case.out(), &case.img, &case.tags());
     assert_no_partials(&case);
 }
 
