@@ -147,13 +147,15 @@ fn attempt(
         200 => return Ok(Outcome::NoRanges),
         // The registry disagrees about what the blob holds: for a resumed
         // blob the download starts again from zero (download.rs).
-        416 => return Err(verify_error(
-            desc,
-            format!(
+        416 => {
+            return Err(verify_error(
+                desc,
+                format!(
                 "the registry answered 416 (range not satisfiable) to a request for bytes {pos}-{}",
                 end - 1
             ),
-        )),
+            ))
+        }
         206 if !whole => {
             let range = header("content-range").unwrap_or_default();
             check_content_range(&range, pos, end, desc.size)
