@@ -20,6 +20,7 @@ pub mod credentials;
 pub mod digest;
 pub mod download;
 pub mod error;
+pub mod forward;
 pub mod interrupt;
 pub mod manifest;
 pub mod partial;

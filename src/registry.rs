@@ -19,6 +19,7 @@ use ureq::Body;
 use crate::auth::{self, Challenge, Credentials, TokenCache};
 use crate::digest::Digest;
 use crate::error::{excerpt, redact_url, Error, Result};
+use crate::forward::ForwardProxy;
 use crate::manifest;
 use crate::proxy::ProxyConfig;
 use crate::reference::Reference;
@@ -58,6 +59,9 @@ enum AuthMode {
 /// A client for one repository on one registry.
 pub struct Registry {
     agent: ureq::Agent,
+    /// For a plain-HTTP registry behind an HTTP proxy: requests in absolute
+    /// form, without CONNECT.
+    forward: Option<ForwardProxy>,
     base: String,
     scope: String,
     repository: String,
@@ -99,6 +103,7 @@ impl Registry {
         let endpoint = transport::open(host, options)?;
         let registry = Registry {
             agent: endpoint.agent,
+            forward: endpoint.forward,
             base: endpoint.base,
             scope: reference.scope(),
             repository: reference.repository().to_string(),
@@ -260,12 +265,8 @@ impl Registry {
                 form.push(("scope", scope));
                 self.agent.post(realm).send_form(form)
             }
-            Some(c) => self
-                .agent
-                .get(url)
-                .header("Authorization", c.basic_header())
-                .call(),
-            None => self.agent.get(url).call(),
+            Some(c) => self.http_get(url, vec![("Authorization", c.basic_header())]),
+            None => self.http_get(url, Vec::new()),
         };
         let mut resp = sent.map_err(|e| network_error(what, url, e))?;
         let status = resp.status().as_u16();
@@ -314,6 +315,36 @@ impl Registry {
         Ok(resp)
     }
 
+    /// A GET of `url` with `headers`: through the forward proxy for
+    /// `http://` URLs when there is one (and through ureq for a redirect
+    /// it hands back), else through ureq.
+    fn http_get(
+        &self,
+        url: &str,
+        headers: Vec<(&str, String)>,
+    ) -> std::result::Result<Response<Body>, ureq::Error> {
+        let Some(forward) = self.forward.as_ref().filter(|_| url.starts_with("http://")) else {
+            let mut req = self.agent.get(url);
+            for (k, v) in headers {
+                req = req.header(k, v);
+            }
+            return req.call();
+        };
+        let resp = forward.get(url, &headers)?;
+        let redirect = matches!(resp.status().as_u16(), 301 | 302 | 303 | 307 | 308);
+        match resp.headers().get("location").and_then(|v| v.to_str().ok()) {
+            Some(next) if redirect && next.starts_with("https://") => {
+                // Another host: the registry's token stays behind.
+                let mut req = self.agent.get(next);
+                for (k, v) in headers.into_iter().filter(|(k, _)| *k != "Authorization") {
+                    req = req.header(k, v);
+                }
+                req.call()
+            }
+            _ => Ok(resp),
+        }
+    }
+
     fn send(
         &self,
         url: &str,
@@ -322,18 +353,20 @@ impl Registry {
         authorization: Option<&str>,
         range: Option<(u64, u64)>,
     ) -> Result<Response<Body>> {
-        let mut req = self.agent.get(url);
+        let mut headers = Vec::new();
         if let Some(a) = accept {
-            req = req.header("Accept", a);
+            headers.push(("Accept", a.to_string()));
         }
         if let Some(a) = authorization {
-            req = req.header("Authorization", a);
+            headers.push(("Authorization", a.to_string()));
         }
         if let Some((start, end)) = range {
-            req = req.header("Range", format!("bytes={start}-{}", end.saturating_sub(1)));
+            headers.push(("Range", format!("bytes={start}-{}", end.saturating_sub(1))));
         }
         let started = Instant::now();
-        let resp = req.call().map_err(|e| network_error(what, url, e))?;
+        let resp = self
+            .http_get(url, headers)
+            .map_err(|e| network_error(what, url, e))?;
         log::debug!(
             "GET {}{} -> {} ({} ms)",
             redact_url(url),

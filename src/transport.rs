@@ -8,6 +8,7 @@
 //! `--insecure` ones; for those HTTPS is tried first and HTTP used when the
 //! TLS handshake fails for a reason other than the certificate (a loopback
 //! registry with an untrusted certificate is an error, not a downgrade).
+//! Plain HTTP through an HTTP proxy uses [`crate::forward`] (no CONNECT).
 //! This module knows nothing of authentication or of the registry API
 //! beyond the `/v2/` probe.
 
@@ -17,6 +18,7 @@ use ureq::http::Response;
 use ureq::Body;
 
 use crate::error::{redact_url, Error, Result};
+use crate::forward::ForwardProxy;
 use crate::reference;
 use crate::registry::{network_error, Options};
 use crate::tls;
@@ -29,6 +31,9 @@ pub struct Endpoint {
     pub base: String,
     /// The answer to `GET /v2/` when the scheme probe already got one.
     pub probe: Option<Response<Body>>,
+    /// For plain HTTP through an HTTP proxy: the proxy, spoken to in
+    /// absolute form rather than through a CONNECT tunnel.
+    pub forward: Option<ForwardProxy>,
 }
 
 fn agent(
@@ -87,6 +92,7 @@ pub fn open(host: &str, options: &Options) -> Result<Endpoint> {
             agent: https,
             base,
             probe: None,
+            forward: None,
         });
     }
     let url = format!("{base}/v2/");
@@ -95,6 +101,7 @@ pub fn open(host: &str, options: &Options) -> Result<Endpoint> {
             agent: https,
             base,
             probe: Some(resp),
+            forward: None,
         }),
         Err(e) if tls::is_certificate_error(&e) => {
             Err(network_error("contacting the registry", &url, e))
@@ -104,10 +111,20 @@ pub fn open(host: &str, options: &Options) -> Result<Endpoint> {
             let http_proxy = options
                 .proxy
                 .for_target("http", name, port.unwrap_or(80), loopback);
+            let forward = http_proxy.and_then(|p| {
+                ForwardProxy::parse(p, Duration::from_secs(30), options.read_timeout)
+            });
+            let agent = match forward {
+                // Plain-HTTP requests go to the proxy directly; the agent
+                // (and its tunnel) only serves redirects to https.
+                Some(_) => https,
+                None => agent(options, roots, http_proxy)?,
+            };
             Ok(Endpoint {
-                agent: agent(options, roots, http_proxy)?,
+                agent,
                 base: format!("http://{host}"),
                 probe: None,
+                forward,
             })
         }
     }

@@ -100,6 +100,15 @@ impl TinyProxy {
             .map(|r| r.split(' ').next().unwrap_or("").to_string())
             .collect()
     }
+
+    /// The `host:port` of every absolute-form `GET http://…` it forwarded.
+    pub fn forwards(&self) -> Vec<String> {
+        self.log()
+            .lines()
+            .filter_map(|l| l.split_once("): GET http://").map(|(_, r)| r))
+            .map(|r| r.split(['/', ' ']).next().unwrap_or("").to_string())
+            .collect()
+    }
 }
 
 fn read_logs(dir: &TempDir) -> String {
@@ -167,6 +176,22 @@ impl ConnectProxy {
             .map(|l| l.split(' ').nth(1).unwrap_or("").to_string())
             .collect()
     }
+
+    /// `host:port` of the absolute-form `GET http://…` requests it relayed.
+    pub fn forwards(&self) -> Vec<String> {
+        self.requests()
+            .iter()
+            .filter(|l| l.starts_with("GET http://") && l.ends_with("-> 200"))
+            .filter_map(|l| l.split(' ').nth(1))
+            .map(|t| {
+                t["http://".len()..]
+                    .split('/')
+                    .next()
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .collect()
+    }
 }
 
 impl Drop for ConnectProxy {
@@ -198,11 +223,18 @@ fn tunnel(mut client: TcpStream, log: &Mutex<Vec<String>>) {
     let auth = head
         .to_ascii_lowercase()
         .contains("\r\nproxy-authorization:");
-    let port = target
+    // CONNECT host:port, or an absolute-form GET http://host:port/path.
+    let forward = method == "GET" && target.starts_with("http://");
+    let authority = if forward {
+        target["http://".len()..].split('/').next().unwrap_or("")
+    } else {
+        target
+    };
+    let port = authority
         .rsplit_once(':')
         .and_then(|(_, p)| p.parse::<u16>().ok());
     let upstream = match (method, port) {
-        ("CONNECT", Some(p)) => {
+        ("CONNECT", Some(p)) | ("GET", Some(p)) if method == "CONNECT" || forward => {
             let addr = SocketAddr::from(([127, 0, 0, 1], p));
             TcpStream::connect_timeout(&addr, Duration::from_secs(5)).ok()
         }
@@ -224,11 +256,23 @@ fn tunnel(mut client: TcpStream, log: &Mutex<Vec<String>>) {
         );
         return;
     };
-    if client
-        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
-        .is_err()
-        || upstream.write_all(&buf[head_end..]).is_err()
-    {
+    let started = if forward {
+        // Relay the request in origin form: GET /path HTTP/1.1, same headers.
+        let path_start = "http://".len() + authority.len();
+        let path = target
+            .get(path_start..)
+            .filter(|p| !p.is_empty())
+            .unwrap_or("/");
+        let rest = &head[method.len() + 1 + target.len()..];
+        upstream
+            .write_all(format!("GET {path}{rest}").as_bytes())
+            .and_then(|_| upstream.write_all(&buf[head_end..]))
+    } else {
+        client
+            .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            .and_then(|_| upstream.write_all(&buf[head_end..]))
+    };
+    if started.is_err() {
         return;
     }
     let _ = upstream.set_read_timeout(Some(Duration::from_secs(120)));
