@@ -90,3 +90,6 @@ mod proxy;
 
 #[path = "it/proxy_env.rs"]
 mod proxy_env;
+
+#[path = "it/handshake.rs"]
+mod handshake;

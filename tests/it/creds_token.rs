@@ -16,16 +16,16 @@ use crate::token::{TokenServer, PASSWORD, REFRESH_TOKEN, USER};
 use crate::util::Output;
 use serde_json::json;
 
-struct TokenRegistry {
-    tokens: TokenServer,
-    reg: Registry,
-    img: Image,
+pub(crate) struct TokenRegistry {
+    pub(crate) tokens: TokenServer,
+    pub(crate) reg: Registry,
+    pub(crate) img: Image,
     repo: &'static str,
 }
 
 impl TokenRegistry {
     /// A token registry holding `repo:v1` (`public/app` or `private/app`).
-    fn start(repo: &'static str) -> TokenRegistry {
+    pub(crate) fn start(repo: &'static str) -> TokenRegistry {
         let tokens = TokenServer::start();
         let reg = Registry::start_with(
             Some(tokens.registry_auth()),

@@ -215,6 +215,28 @@ impl Nginx {
     }
 }
 
+impl Nginx {
+    /// A front that answers `GET /v2/` with 200 itself, as if the registry
+    /// were anonymous, and proxies everything else to `reg`, so that the
+    /// first authenticated request is the one that meets the challenge.
+    /// Access log `front`.
+    pub fn anonymous_ping(reg: &Registry) -> Nginx {
+        let reg_port = reg.port;
+        Nginx::start("ping", false, move |dir, p1, _| {
+            format!(
+                "server {{\n\
+                 \x20 listen 127.0.0.1:{p1};\n\
+                 \x20 access_log {dir}/front.log pt;\n\
+                 \x20 location = /v2/ {{ default_type application/json; return 200 '{{}}'; }}\n\
+                 \x20 location / {{\n{proxy}\
+                 \x20 }}\n\
+                 }}\n",
+                proxy = proxy_to(reg_port),
+            )
+        })
+    }
+}
+
 /// The whole nginx.conf for a server in dir `d` whose `http {}` holds
 /// `servers`.
 pub(crate) fn main_conf(d: &str, servers: &str) -> String {

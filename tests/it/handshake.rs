@@ -1,0 +1,48 @@
+//! The auth handshake when the ping says nothing: a registry whose `/v2/`
+//! answers 200 (so pulltar starts anonymous) but whose repository requests
+//! need a Bearer token. The first manifest request meets the 401 and its
+//! challenge; pulltar must learn it, fetch a token and go on.
+
+use crate::client::Client;
+use crate::creds_token::TokenRegistry;
+use crate::loaders::check_archive;
+use crate::nginx::Nginx;
+
+#[test]
+fn a_401_after_an_anonymous_ping_restarts_the_handshake() {
+    let t = TokenRegistry::start("public/app");
+    let front = Nginx::anonymous_ping(&t.reg);
+    let reference = format!("127.0.0.1:{}/public/app:v1", front.port);
+    let client = Client::new();
+    let (res, out) = client.pull_loud(&reference, &[]);
+    assert_eq!(res.code, 0, "{res}\n{}", front.describe("front"));
+    check_archive(&out, &t.img, std::slice::from_ref(&reference));
+    let log = front.access_log("front");
+    let ping: Vec<u16> = log
+        .iter()
+        .filter(|a| a.path == "/v2/")
+        .map(|a| a.status)
+        .collect();
+    assert!(
+        !ping.is_empty() && ping.iter().all(|s| *s == 200),
+        "pings: {ping:?}"
+    );
+    let manifests: Vec<(u16, bool)> = log
+        .iter()
+        .filter(|a| a.path.contains("/manifests/"))
+        .map(|a| (a.status, a.auth))
+        .collect();
+    assert_eq!(
+        manifests.first(),
+        Some(&(401, false)),
+        "the first manifest request should go anonymous and meet the challenge: {manifests:?}"
+    );
+    assert!(
+        manifests.iter().any(|m| *m == (200, true)),
+        "no authorized manifest request after the challenge: {manifests:?}"
+    );
+    assert!(
+        !t.tokens.issued.lock().unwrap().is_empty(),
+        "no token was fetched"
+    );
+}
