@@ -3,10 +3,11 @@
 //! tokens until shortly before they expire, and holding credentials so that
 //! they never print.
 //!
-//! The handshake itself (ping, fetch the token, retry once on 401) is in
-//! `registry.rs`; this module only decides and remembers. Credentials come
-//! from the command line here; the docker config and credential helpers are
-//! not read by this module.
+//! The handshake itself is in `handshake.rs` (learn the challenge, fetch
+//! the token) and `registry.rs` (the ping, the retry once on a 401); this
+//! module only decides and remembers. Credentials come from the command
+//! line here; the docker config and credential helpers are not read by this
+//! module.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -14,6 +15,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
+
+use crate::base64::base64;
 
 /// A user name and password (or token) for a registry.
 #[derive(Clone)]
@@ -241,61 +244,6 @@ fn percent_encode(s: &str) -> String {
     out
 }
 
-/// Standard base64 with padding.
-pub fn base64(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-/// Decodes standard base64 (padding optional); `None` if it is not.
-pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let val = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let bytes = s.trim_end_matches('=').as_bytes();
-    if bytes.len() % 4 == 1 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
-    for chunk in bytes.chunks(4) {
-        let mut n = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            n |= val(c)? << (18 - 6 * i);
-        }
-        out.push((n >> 16) as u8);
-        if chunk.len() > 2 {
-            out.push((n >> 8) as u8);
-        }
-        if chunk.len() > 3 {
-            out.push(n as u8);
-        }
-    }
-    Some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -413,24 +361,5 @@ mod tests {
         assert!(cache.get("k", now + Duration::from_secs(10)).is_none());
         cache.forget("k");
         assert!(cache.get("k", now).is_none());
-    }
-
-    #[test]
-    fn base64_decodes() {
-        for s in [&b""[..], b"f", b"fo", b"foo", b"user:pass", b"\xff\x00\x10"] {
-            assert_eq!(base64_decode(&base64(s)).unwrap(), s);
-        }
-        assert_eq!(base64_decode("Zm8").unwrap(), b"fo");
-        assert!(base64_decode("Z").is_none());
-        assert!(base64_decode("Zm9v!").is_none());
-    }
-
-    #[test]
-    fn base64_vectors() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
-        assert_eq!(base64(b"user:pass"), "dXNlcjpwYXNz");
     }
 }

@@ -1,52 +1,49 @@
-//! The command line: flags in docker's spelling (and the older scripts'
-//! aliases), turned first into raw [`Args`] and then, validated, into a
-//! [`Plan`] for the pull; plus `--help`, `--version` and the logger set-up.
+//! The command line as typed: flags in docker's spelling (and the older
+//! scripts' aliases) read with pico-args into the raw [`Args`], or the
+//! `--help` and `--version` [`Command`]s; and [`run`], which prints the
+//! help or version, or sets up logging and the Ctrl-C handler, prompts for
+//! a `--password-stdin` password on a terminal, validates the arguments
+//! into a plan and pulls.
 //!
-//! Parsing only checks what the user typed (flag syntax, numbers,
-//! references, platforms, paths); it contacts no registry. Every usage
-//! problem is an [`Error::Usage`] or [`Error::Reference`], never a panic.
+//! Parsing here only checks flag syntax and that numbers are numbers; it
+//! contacts no registry. Whether the values make sense (references,
+//! platforms, ranges, paths, credentials) is decided in [`crate::plan`],
+//! and the logger is configured in [`crate::logging`]. Every usage problem
+//! is an [`Error::Usage`], never a panic.
 
 use std::ffi::OsString;
-use std::io::{BufRead, IsTerminal};
-use std::path::{Path, PathBuf};
+use std::io::IsTerminal;
+use std::path::PathBuf;
 
-use std::time::Duration;
-
-use crate::auth::Credentials;
-use crate::cache::Store;
-use crate::download::DEFAULT_CHUNK;
 use crate::error::{Error, Result};
-use crate::platform::Platform;
-use crate::proxy::ProxyConfig;
-use crate::pull::{self, Plan};
-use crate::reference::Reference;
-use crate::registry;
-use crate::retry::Policy;
+use crate::logging::init_logging;
+use crate::plan::plan;
+use crate::pull;
 
 const HELP: &str = include_str!("help.txt");
 
 /// The command line as typed, checked only for syntax.
 #[derive(Debug, Default)]
 pub struct Args {
-    image: String,
-    output: Option<PathBuf>,
-    platform: Option<String>,
-    arch: Option<String>,
-    threads: Option<usize>,
-    cache_dir: Option<PathBuf>,
-    no_cache: bool,
-    quiet: bool,
-    debug: bool,
-    insecure: bool,
-    username: Option<String>,
-    password: Option<String>,
-    password_stdin: bool,
-    retries: Option<u32>,
-    chunk_size: Option<String>,
-    read_timeout: Option<u64>,
-    ca_certs: Vec<PathBuf>,
-    proxy: Option<String>,
-    mirror: Option<String>,
+    pub(crate) image: String,
+    pub(crate) output: Option<PathBuf>,
+    pub(crate) platform: Option<String>,
+    pub(crate) arch: Option<String>,
+    pub(crate) threads: Option<usize>,
+    pub(crate) cache_dir: Option<PathBuf>,
+    pub(crate) no_cache: bool,
+    pub(crate) quiet: bool,
+    pub(crate) debug: bool,
+    pub(crate) insecure: bool,
+    pub(crate) username: Option<String>,
+    pub(crate) password: Option<String>,
+    pub(crate) password_stdin: bool,
+    pub(crate) retries: Option<u32>,
+    pub(crate) chunk_size: Option<String>,
+    pub(crate) read_timeout: Option<u64>,
+    pub(crate) ca_certs: Vec<PathBuf>,
+    pub(crate) proxy: Option<String>,
+    pub(crate) mirror: Option<String>,
 }
 
 /// What the command line asks for.
@@ -59,7 +56,7 @@ pub enum Command {
     Pull(Box<Args>),
 }
 
-fn usage(msg: impl Into<String>) -> Error {
+pub(crate) fn usage(msg: impl Into<String>) -> Error {
     Error::Usage(msg.into())
 }
 
@@ -142,252 +139,6 @@ pub fn parse(raw: Vec<OsString>) -> Result<Command> {
     }
 }
 
-/// Validates `args` into a pull plan. `stdin` is read only for
-/// `--password-stdin`.
-pub fn plan(args: &Args, cwd: &Path, stdin: &mut dyn BufRead) -> Result<Plan> {
-    let reference = Reference::parse(&args.image)?;
-    let (platform, platform_explicit) = match (&args.platform, &args.arch) {
-        (Some(_), Some(_)) => return Err(usage("give either --platform or -a/--arch, not both")),
-        (Some(p), None) => (Platform::parse(p).map_err(usage)?, true),
-        (None, Some(a)) => (Platform::parse_arch(a).map_err(usage)?, true),
-        (None, None) => (Platform::host(), false),
-    };
-    let threads = args.threads.unwrap_or(8);
-    if !(1..=128).contains(&threads) {
-        return Err(usage(format!(
-            "--threads must be from 1 to 128, got {threads}"
-        )));
-    }
-    if args.no_cache && args.cache_dir.is_some() {
-        return Err(usage("give either --cache-dir or --no-cache, not both"));
-    }
-    let cache_dir = if args.no_cache {
-        None
-    } else {
-        match &args.cache_dir {
-            Some(d) => Some(cwd.join(d)),
-            None => Some(Store::default_root().ok_or_else(|| {
-                usage("no cache directory: set HOME or XDG_CACHE_HOME, or pass --cache-dir or --no-cache")
-            })?),
-        }
-    };
-    let retries = args.retries.unwrap_or(Policy::default().max_failures);
-    let policy = Policy {
-        max_failures: retries,
-        ..Policy::default()
-    };
-    if retries > 100 {
-        return Err(usage(format!(
-            "--retries must be from 0 to 100, got {retries}"
-        )));
-    }
-    let chunk = match &args.chunk_size {
-        Some(s) => parse_size(s).map_err(usage)?,
-        None => DEFAULT_CHUNK,
-    };
-    let read_timeout = args.read_timeout.unwrap_or(30);
-    if !(1..=3600).contains(&read_timeout) {
-        return Err(usage(format!(
-            "--read-timeout must be from 1 to 3600 seconds, got {read_timeout}"
-        )));
-    }
-    let credentials = credentials(args, stdin)?.or_else(crate::credentials::from_env);
-    let mirror = args.mirror.as_deref().map(mirror_host).transpose()?;
-    if let Some(p) = &args.proxy {
-        if !(p.starts_with("http://") || p.starts_with("https://")) {
-            return Err(usage(format!(
-                "--proxy {:?} is not a URL like http://host:port",
-                crate::error::redact_url(p)
-            )));
-        }
-    }
-    let output = output_path(args.output.as_deref(), &reference, cwd)?;
-    Ok(Plan {
-        reference,
-        platform,
-        platform_explicit,
-        output,
-        cache_dir,
-        threads,
-        registry: registry::Options {
-            insecure: args.insecure,
-            credentials,
-            connections: threads,
-            read_timeout: Duration::from_secs(read_timeout),
-            policy,
-            ca_certs: args.ca_certs.iter().map(|c| cwd.join(c)).collect(),
-            proxy: ProxyConfig::new(args.proxy.clone()),
-            mirror,
-        },
-        quiet: args.quiet,
-        chunk,
-    })
-}
-
-/// Parses a size: bytes, or a number with `K`, `M` or `G` (powers of
-/// 1024; `KB`, `KiB` and so on are accepted too), from 64 KiB to 1 GiB.
-pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let mult: u64 = match unit.to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        _ => {
-            return Err(format!(
-                "--chunk-size {s:?} is not a size like 4M, 512K or 1048576"
-            ))
-        }
-    };
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("--chunk-size {s:?} is not a size like 4M, 512K or 1048576"))?;
-    let bytes = n.saturating_mul(mult);
-    if !((64 << 10)..=(1 << 30)).contains(&bytes) {
-        return Err(format!("--chunk-size must be from 64K to 1G, got {s:?}"));
-    }
-    Ok(bytes)
-}
-
-/// The host of `-r/--registry`: `host[:port]`, a scheme and a trailing
-/// `/` allowed.
-fn mirror_host(m: &str) -> Result<String> {
-    let host = m
-        .trim_start_matches("https://")
-        .trim_start_matches("http://")
-        .trim_end_matches('/');
-    crate::reference::check_registry(host)
-        .map_err(|e| usage(format!("-r/--registry {m:?}: {e}")))?;
-    Ok(host.to_string())
-}
-
-fn credentials(args: &Args, stdin: &mut dyn BufRead) -> Result<Option<Credentials>> {
-    let password = match (&args.password, args.password_stdin) {
-        (Some(_), true) => {
-            return Err(usage(
-                "give either --password or --password-stdin, not both",
-            ))
-        }
-        (Some(p), false) => {
-            log::warn!("a password on the command line can be seen by other users of this host; prefer --password-stdin");
-            Some(p.clone())
-        }
-        (None, true) => {
-            let mut line = String::new();
-            stdin
-                .read_line(&mut line)
-                .map_err(|e| usage(format!("cannot read the password from stdin: {e}")))?;
-            let p = line.trim_end_matches(['\r', '\n']).to_string();
-            if p.is_empty() {
-                return Err(usage(
-                    "--password-stdin was given but stdin held no password",
-                ));
-            }
-            Some(p)
-        }
-        (None, false) => None,
-    };
-    match (&args.username, password) {
-        (Some(u), Some(p)) => Ok(Some(Credentials {
-            username: u.clone(),
-            password: p,
-        })),
-        (Some(_), None) => Err(usage(
-            "-u/--username needs --password-stdin (or --password)",
-        )),
-        (None, Some(_)) => Err(usage("a password was given without -u/--username")),
-        (None, None) => Ok(None),
-    }
-}
-
-/// Where the archive goes: `-o FILE`, `-o DIR/` (or an existing
-/// directory) with the default name inside, or the default name in `cwd`.
-/// The directory must exist, so that a typo fails before any download.
-pub fn output_path(output: Option<&Path>, reference: &Reference, cwd: &Path) -> Result<PathBuf> {
-    let default_name = reference.default_file_name();
-    let path = match output {
-        None => cwd.join(&default_name),
-        Some(o) if o.as_os_str() == "-" => {
-            return Err(usage(
-                "writing the archive to stdout (-o -) is not supported; give a file name",
-            ))
-        }
-        Some(o) => {
-            let full = cwd.join(o);
-            let names_dir = o.as_os_str().to_string_lossy().ends_with('/');
-            if names_dir || full.is_dir() {
-                if !full.is_dir() {
-                    return Err(usage(format!(
-                        "output directory {} does not exist",
-                        o.display()
-                    )));
-                }
-                full.join(&default_name)
-            } else {
-                full
-            }
-        }
-    };
-    let parent = path.parent().unwrap_or(cwd);
-    if !parent.is_dir() {
-        return Err(usage(format!(
-            "the directory of the output {} does not exist",
-            path.display()
-        )));
-    }
-    if path.is_dir() {
-        return Err(usage(format!(
-            "the output {} is a directory",
-            path.display()
-        )));
-    }
-    Ok(path)
-}
-
-fn init_logging(args: &Args) {
-    let mut b = env_logger::Builder::new();
-    let debug = args.debug;
-    b.format(move |buf, record| {
-        use std::io::Write;
-        let level = record.level().as_str().to_ascii_lowercase();
-        if debug {
-            writeln!(
-                buf,
-                "[{} {level} {}] {}",
-                buf.timestamp_millis(),
-                record.target(),
-                record.args()
-            )
-        } else {
-            writeln!(buf, "{level}: {}", record.args())
-        }
-    });
-    let level = if args.debug {
-        log::LevelFilter::Debug
-    } else if args.quiet {
-        log::LevelFilter::Error
-    } else {
-        log::LevelFilter::Warn
-    };
-    // Only our own records: ureq's debug lines show full URLs, presigned
-    // queries included.
-    b.filter_level(log::LevelFilter::Off)
-        .filter_module("pulltar", level);
-    if !args.debug {
-        if let Ok(spec) = std::env::var("RUST_LOG") {
-            b.parse_filters(&spec);
-        }
-    }
-    // Whatever RUST_LOG says: the HTTP and TLS crates log headers and wire
-    // bytes (tokens included) at debug and trace.
-    for noisy in ["ureq", "ureq_proto", "rustls"] {
-        b.filter_module(noisy, log::LevelFilter::Info);
-    }
-    let _ = b.try_init();
-}
-
 /// Runs the command line `raw` (without the program name).
 pub fn run(raw: Vec<OsString>) -> Result<()> {
     match parse(raw)? {
@@ -427,10 +178,6 @@ mod tests {
             Command::Pull(a) => *a,
             _ => panic!("not a pull"),
         }
-    }
-
-    fn plan_of(v: &[&str]) -> Result<Plan> {
-        plan(&pull_args(v), Path::new("/tmp"), &mut &b""[..])
     }
 
     #[test]
@@ -486,122 +233,5 @@ mod tests {
                 .unwrap_or_else(|| panic!("{bad:?} accepted"));
             assert_eq!(e.exit_code(), 2, "{bad:?}: {e}");
         }
-        for bad in [
-            &["-t", "0", "nginx"][..],
-            &["-t", "500", "nginx"][..],
-            &["--platform", "linux", "nginx"][..],
-            &["--platform", "linux/amd64", "-a", "arm64", "nginx"][..],
-            &["-u", "me", "nginx"][..],
-            &["--no-cache", "--cache-dir", "x", "nginx"][..],
-            &["-o", "/nonexistent-dir/x.tar", "nginx"][..],
-            &["-o", "-", "nginx"][..],
-        ] {
-            let e = plan_of(bad)
-                .err()
-                .unwrap_or_else(|| panic!("{bad:?} accepted"));
-            assert_eq!(e.exit_code(), 2, "{bad:?}: {e}");
-        }
-    }
-
-    #[test]
-    fn bad_reference_quotes_input() {
-        let e = plan_of(&["UPPER/Case:tag"]).unwrap_err();
-        assert!(e.to_string().contains("\"UPPER/Case:tag\""), "{e}");
-    }
-
-    #[test]
-    fn plans() {
-        let p = plan_of(&["-a", "arm64", "--no-cache", "alpine:3.20"]).unwrap();
-        assert_eq!(p.platform.to_string(), "linux/arm64");
-        assert!(p.platform_explicit);
-        assert_eq!(p.output, Path::new("/tmp/alpine_3.20.tar"));
-        assert_eq!(p.cache_dir, None);
-        assert_eq!(p.threads, 8);
-        let p = plan_of(&["-o", "/tmp/", "--cache-dir", "c", "nginx"]).unwrap();
-        assert_eq!(p.output, Path::new("/tmp/nginx_latest.tar"));
-        assert_eq!(p.cache_dir.as_deref(), Some(Path::new("/tmp/c")));
-        let p = plan_of(&["-o", "x.tar", "--platform=linux/arm/v7", "nginx"]).unwrap();
-        assert_eq!(p.output, Path::new("/tmp/x.tar"));
-        assert_eq!(p.platform.to_string(), "linux/arm/v7");
-    }
-
-    #[test]
-    fn network_flags() {
-        let p = plan_of(&[
-            "--ca-cert",
-            "a.pem",
-            "--ca-cert",
-            "/b.pem",
-            "-r",
-            "https://mirror.example:5000/",
-            "--proxy",
-            "http://p:3128",
-            "nginx",
-        ])
-        .unwrap();
-        assert_eq!(
-            p.registry.ca_certs,
-            vec![PathBuf::from("/tmp/a.pem"), PathBuf::from("/b.pem")]
-        );
-        assert_eq!(p.registry.mirror.as_deref(), Some("mirror.example:5000"));
-        for bad in [
-            &["-r", "bad host", "x"][..],
-            &["--proxy", "p:3128", "x"][..],
-        ] {
-            assert_eq!(plan_of(bad).unwrap_err().exit_code(), 2, "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("1M"), Ok(1 << 20));
-        assert_eq!(parse_size("512K"), Ok(512 << 10));
-        assert_eq!(parse_size("4MiB"), Ok(4 << 20));
-        assert_eq!(parse_size("1048576"), Ok(1 << 20));
-        for bad in [
-            "",
-            "M",
-            "1X",
-            "1k1",
-            "1K",
-            "2G",
-            "-1M",
-            "99999999999999999999",
-        ] {
-            assert!(parse_size(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn retry_flags() {
-        let p = plan_of(&[
-            "--retries",
-            "2",
-            "--chunk-size",
-            "2M",
-            "--read-timeout",
-            "5",
-            "nginx",
-        ])
-        .unwrap();
-        assert_eq!(p.registry.policy.max_failures, 2);
-        assert_eq!(p.chunk, 2 << 20);
-        assert_eq!(p.registry.read_timeout, Duration::from_secs(5));
-        for bad in [
-            &["--retries", "101", "x"][..],
-            &["--read-timeout", "0", "x"][..],
-            &["--chunk-size", "1", "x"][..],
-        ] {
-            assert_eq!(plan_of(bad).unwrap_err().exit_code(), 2, "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn password_from_stdin() {
-        let a = pull_args(&["-u", "me", "--password-stdin", "nginx"]);
-        let p = plan(&a, Path::new("/tmp"), &mut &b"s3cret\n"[..]).unwrap();
-        let c = p.registry.credentials.unwrap();
-        assert_eq!((c.username.as_str(), c.password.as_str()), ("me", "s3cret"));
-        assert!(plan(&a, Path::new("/tmp"), &mut &b""[..]).is_err());
     }
 }

@@ -11,7 +11,7 @@
 //! `docker-credential-<name>` on `PATH`, run as `… get` with the server URL
 //! on its standard input, and must answer within 30 seconds. Nothing read
 //! here is ever printed. This module does not decide what to do when the
-//! registry refuses what it found (`registry.rs` falls back to anonymous).
+//! registry refuses what it found (`handshake.rs` falls back to anonymous).
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -147,7 +147,7 @@ fn entry_credentials(e: &AuthEntry) -> Option<Credentials> {
         });
     }
     if let Some(auth) = e.auth.as_ref().filter(|a| !a.is_empty()) {
-        let decoded = crate::auth::base64_decode(auth.trim())?;
+        let decoded = crate::base64::base64_decode(auth.trim())?;
         let text = String::from_utf8(decoded).ok()?;
         let (u, p) = text.split_once(':')?;
         return Some(Credentials {
@@ -237,7 +237,7 @@ mod tests {
     #[test]
     fn entry_forms() {
         let e = AuthEntry {
-            auth: Some(crate::auth::base64(b"me:pa:ss")),
+            auth: Some(crate::base64::base64(b"me:pa:ss")),
             ..Default::default()
         };
         let c = entry_credentials(&e).unwrap();

@@ -2,19 +2,19 @@
 //! count, so that every connection stays busy whether the image has one
 //! large layer or sixty small ones.
 //!
-//! A blob of at least twice the chunk size is cut into `Range` segments:
-//! each new segment takes a share of the work left (all of it divided by
-//! the thread count, never less than the chunk size), and a thread with
-//! nothing left to start takes over the second half of the largest segment
-//! still running. Smaller blobs go on one connection each. Bytes are
-//! written at their offsets into the blob's resumable partial file
-//! ([`crate::partial`]) and journaled; once every byte is in, the file is
-//! hashed, checked against the descriptor and moved into the store. A 206
-//! must carry exactly the requested `Content-Range`; a 200 to a `Range`
-//! request makes the blob fall back to one connection from byte 0. Failed
-//! requests are retried by the [`Policy`], counting only attempts that
-//! brought no bytes. The scheduling lives here; the per-request transfer is
-//! in [`crate::segment`].
+//! Each thread takes the next task (which one, and how blobs are cut into
+//! `Range` segments, is decided in [`crate::schedule`]) and runs it:
+//! opening a blob's resumable partial file ([`crate::partial`]); fetching a
+//! segment, its bytes written at their offsets and journaled
+//! ([`crate::segment`], where a 206 must carry exactly the requested
+//! `Content-Range` and failed requests are retried by the [`Policy`],
+//! counting only attempts that brought no bytes); or, once every byte is
+//! in, hashing the file, checking it against the descriptor and moving it
+//! into the store. A 200 to a `Range` request makes the blob fall back to
+//! one connection from byte 0, a limited number of times. A resumed blob
+//! the registry disagrees with (a 416, a wrong `Content-Range`, a digest
+//! mismatch) is discarded and fetched afresh, once. The first fatal error,
+//! or an interrupt, stops every thread.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -28,6 +28,7 @@ use crate::partial::Partial;
 use crate::progress::Progress;
 use crate::registry::Registry;
 use crate::retry::Policy;
+use crate::schedule::{Job, Phase, Sched, Task};
 use crate::segment::{self, Segment};
 
 /// The default smallest segment.
@@ -49,42 +50,9 @@ pub struct Downloader<'a> {
     pub chunk: u64,
 }
 
-enum Phase {
-    Waiting,
-    Opening,
-    Active,
-    Finishing,
-    Done,
-}
-
-struct Job<'d> {
-    desc: &'d Descriptor,
-    phase: Phase,
-    partial: Option<Arc<Partial>>,
-    pending: Vec<(u64, u64)>,
-    active: Vec<Arc<Segment>>,
-    ranged: bool,
-    resumed: bool,
-    restarted: bool,
-    restart_pending: Option<Error>,
-    whole_restarts: u32,
-    started: Instant,
-}
-
 /// How often a blob may start again from byte 0 on a registry that ignores
 /// Range, before the pull gives up on it.
 const MAX_WHOLE_RESTARTS: u32 = 5;
-
-enum Task {
-    Open(usize),
-    Fetch(usize, Arc<Partial>, Arc<Segment>),
-    Finish(usize, Arc<Partial>),
-}
-
-struct Sched<'d> {
-    jobs: Vec<Job<'d>>,
-    error: Option<Error>,
-}
 
 impl Downloader<'_> {
     /// Makes sure every blob of `blobs` is in the store, verified (the
@@ -190,80 +158,6 @@ impl Downloader<'_> {
             }
             wake.notify_all();
         }
-    }
-
-    /// The next piece of work, if any: open a blob, fetch a new or stolen
-    /// segment, or verify a blob whose bytes are all in.
-    fn next_task(&self, s: &mut Sched) -> Option<Task> {
-        if let Some(i) = s
-            .jobs
-            .iter()
-            .position(|j| matches!(j.phase, Phase::Waiting))
-        {
-            s.jobs[i].phase = Phase::Opening;
-            return Some(Task::Open(i));
-        }
-        for (i, job) in s.jobs.iter_mut().enumerate() {
-            if matches!(job.phase, Phase::Active) && job.pending.is_empty() && job.active.is_empty()
-            {
-                job.phase = Phase::Finishing;
-                let partial = job.partial.take()?;
-                return Some(Task::Finish(i, partial));
-            }
-        }
-        let unassigned: u64 = s
-            .jobs
-            .iter()
-            .filter(|j| matches!(j.phase, Phase::Active))
-            .flat_map(|j| j.pending.iter().map(|(a, b)| b - a))
-            .sum();
-        let share = (unassigned / self.threads.max(1) as u64).max(self.chunk);
-        // A blob nobody works on yet comes before more segments of another.
-        let idle_first = s.jobs.iter().position(|j| {
-            matches!(j.phase, Phase::Active) && !j.pending.is_empty() && j.active.is_empty()
-        });
-        let order = idle_first.into_iter().chain(0..s.jobs.len());
-        for i in order {
-            let job = &mut s.jobs[i];
-            if !matches!(job.phase, Phase::Active) || job.pending.is_empty() {
-                continue;
-            }
-            let splittable = job.ranged && job.desc.size >= 2 * self.chunk;
-            let (a, b) = job.pending[0];
-            let end = if splittable && b - a >= share + self.chunk {
-                a + share
-            } else {
-                b
-            };
-            if end == b {
-                job.pending.remove(0);
-            } else {
-                job.pending[0].0 = end;
-            }
-            let seg = Arc::new(Segment::new(a, end));
-            job.active.push(seg.clone());
-            return Some(Task::Fetch(i, job.partial.clone()?, seg));
-        }
-        // Nothing new to start: take over half of the largest running
-        // segment.
-        let (mut best, mut best_left) = (None, 2 * self.chunk - 1);
-        for (i, job) in s.jobs.iter().enumerate() {
-            if !matches!(job.phase, Phase::Active) || !job.ranged {
-                continue;
-            }
-            for (k, seg) in job.active.iter().enumerate() {
-                let left = seg.remaining();
-                if left > best_left {
-                    (best, best_left) = (Some((i, k)), left);
-                }
-            }
-        }
-        let (i, k) = best?;
-        let job = &mut s.jobs[i];
-        let (mid, end) = job.active[k].split(self.chunk)?;
-        let seg = Arc::new(Segment::new(mid, end));
-        job.active.push(seg.clone());
-        Some(Task::Fetch(i, job.partial.clone()?, seg))
     }
 
     fn open(&self, sched: &Mutex<Sched>, i: usize) -> Result<()> {

@@ -19,7 +19,7 @@ use std::time::Duration;
 use ureq::http::Response;
 use ureq::Body;
 
-use crate::auth::base64;
+use crate::base64::base64;
 
 /// An HTTP proxy for `http://` targets.
 #[derive(Clone, Debug)]

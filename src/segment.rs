@@ -7,7 +7,7 @@
 //! under the segment's own small lock, and the write never passes it.
 //! Requests always go to the registry's blob URL (a redirect is followed
 //! afresh each time, never reused). This module does not choose segments;
-//! `download.rs` does.
+//! `schedule.rs` does.
 
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -5,7 +5,7 @@
 //! `/etc/ssl`; plus the CAs of `--ca-cert`. Also tells certificate failures
 //! apart from other TLS failures.
 //!
-//! This module only builds the trust settings; `registry.rs` makes the
+//! This module only builds the trust settings; `transport.rs` makes the
 //! connections. `--insecure` (no verification at all) is applied there.
 
 use std::fs;

@@ -19,8 +19,9 @@ use ureq::Body;
 
 use crate::error::{redact_url, Error, Result};
 use crate::forward::ForwardProxy;
+use crate::http_error::network_error;
 use crate::reference;
-use crate::registry::{network_error, Options};
+use crate::registry::Options;
 use crate::tls;
 
 /// A reachable registry host: the agent and the base URL to use with it.

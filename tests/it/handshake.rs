@@ -38,7 +38,7 @@ fn a_401_after_an_anonymous_ping_restarts_the_handshake() {
         "the first manifest request should go anonymous and meet the challenge: {manifests:?}"
     );
     assert!(
-        manifests.iter().any(|m| *m == (200, true)),
+        manifests.contains(&(200, true)),
         "no authorized manifest request after the challenge: {manifests:?}"
     );
     assert!(

@@ -1,0 +1,168 @@
+//! The authentication half of the registry client: learning the scheme
+//! from a 401's `WWW-Authenticate` challenges, the `Authorization` value
+//! for each request (Basic credentials, or a Bearer token, from the cache
+//! while it is fresh), and fetching tokens from the challenge's realm: a
+//! GET (with Basic credentials if there are any), or docker's OAuth2
+//! refresh POST for an identity token. Stored credentials the realm refuses
+//! are dropped and the token fetched anonymously; a token realm on plain
+//! http is refused for an https registry unless `--insecure`. One thread
+//! at a time fetches a token.
+//!
+//! These are methods of [`Registry`]; the ping, and the retry once on a
+//! 401, are in `registry.rs`. Parsing challenges and token answers, and the
+//! token cache itself, are in [`crate::auth`].
+
+use std::time::Instant;
+
+use ureq::http::Response;
+use ureq::Body;
+
+use crate::auth::{self, Challenge, Credentials};
+use crate::credentials;
+use crate::error::{excerpt, redact_url, Error, Result};
+use crate::http_error::{drain, http_error, network_error, read_limited, SMALL_BODY};
+use crate::registry::Registry;
+
+/// What the ping said about authentication.
+#[derive(Clone, Debug)]
+pub(crate) enum AuthMode {
+    Anonymous,
+    Basic,
+    Bearer(Challenge),
+}
+
+impl Registry {
+    /// Reads the challenge of a 401 answer and switches to its scheme.
+    pub(crate) fn learn_challenge(&self, resp: &Response<Body>) -> Result<()> {
+        let header = resp
+            .headers()
+            .get_all("www-authenticate")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let challenges = auth::parse_challenges(&header);
+        let mode = if let Some(b) = challenges.iter().find(|c| c.scheme == "bearer") {
+            AuthMode::Bearer(b.clone())
+        } else if challenges.iter().any(|c| c.scheme == "basic") {
+            AuthMode::Basic
+        } else {
+            return Err(Error::Auth(format!(
+                "{} asked for authentication without a usable WWW-Authenticate challenge ({:?})",
+                self.base,
+                excerpt(header.as_bytes(), 100)
+            )));
+        };
+        log::debug!(
+            "registry auth: {}",
+            match &mode {
+                AuthMode::Anonymous => "anonymous",
+                AuthMode::Basic => "basic",
+                AuthMode::Bearer(_) => "bearer",
+            }
+        );
+        *self.mode.lock().unwrap_or_else(|p| p.into_inner()) = mode;
+        Ok(())
+    }
+
+    /// The `Authorization` value for the next request, fetching a token if
+    /// none is fresh.
+    pub(crate) fn authorization(&self) -> Result<Option<String>> {
+        let mode = self.mode.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        match mode {
+            AuthMode::Anonymous => Ok(None),
+            AuthMode::Basic => match self.current_credentials() {
+                Some(c) => Ok(Some(c.basic_header())),
+                None => Err(Error::Auth(format!(
+                    "{} requires a user name and password: pass -u USER --password-stdin",
+                    self.base
+                ))),
+            },
+            AuthMode::Bearer(challenge) => {
+                let url = auth::token_url(&challenge, &self.scope).map_err(Error::Auth)?;
+                if let Some(t) = self.tokens.get(&url, Instant::now()) {
+                    return Ok(Some(t.header()));
+                }
+                let _one_at_a_time = self.token_fetch.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(t) = self.tokens.get(&url, Instant::now()) {
+                    return Ok(Some(t.header()));
+                }
+                let token = self.fetch_token(&challenge, &url)?;
+                self.tokens.put(&url, token.clone());
+                Ok(Some(token.header()))
+            }
+        }
+    }
+
+    pub(crate) fn forget_tokens(&self) {
+        let mode = self.mode.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let AuthMode::Bearer(challenge) = mode {
+            if let Ok(url) = auth::token_url(&challenge, &self.scope) {
+                self.tokens.forget(&url);
+            }
+        }
+    }
+
+    fn current_credentials(&self) -> Option<Credentials> {
+        self.credentials
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Fetches a token from the challenge's realm: a GET (with Basic
+    /// credentials if there are any), or for an identity token docker's
+    /// OAuth2 refresh POST. Stored credentials the realm refuses are
+    /// dropped, and the token fetched anonymously.
+    fn fetch_token(&self, challenge: &Challenge, url: &str) -> Result<auth::Token> {
+        if url.starts_with("http://") && self.base.starts_with("https://") && !self.insecure {
+            return Err(Error::Auth(format!(
+                "the registry sends tokens over plain http ({}); refusing to fetch one (use --insecure to allow it)",
+                redact_url(url)
+            )));
+        }
+        log::debug!("fetching a token from {}", redact_url(url));
+        let what = "fetching a registry token";
+        let creds = self.current_credentials();
+        let sent = match &creds {
+            Some(c) if c.username == credentials::TOKEN_USER => {
+                let realm = challenge.param("realm").unwrap_or(url);
+                let mut form = vec![
+                    ("grant_type", "refresh_token"),
+                    ("client_id", "pulltar"),
+                    ("refresh_token", c.password.as_str()),
+                ];
+                if let Some(service) = challenge.param("service") {
+                    form.push(("service", service));
+                }
+                let scope = challenge.param("scope").unwrap_or(&self.scope);
+                form.push(("scope", scope));
+                self.agent.post(realm).send_form(form)
+            }
+            Some(c) => self.http_get(url, vec![("Authorization", c.basic_header())]),
+            None => self.http_get(url, Vec::new()),
+        };
+        let mut resp = sent.map_err(|e| network_error(what, url, e))?;
+        let status = resp.status().as_u16();
+        if matches!(status, 401 | 403) && creds.is_some() && self.stored_credentials {
+            drain(&mut resp);
+            log::warn!(
+                "the docker config's credentials for {} were refused; continuing anonymously",
+                self.base
+            );
+            *self.credentials.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            return self.fetch_token(challenge, url);
+        }
+        if status != 200 {
+            let e = http_error(what, url, status, &mut resp);
+            // Busy or broken token servers are worth another try.
+            return Err(if e.is_retryable() {
+                e
+            } else {
+                Error::Auth(e.to_string())
+            });
+        }
+        let body = read_limited(&mut resp, SMALL_BODY, what, url)?;
+        auth::parse_token(&body, Instant::now()).map_err(Error::Auth)
+    }
+}
