@@ -1,6 +1,6 @@
 //! pulltar pulls a container image from a Docker or OCI registry, without
-//! a daemon, into one tar archive that `docker load`, `podman load`, skopeo
-//! and containerd accept.
+//! a daemon, into one tar archive that `docker load`, `podman load` and
+//! skopeo accept.
 //!
 //! A pull goes: [`cli`] reads the command line, [`plan`] validates it into
 //! a [`pull::Plan`] and [`logging`] sets up the logger;
