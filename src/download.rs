@@ -21,6 +21,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::cache::Store;
+use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::interrupt;
 use crate::manifest::Descriptor;
@@ -58,8 +59,9 @@ impl Downloader<'_> {
     /// Makes sure every blob of `blobs` is in the store, verified (the
     /// caller announces the count to the progress display). Blobs already
     /// there are not fetched again; duplicates are fetched once; the
-    /// largest start first.
-    pub fn fetch_all(&self, blobs: &[Descriptor]) -> Result<()> {
+    /// largest start first. Returns the digests this call downloaded and
+    /// verified (not those found in the store).
+    pub fn fetch_all(&self, blobs: &[Descriptor]) -> Result<Vec<Digest>> {
         let mut todo: Vec<&Descriptor> = Vec::new();
         for d in blobs {
             if !todo.iter().any(|t| t.digest == d.digest) {
@@ -74,7 +76,7 @@ impl Downloader<'_> {
             !held
         });
         if todo.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         todo.sort_by_key(|d| std::cmp::Reverse(d.size));
         let jobs = todo
@@ -91,6 +93,7 @@ impl Downloader<'_> {
                 restart_pending: None,
                 whole_restarts: 0,
                 started: Instant::now(),
+                verified: false,
             })
             .collect();
         let sched = Mutex::new(Sched { jobs, error: None });
@@ -111,7 +114,12 @@ impl Downloader<'_> {
         match sched.error {
             Some(e) => Err(e),
             None if interrupt::interrupted() => Err(Error::Interrupted { resumable: true }),
-            None => Ok(()),
+            None => Ok(sched
+                .jobs
+                .iter()
+                .filter(|j| j.verified)
+                .map(|j| j.desc.digest.clone())
+                .collect()),
         }
     }
 
@@ -274,6 +282,7 @@ impl Downloader<'_> {
         match verdict {
             Ok(()) => {
                 job.phase = Phase::Done;
+                job.verified = true;
                 let took = job.started.elapsed();
                 drop(s);
                 let partial = Arc::try_unwrap(partial).map_err(|_| Error::Aborted)?;

@@ -109,7 +109,7 @@ fn run_inner(plan: &Plan) -> Result<Outcome> {
     unique.sort();
     unique.dedup();
     progress.expect(unique.len() as u64);
-    downloader.fetch_all(std::slice::from_ref(&image.config))?;
+    let mut fresh = downloader.fetch_all(std::slice::from_ref(&image.config))?;
     let config_path = store.blob_path(&image.config.digest);
     let config_bytes =
         std::fs::read(&config_path).map_err(|e| Error::io("read", &config_path, e))?;
@@ -132,7 +132,7 @@ fn run_inner(plan: &Plan) -> Result<Outcome> {
             ),
         });
     }
-    downloader.fetch_all(&image.layers)?;
+    fresh.extend(downloader.fetch_all(&image.layers)?);
 
     let entry = ImageEntry {
         config: image.config.clone(),
@@ -140,7 +140,7 @@ fn run_inner(plan: &Plan) -> Result<Outcome> {
         diff_ids: config.rootfs.diff_ids.clone(),
         repo_tags: reference.repo_tag().into_iter().collect(),
     };
-    let archive_size = archive::write(&plan.output, &[entry], &store)?;
+    let archive_size = archive::write(&plan.output, &[entry], &store, &fresh)?;
     let (hits, _) = progress.cache_hits();
     progress.say(&format!(
         "Wrote {} ({}): {} {}, {} layers, {} downloaded in {:.1} s, {} blobs from the cache",
