@@ -10,8 +10,10 @@
 //! ```
 //! Entries are regular files and directories only (no links), with plain
 //! relative names, mode 0644/0755, owner 0 and mtime 0, in a fixed order,
-//! so the same image always gives the same bytes. Every blob is re-hashed
-//! while it is copied, so a blob damaged in the store fails the write. The
+//! so the same image always gives the same bytes. A blob taken from the
+//! store is hashed again while it is copied, so one damaged there fails the
+//! write; a blob this run has just downloaded and verified is copied in
+//! the kernel with a size check. The
 //! archive goes to a temporary name beside the output and is renamed over
 //! it only when complete and synced. This module does not download and
 //! does not decompress.

@@ -4,8 +4,9 @@
 //! Writers download into a partial file under `tmp/` (see
 //! [`crate::partial`]) and [`Store::commit`] it with a rename once size and
 //! digest matched, so a reader never sees half a blob and concurrent runs
-//! never corrupt each other. Lookups check the size; the archive writer re-hashes every blob it
-//! copies, so a file damaged on disk is caught before it reaches an archive.
+//! never corrupt each other. Lookups check the size; the archive writer
+//! hashes every blob it takes from the store again, so a file damaged on
+//! disk is caught before it reaches an archive.
 //! This module does not download, and it does not prune (nothing is ever
 //! removed but a blob found to be bad).
 
