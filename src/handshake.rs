@@ -32,7 +32,8 @@ pub(crate) enum AuthMode {
 }
 
 impl Registry {
-    /// Reads the challenge of a 401 answer and switches to its scheme.
+    /// Reads the challenge of a 401 answer and switches to its scheme; a
+    /// 401 without one keeps the scheme already known, if there is one.
     pub(crate) fn learn_challenge(&self, resp: &Response<Body>) -> Result<()> {
         let header = resp
             .headers()
@@ -42,10 +43,16 @@ impl Registry {
             .collect::<Vec<_>>()
             .join(", ");
         let challenges = auth::parse_challenges(&header);
+        let mut current = self.mode.lock().unwrap_or_else(|p| p.into_inner());
         let mode = if let Some(b) = challenges.iter().find(|c| c.scheme == "bearer") {
             AuthMode::Bearer(b.clone())
         } else if challenges.iter().any(|c| c.scheme == "basic") {
             AuthMode::Basic
+        } else if !matches!(*current, AuthMode::Anonymous) {
+            // A bare 401 (GCR sends some): the scheme already learned still
+            // holds; the caller renews the token.
+            log::debug!("401 without a challenge: keeping the registry's known scheme");
+            return Ok(());
         } else {
             return Err(Error::Auth(format!(
                 "{} asked for authentication without a usable WWW-Authenticate challenge ({:?})",
@@ -61,7 +68,7 @@ impl Registry {
                 AuthMode::Bearer(_) => "bearer",
             }
         );
-        *self.mode.lock().unwrap_or_else(|p| p.into_inner()) = mode;
+        *current = mode;
         Ok(())
     }
 

@@ -97,7 +97,21 @@ pub fn open(host: &str, options: &Options) -> Result<Endpoint> {
         });
     }
     let url = format!("{base}/v2/");
-    match https.get(&url).call() {
+    // A loopback server that takes a TLS hello for the start of an HTTP
+    // request may sit silent; do not wait the full read timeout for it.
+    let probe_timeout = if loopback {
+        options.read_timeout.min(Duration::from_secs(3))
+    } else {
+        options.read_timeout.max(Duration::from_secs(30))
+    };
+    let probe = https
+        .get(&url)
+        .config()
+        .timeout_connect(Some(probe_timeout))
+        .timeout_recv_response(Some(probe_timeout))
+        .build()
+        .call();
+    match probe {
         Ok(resp) => Ok(Endpoint {
             agent: https,
             base,
