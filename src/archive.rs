@@ -125,8 +125,56 @@ pub fn write(out: &Path, images: &[ImageEntry], store: &Store, fresh: &[Digest])
     let temp = TempOutput::new(out);
     let file =
         File::create(&temp.path).map_err(|e| Error::io("create the output file", &temp.path, e))?;
-    let mut tar = tar::Builder::new(BufWriter::with_capacity(1 << 20, file));
     let werr = |e| Error::io("write the archive", &temp.path, e);
+    let buffered = write_to(
+        BufWriter::with_capacity(1 << 20, file),
+        images,
+        store,
+        fresh,
+        &temp.path,
+    )?;
+    let file = buffered.into_inner().map_err(|e| werr(e.into_error()))?;
+    file.sync_all().map_err(werr)?;
+    let size = file.metadata().map_err(werr)?.len();
+    drop(file);
+    temp.commit(out)?;
+    Ok(size)
+}
+
+/// Streams the archive to standard output (`-o -`), for a pipe into
+/// `docker load`. A failure part way leaves the reader a cut-off archive,
+/// which every loader rejects; all blobs are in the store, verified,
+/// before the first byte is written. Returns the bytes written.
+pub fn write_stdout(images: &[ImageEntry], store: &Store, fresh: &[Digest]) -> Result<u64> {
+    let name = Path::new("standard output");
+    let counted = Counting {
+        inner: std::io::stdout().lock(),
+        bytes: 0,
+    };
+    let out = write_to(
+        BufWriter::with_capacity(1 << 20, counted),
+        images,
+        store,
+        fresh,
+        name,
+    )?;
+    let counted = out
+        .into_inner()
+        .map_err(|e| Error::io("write the archive", name, e.into_error()))?;
+    Ok(counted.bytes)
+}
+
+/// Writes the whole archive into `w` and flushes it; `name` names the
+/// destination in errors.
+fn write_to<W: Write>(
+    w: W,
+    images: &[ImageEntry],
+    store: &Store,
+    fresh: &[Digest],
+    name: &Path,
+) -> Result<W> {
+    let mut tar = tar::Builder::new(w);
+    let werr = |e| Error::io("write the archive", name, e);
     for dir in ["blobs/", "blobs/sha256/"] {
         let mut h = header(tar::EntryType::Directory, 0);
         tar.append_data(&mut h, dir, std::io::empty())
@@ -140,9 +188,9 @@ pub fn write(out: &Path, images: &[ImageEntry], store: &Store, fresh: &[Digest])
             }
             if written.insert(&blob.digest) {
                 if fresh.contains(&blob.digest) {
-                    append_fresh_blob(&mut tar, blob, store, &temp.path)?;
+                    append_fresh_blob(&mut tar, blob, store, name)?;
                 } else {
-                    append_blob(&mut tar, blob, store, &temp.path)?;
+                    append_blob(&mut tar, blob, store, name)?;
                 }
             }
         }
@@ -151,18 +199,31 @@ pub fn write(out: &Path, images: &[ImageEntry], store: &Store, fresh: &[Digest])
     if let Some(repos) = repositories_json(images) {
         docs.push(("repositories", repos));
     }
-    for (name, bytes) in docs {
+    for (doc, bytes) in docs {
         let mut h = header(tar::EntryType::Regular, bytes.len() as u64);
-        tar.append_data(&mut h, name, &bytes[..]).map_err(werr)?;
+        tar.append_data(&mut h, doc, &bytes[..]).map_err(werr)?;
     }
-    let mut buffered = tar.into_inner().map_err(werr)?;
-    buffered.flush().map_err(werr)?;
-    let file = buffered.into_inner().map_err(|e| werr(e.into_error()))?;
-    file.sync_all().map_err(werr)?;
-    let size = file.metadata().map_err(werr)?.len();
-    drop(file);
-    temp.commit(out)?;
-    Ok(size)
+    let mut w = tar.into_inner().map_err(werr)?;
+    w.flush().map_err(werr)?;
+    Ok(w)
+}
+
+/// A writer that counts what passes through it.
+struct Counting<W> {
+    inner: W,
+    bytes: u64,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 fn append_blob<W: Write>(
@@ -189,11 +250,11 @@ fn append_blob<W: Write>(
     Ok(())
 }
 
-/// Appends a blob verified by this run: the header through the tar
-/// builder, the bytes straight from file to file (std's `io::copy` uses
-/// `copy_file_range` between two files), then the padding.
-fn append_fresh_blob(
-    tar: &mut tar::Builder<BufWriter<File>>,
+/// Appends a blob verified by this run: the header, the bytes straight
+/// from the store's file (`copy_file_range` when the archive is a file),
+/// then the padding.
+fn append_fresh_blob<W: Write>(
+    tar: &mut tar::Builder<W>,
     blob: &Descriptor,
     store: &Store,
     temp: &Path,
@@ -207,8 +268,9 @@ fn append_fresh_blob(
     let werr = |e| Error::io("write the archive", temp, e);
     let out = tar.get_mut();
     out.write_all(h.as_bytes()).map_err(werr)?;
-    out.flush().map_err(werr)?;
-    let copied = std::io::copy(&mut (&mut file).take(blob.size), out.get_mut()).map_err(werr)?;
+    // std's io::copy flushes a BufWriter and then copies file to file in
+    // the kernel; into other writers it copies through a buffer.
+    let copied = std::io::copy(&mut (&mut file).take(blob.size), out).map_err(werr)?;
     if copied != blob.size {
         store.evict(&blob.digest);
         return Err(Error::Verify {

@@ -12,7 +12,7 @@
 //! [`Error::Usage`](crate::error::Error::Usage) or
 //! [`Error::Reference`](crate::error::Error::Reference), never a panic.
 
-use std::io::BufRead;
+use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -87,7 +87,12 @@ pub fn plan(args: &Args, cwd: &Path, stdin: &mut dyn BufRead) -> Result<Plan> {
             )));
         }
     }
-    let output = output_path(args.output.as_deref(), &reference, cwd)?;
+    let output = output_path(
+        args.output.as_deref(),
+        &reference,
+        cwd,
+        std::io::stdout().is_terminal(),
+    )?;
     Ok(Plan {
         reference,
         platform,
@@ -191,14 +196,26 @@ fn credentials(args: &Args, stdin: &mut dyn BufRead) -> Result<Option<Credential
 /// Where the archive goes: `-o FILE`, `-o DIR/` (or an existing
 /// directory) with the default name inside, or the default name in `cwd`.
 /// The directory must exist, so that a typo fails before any download.
-pub fn output_path(output: Option<&Path>, reference: &Reference, cwd: &Path) -> Result<PathBuf> {
+/// The output path that means standard output.
+pub const STDOUT: &str = "-";
+
+/// `-o -` is standard output ([`STDOUT`]), refused when that is a terminal.
+pub fn output_path(
+    output: Option<&Path>,
+    reference: &Reference,
+    cwd: &Path,
+    stdout_is_terminal: bool,
+) -> Result<PathBuf> {
     let default_name = reference.default_file_name();
     let path = match output {
         None => cwd.join(&default_name),
-        Some(o) if o.as_os_str() == "-" => {
-            return Err(usage(
-                "writing the archive to stdout (-o -) is not supported; give a file name",
-            ))
+        Some(o) if o.as_os_str() == STDOUT => {
+            if stdout_is_terminal {
+                return Err(usage(
+                    "-o - writes a binary archive to standard output, which is a terminal here; pipe it (| docker load) or redirect it to a file",
+                ));
+            }
+            return Ok(PathBuf::from(STDOUT));
         }
         Some(o) => {
             let full = cwd.join(o);
@@ -259,7 +276,6 @@ mod tests {
             &["-u", "me", "nginx"][..],
             &["--no-cache", "--cache-dir", "x", "nginx"][..],
             &["-o", "/nonexistent-dir/x.tar", "nginx"][..],
-            &["-o", "-", "nginx"][..],
         ] {
             let e = plan_of(bad)
                 .err()
@@ -272,6 +288,19 @@ mod tests {
     fn bad_reference_quotes_input() {
         let e = plan_of(&["UPPER/Case:tag"]).unwrap_err();
         assert!(e.to_string().contains("\"UPPER/Case:tag\""), "{e}");
+    }
+
+    #[test]
+    fn stdout_output() {
+        let r = Reference::parse("nginx").unwrap();
+        let cwd = Path::new("/tmp");
+        let o = output_path(Some(Path::new("-")), &r, cwd, false).unwrap();
+        assert_eq!(o, Path::new(STDOUT));
+        let e = output_path(Some(Path::new("-")), &r, cwd, true).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("terminal"), "{e}");
+        let file = output_path(Some(Path::new("./-")), &r, cwd, true).unwrap();
+        assert_eq!(file, Path::new("/tmp/./-"));
     }
 
     #[test]

@@ -140,11 +140,20 @@ fn run_inner(plan: &Plan) -> Result<Outcome> {
         diff_ids: config.rootfs.diff_ids.clone(),
         repo_tags: reference.repo_tag().into_iter().collect(),
     };
-    let archive_size = archive::write(&plan.output, &[entry], &store, &fresh)?;
+    let to_stdout = plan.output.as_os_str() == crate::plan::STDOUT;
+    let archive_size = if to_stdout {
+        archive::write_stdout(&[entry], &store, &fresh)?
+    } else {
+        archive::write(&plan.output, &[entry], &store, &fresh)?
+    };
     let (hits, _) = progress.cache_hits();
     progress.say(&format!(
         "Wrote {} ({}): {} {}, {} layers, {} downloaded in {:.1} s, {} blobs from the cache",
-        plan.output.display(),
+        if to_stdout {
+            "the archive to standard output".to_string()
+        } else {
+            plan.output.display().to_string()
+        },
         human_bytes(archive_size),
         reference.original(),
         config.platform(),

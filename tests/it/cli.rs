@@ -221,3 +221,27 @@ fn cache_serves_a_blob_the_registry_lost() {
     );
     check_archive(&second, &img, std::slice::from_ref(&reference));
 }
+
+/// `-o -` onto a terminal (a real pseudo-terminal, made by `script`) is a
+/// usage error before anything is fetched: no binary on the screen.
+#[test]
+fn stdout_onto_a_terminal_is_refused() {
+    let script = crate::util::require_tool("script", "bsdutils");
+    let work = TempDir::new("tty");
+    // A loopback reference: even if the check regressed, nothing leaves
+    // this machine.
+    let cmd = format!(
+        "{} 127.0.0.1:9/team/app:v1 -o - --no-cache",
+        crate::util::PULLTAR
+    );
+    let out = std::process::Command::new(script)
+        .args(["-qec", &cmd, "/dev/null"])
+        .current_dir(work.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run script");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("terminal"), "{text}");
+    assert!(work.list().is_empty(), "files appeared: {:?}", work.list());
+}

@@ -178,3 +178,30 @@ fn index_by_digest_with_platform() {
     let tar = pull_ok(&work, &reference, &["--platform", "linux/arm/v7"]);
     verify_everywhere(&tar, index.child(&ARMV7), &[]);
 }
+
+/// `-o -` streams the same archive to a pipe or file: byte for byte what
+/// `-o FILE` writes, and loadable.
+#[test]
+fn stdout_archive_matches_the_file_and_loads() {
+    let reg = Registry::start();
+    let img = push_simple(&reg, "team/app", "v2", Flavor::Docker);
+    let reference = format!("{}/team/app:v2", reg.host());
+    let work = TempDir::new("stdout");
+    let file = pull_ok(&work, &reference, &[]);
+    let streamed = work.join("streamed.tar");
+    let sink = std::fs::File::create(&streamed).unwrap();
+    let status = std::process::Command::new(crate::util::PULLTAR)
+        .args([reference.as_str(), "-o", "-", "--no-cache", "-q"])
+        .current_dir(work.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(sink)
+        .status()
+        .expect("run pulltar");
+    assert!(status.success(), "pulltar -o - failed: {status}");
+    assert!(
+        std::fs::read(&streamed).unwrap() == std::fs::read(&file).unwrap(),
+        "-o - wrote other bytes than -o FILE"
+    );
+    verify_everywhere(&streamed, &img, std::slice::from_ref(&reference));
+    assert!(!work.join("-").exists(), "a file named '-' was written");
+}
