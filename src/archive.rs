@@ -1,7 +1,8 @@
 //! Writing the archive that `docker load`, `podman load` and skopeo's
 //! `docker-archive:` read, from verified blobs in the store.
 //!
-//! Layout (names are chosen by us; loaders follow `manifest.json`):
+//! Layout (names are chosen by us; loaders follow `manifest.json`, whose
+//! documents [`crate::archive_index`] builds):
 //! ```text
 //! blobs/sha256/<config hex>   the registry's config bytes, verbatim
 //! blobs/sha256/<layer hex>    each layer as pulled (gzip stays gzip), once
@@ -18,89 +19,17 @@
 //! it only when complete and synced. This module does not download and
 //! does not decompress.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-
-use serde::Serialize;
 
 use crate::cache::{unique_suffix, Store};
 use crate::digest::{Digest, VerifyingReader};
 use crate::error::{Error, Result};
 use crate::manifest::Descriptor;
 
-/// One image to put in the archive.
-#[derive(Clone, Debug)]
-pub struct ImageEntry {
-    /// The config blob.
-    pub config: Descriptor,
-    /// The layer blobs, base first.
-    pub layers: Vec<Descriptor>,
-    /// The config's `rootfs.diff_ids`, one per layer.
-    pub diff_ids: Vec<Digest>,
-    /// `name:tag` entries (may be empty).
-    pub repo_tags: Vec<String>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct ManifestItem {
-    config: String,
-    repo_tags: Vec<String>,
-    layers: Vec<String>,
-}
-
-/// The path of a blob inside the archive.
-pub fn blob_name(digest: &Digest) -> String {
-    format!("blobs/sha256/{}", digest.hex())
-}
-
-/// The `manifest.json` document for `images`.
-pub fn manifest_json(images: &[ImageEntry]) -> Vec<u8> {
-    let items: Vec<ManifestItem> = images
-        .iter()
-        .map(|i| ManifestItem {
-            config: blob_name(&i.config.digest),
-            repo_tags: i.repo_tags.clone(),
-            layers: i.layers.iter().map(|l| blob_name(&l.digest)).collect(),
-        })
-        .collect();
-    // Serialising plain strings and vectors cannot fail.
-    serde_json::to_vec(&items).unwrap_or_default()
-}
-
-/// The legacy `repositories` document: for each tagged image, its name and
-/// tag mapped to the chain ID of its top layer. `None` when no image is
-/// tagged and layered.
-pub fn repositories_json(images: &[ImageEntry]) -> Option<Vec<u8>> {
-    let mut repos: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-    for image in images {
-        let Some(top) = chain_id(&image.diff_ids) else {
-            continue;
-        };
-        for rt in &image.repo_tags {
-            if let Some((name, tag)) = rt.rsplit_once(':') {
-                repos
-                    .entry(name.to_string())
-                    .or_default()
-                    .insert(tag.to_string(), top.hex().to_string());
-            }
-        }
-    }
-    (!repos.is_empty()).then(|| serde_json::to_vec(&repos).unwrap_or_default())
-}
-
-/// The OCI chain ID of a layer stack: `diff[0]`, then
-/// `sha256(chain + " " + diff[n])`.
-pub fn chain_id(diff_ids: &[Digest]) -> Option<Digest> {
-    let mut iter = diff_ids.iter();
-    let mut chain = iter.next()?.clone();
-    for d in iter {
-        chain = Digest::of(format!("{chain} {d}").as_bytes());
-    }
-    Some(chain)
-}
+pub use crate::archive_index::{blob_name, chain_id, manifest_json, repositories_json, ImageEntry};
 
 fn header(kind: tar::EntryType, size: u64) -> tar::Header {
     let mut h = tar::Header::new_ustar();
@@ -412,43 +341,6 @@ mod tests {
             .filter(|n| n.ends_with(".partial"))
             .collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
-    }
-
-    #[test]
-    fn manifest_document() {
-        let store = Store::temporary().unwrap();
-        let image = entry(&store);
-        let v: serde_json::Value =
-            serde_json::from_slice(&manifest_json(std::slice::from_ref(&image))).unwrap();
-        assert_eq!(v[0]["Config"], blob_name(&image.config.digest));
-        assert_eq!(v[0]["RepoTags"][0], "127.0.0.1:5000/team/app:v2");
-        assert_eq!(v[0]["Layers"].as_array().unwrap().len(), 3);
-        assert_eq!(v[0]["Layers"][0], v[0]["Layers"][2]);
-        let r: serde_json::Value =
-            serde_json::from_slice(&repositories_json(std::slice::from_ref(&image)).unwrap())
-                .unwrap();
-        let top = chain_id(&image.diff_ids).unwrap();
-        assert_eq!(r["127.0.0.1:5000/team/app"]["v2"], top.hex());
-    }
-
-    #[test]
-    fn untagged_has_no_repositories() {
-        let store = Store::temporary().unwrap();
-        let mut image = entry(&store);
-        image.repo_tags.clear();
-        assert!(repositories_json(&[image]).is_none());
-    }
-
-    #[test]
-    fn chain_ids() {
-        let a = Digest::of(b"a");
-        let b = Digest::of(b"b");
-        assert_eq!(chain_id(&[]), None);
-        assert_eq!(chain_id(std::slice::from_ref(&a)), Some(a.clone()));
-        assert_eq!(
-            chain_id(&[a.clone(), b.clone()]).unwrap(),
-            Digest::of(format!("{a} {b}").as_bytes())
-        );
     }
 
     #[test]

@@ -15,12 +15,14 @@
 //! parallel, in the order [`schedule`] chooses, each segment by
 //! [`segment`] into a resumable [`partial`] file, then into the verified
 //! [`cache`] store ([`digest`] checks the bytes), retrying by the
-//! [`retry`] policy; [`archive`] writes the tar from the store;
+//! [`retry`] policy; [`archive`] writes the tar from the store, with the documents of
+//! [`archive_index`];
 //! [`progress`] reports and [`interrupt`] stops the pull on Ctrl-C;
 //! [`pull`] strings these together. Every failure is an [`error::Error`].
 #![deny(missing_docs)]
 
 pub mod archive;
+pub mod archive_index;
 pub mod auth;
 pub mod base64;
 pub mod cache;
