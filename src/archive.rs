@@ -168,15 +168,20 @@ fn append_blob<W: Write>(
     tar.append_data(&mut h, blob_name(&blob.digest), &mut reader)
         .map_err(|e| Error::io("write the archive", temp, e))?;
     if let Err(detail) = reader.into_verifier().check(&blob.digest, blob.size) {
-        store.evict(&blob.digest);
-        return Err(Error::Verify {
-            digest: blob.digest.to_string(),
-            detail: format!(
-                "the cached copy is damaged ({detail}); it was removed, run the pull again"
-            ),
-        });
+        return Err(damaged(store, blob, &detail));
     }
     Ok(())
+}
+
+/// Removes a stored blob found bad while writing the archive, and says so.
+fn damaged(store: &Store, blob: &Descriptor, detail: &str) -> Error {
+    store.evict(&blob.digest);
+    Error::Verify {
+        digest: blob.digest.to_string(),
+        detail: format!(
+            "the cached copy is damaged ({detail}); it was removed, run the pull again"
+        ),
+    }
 }
 
 /// Appends a blob verified by this run: the header, the bytes straight
@@ -201,14 +206,8 @@ fn append_fresh_blob<W: Write>(
     // the kernel; into other writers it copies through a buffer.
     let copied = std::io::copy(&mut (&mut file).take(blob.size), out).map_err(werr)?;
     if copied != blob.size {
-        store.evict(&blob.digest);
-        return Err(Error::Verify {
-            digest: blob.digest.to_string(),
-            detail: format!(
-                "the cached copy has {copied} bytes, not {}; it was removed, run the pull again",
-                blob.size
-            ),
-        });
+        let detail = format!("{copied} bytes instead of {}", blob.size);
+        return Err(damaged(store, blob, &detail));
     }
     let pad = (512 - blob.size % 512) % 512;
     out.write_all(&[0u8; 512][..pad as usize]).map_err(werr)?;
@@ -257,16 +256,7 @@ impl Drop for TempOutput {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn desc(data: &[u8]) -> Descriptor {
-        Descriptor {
-            media_type: "x".into(),
-            digest: Digest::of(data),
-            size: data.len() as u64,
-            platform: None,
-            annotations: Default::default(),
-        }
-    }
+    use crate::archive_index::tests::desc;
 
     fn stored(store: &Store, data: &[u8]) -> Descriptor {
         let d = desc(data);

@@ -85,10 +85,11 @@ pub fn chain_id(diff_ids: &[Digest]) -> Option<Digest> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn desc(data: &[u8]) -> Descriptor {
+    /// A descriptor of `data` (also used by `archive.rs`'s tests).
+    pub(crate) fn desc(data: &[u8]) -> Descriptor {
         Descriptor {
             media_type: "x".into(),
             digest: Digest::of(data),

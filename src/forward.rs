@@ -244,8 +244,8 @@ impl<R: BufRead> Read for Chunked<R> {
     }
 }
 
-/// `http://host:port/path` → `host:port`.
-fn host_of(url: &str) -> &str {
+/// `http://host:port/path?query` → `host:port`.
+pub fn host_of(url: &str) -> &str {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     rest.split(['/', '?']).next().unwrap_or(rest)
 }

@@ -74,12 +74,6 @@ pub fn http_error(what: &str, url: &str, status: u16, resp: &mut Response<Body>)
     }
 }
 
-/// `https://host:port/path` → `host:port`.
-fn host_of_url(url: &str) -> &str {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    rest.split('/').next().unwrap_or(rest)
-}
-
 /// The first `{code, message}` of a distribution-spec error body.
 fn spec_error_message(body: &[u8]) -> Option<String> {
     let v: serde_json::Value = serde_json::from_slice(body).ok()?;
@@ -103,7 +97,7 @@ pub fn network_error(what: &str, url: &str, e: ureq::Error) -> Error {
     let cause = match &e {
         e if tls::is_certificate_error(e) => format!(
             "the TLS certificate of {} is not trusted ({e}); if the registry uses a private certificate authority, pass it with --ca-cert FILE (or skip verification with --insecure)",
-            host_of_url(url)
+            crate::forward::host_of(url)
         ),
         ureq::Error::Rustls(r) => format!("TLS error: {r}"),
         other => other.to_string(),
