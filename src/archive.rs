@@ -1,23 +1,28 @@
-//! Writing the archive that `docker load`, `podman load` and skopeo's
-//! `docker-archive:` read, from verified blobs in the store.
+//! Writing the archive that `docker load`, `podman load`, skopeo and
+//! containerd read, from verified blobs in the store.
 //!
-//! Layout (names are chosen by us; loaders follow `manifest.json`, whose
-//! documents [`crate::archive_index`] builds):
+//! Layout (names are chosen by us; docker's loaders follow `manifest.json`,
+//! containerd and skopeo's `oci-archive:` follow `index.json`; the
+//! documents come from [`crate::archive_index`]):
 //! ```text
-//! blobs/sha256/<config hex>   the registry's config bytes, verbatim
-//! blobs/sha256/<layer hex>    each layer as pulled (gzip stays gzip), once
-//! manifest.json               [{"Config", "RepoTags", "Layers"}] per image
-//! repositories                {name: {tag: <top layer chain id>}} (legacy)
+//! blobs/sha256/<config hex>    the registry's config bytes, verbatim
+//! blobs/sha256/<layer hex>     each layer as pulled (gzip stays gzip), or
+//!                              decompressed (named by its diff_id), once
+//! blobs/sha256/<manifest hex>  the image manifest (OCI layout only)
+//! oci-layout, index.json       the OCI layout (unless --format docker)
+//! manifest.json                [{"Config", "RepoTags", "Layers"}] per image
+//! repositories                 {name: {tag: <top layer chain id>}} (legacy)
 //! ```
-//! Entries are regular files and directories only (no links), with plain
-//! relative names, mode 0644/0755, owner 0 and mtime 0, in a fixed order,
-//! so the same image always gives the same bytes. A blob taken from the
-//! store is hashed again while it is copied, so one damaged there fails the
-//! write; a blob this run has just downloaded and verified is copied in
-//! the kernel with a size check. The
-//! archive goes to a temporary name beside the output and is renamed over
-//! it only when complete and synced. This module does not download and
-//! does not decompress.
+//! (`--format oci` leaves out the last two.) Entries are regular files and
+//! directories only (no links), with plain relative names, mode 0644/0755,
+//! owner 0 and mtime 0, in a fixed order, so the same images always give
+//! the same bytes. A blob the caller trusts (verified by this run, or held
+//! in the store and checked by size) is copied in the kernel
+//! (`copy_file_range`) with a size check; any other is hashed again as it
+//! is copied, so one damaged in the store fails the write. The archive
+//! goes to a temporary name beside the output and is renamed over it only
+//! when complete and synced. This module does not download and does not
+//! decompress.
 
 use std::collections::HashSet;
 use std::fs::{self, File};
@@ -29,7 +34,9 @@ use crate::digest::{Digest, VerifyingReader};
 use crate::error::{Error, Result};
 use crate::manifest::Descriptor;
 
-pub use crate::archive_index::{blob_name, chain_id, manifest_json, repositories_json, ImageEntry};
+pub use crate::archive_index::{
+    blob_name, chain_id, manifest_json, oci_index_json, repositories_json, Format, ImageEntry,
+};
 
 fn header(kind: tar::EntryType, size: u64) -> tar::Header {
     let mut h = tar::Header::new_ustar();
@@ -46,20 +53,29 @@ fn header(kind: tar::EntryType, size: u64) -> tar::Header {
     h
 }
 
-/// Writes the archive for `images` at `out`, atomically. Returns its size.
-/// Blobs in `fresh` were verified by this run moments ago and are copied
-/// in the kernel (`copy_file_range`) with a size check; every other blob
-/// is hashed again as it is copied.
-pub fn write(out: &Path, images: &[ImageEntry], store: &Store, fresh: &[Digest]) -> Result<u64> {
+/// What goes into an archive.
+#[derive(Clone, Copy)]
+pub struct Contents<'a> {
+    /// The images, in order.
+    pub images: &'a [ImageEntry],
+    /// The layouts to write.
+    pub format: Format,
+    /// Where the blobs are.
+    pub store: &'a Store,
+    /// Blobs copied with only a size check (verified by this run, or cache
+    /// hits checked by size); every other blob is hashed again.
+    pub trusted: &'a [Digest],
+}
+
+/// Writes the archive at `out`, atomically. Returns its size.
+pub fn write(out: &Path, contents: Contents) -> Result<u64> {
     let temp = TempOutput::new(out);
     let file =
         File::create(&temp.path).map_err(|e| Error::io("create the output file", &temp.path, e))?;
     let werr = |e| Error::io("write the archive", &temp.path, e);
     let buffered = write_to(
         BufWriter::with_capacity(1 << 20, file),
-        images,
-        store,
-        fresh,
+        contents,
         &temp.path,
     )?;
     let file = buffered.into_inner().map_err(|e| werr(e.into_error()))?;
@@ -74,19 +90,13 @@ pub fn write(out: &Path, images: &[ImageEntry], store: &Store, fresh: &[Digest])
 /// `docker load`. A failure part way leaves the reader a cut-off archive,
 /// which every loader rejects; all blobs are in the store, verified,
 /// before the first byte is written. Returns the bytes written.
-pub fn write_stdout(images: &[ImageEntry], store: &Store, fresh: &[Digest]) -> Result<u64> {
+pub fn write_stdout(contents: Contents) -> Result<u64> {
     let name = Path::new("standard output");
     let counted = Counting {
         inner: std::io::stdout().lock(),
         bytes: 0,
     };
-    let out = write_to(
-        BufWriter::with_capacity(1 << 20, counted),
-        images,
-        store,
-        fresh,
-        name,
-    )?;
+    let out = write_to(BufWriter::with_capacity(1 << 20, counted), contents, name)?;
     let counted = out
         .into_inner()
         .map_err(|e| Error::io("write the archive", name, e.into_error()))?;
@@ -95,13 +105,13 @@ pub fn write_stdout(images: &[ImageEntry], store: &Store, fresh: &[Digest]) -> R
 
 /// Writes the whole archive into `w` and flushes it; `name` names the
 /// destination in errors.
-fn write_to<W: Write>(
-    w: W,
-    images: &[ImageEntry],
-    store: &Store,
-    fresh: &[Digest],
-    name: &Path,
-) -> Result<W> {
+fn write_to<W: Write>(w: W, contents: Contents, name: &Path) -> Result<W> {
+    let Contents {
+        images,
+        format,
+        store,
+        trusted,
+    } = contents;
     let mut tar = tar::Builder::new(w);
     let werr = |e| Error::io("write the archive", name, e);
     for dir in ["blobs/", "blobs/sha256/"] {
@@ -116,17 +126,30 @@ fn write_to<W: Write>(
                 return Err(Error::Interrupted { resumable: true });
             }
             if written.insert(&blob.digest) {
-                if fresh.contains(&blob.digest) {
-                    append_fresh_blob(&mut tar, blob, store, name)?;
+                if trusted.contains(&blob.digest) {
+                    append_trusted_blob(&mut tar, blob, store, name)?;
                 } else {
                     append_blob(&mut tar, blob, store, name)?;
                 }
             }
         }
+        let (manifest, bytes) = &image.manifest;
+        if format.oci() && written.insert(&manifest.digest) {
+            let mut h = header(tar::EntryType::Regular, bytes.len() as u64);
+            tar.append_data(&mut h, blob_name(&manifest.digest), &bytes[..])
+                .map_err(werr)?;
+        }
     }
-    let mut docs = vec![("manifest.json", manifest_json(images))];
-    if let Some(repos) = repositories_json(images) {
-        docs.push(("repositories", repos));
+    let mut docs = Vec::new();
+    if format.oci() {
+        docs.push(("oci-layout", crate::archive_index::OCI_LAYOUT.to_vec()));
+        docs.push(("index.json", oci_index_json(images)));
+    }
+    if format.docker() {
+        docs.push(("manifest.json", manifest_json(images)));
+        if let Some(repos) = repositories_json(images) {
+            docs.push(("repositories", repos));
+        }
     }
     for (doc, bytes) in docs {
         let mut h = header(tar::EntryType::Regular, bytes.len() as u64);
@@ -184,10 +207,10 @@ fn damaged(store: &Store, blob: &Descriptor, detail: &str) -> Error {
     }
 }
 
-/// Appends a blob verified by this run: the header, the bytes straight
-/// from the store's file (`copy_file_range` when the archive is a file),
-/// then the padding.
-fn append_fresh_blob<W: Write>(
+/// Appends a trusted blob: the header, the bytes straight from the
+/// store's file (`copy_file_range` when the archive is a file), then the
+/// padding.
+fn append_trusted_blob<W: Write>(
     tar: &mut tar::Builder<W>,
     blob: &Descriptor,
     store: &Store,
@@ -256,7 +279,7 @@ impl Drop for TempOutput {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::archive_index::tests::desc;
+    use crate::archive_index::tests::{desc, entry_of};
 
     fn stored(store: &Store, data: &[u8]) -> Descriptor {
         let d = desc(data);
@@ -267,11 +290,20 @@ mod tests {
     fn entry(store: &Store) -> ImageEntry {
         let l1 = stored(store, b"layer one");
         let l2 = stored(store, b"layer two");
-        ImageEntry {
-            config: stored(store, b"{}"),
-            layers: vec![l1.clone(), l2, l1],
-            diff_ids: vec![Digest::of(b"a"), Digest::of(b"b"), Digest::of(b"a")],
-            repo_tags: vec!["127.0.0.1:5000/team/app:v2".into()],
+        entry_of(stored(store, b"{}"), vec![l1.clone(), l2, l1])
+    }
+
+    fn contents<'a>(
+        images: &'a [ImageEntry],
+        format: Format,
+        store: &'a Store,
+        trusted: &'a [Digest],
+    ) -> Contents<'a> {
+        Contents {
+            images,
+            format,
+            store,
+            trusted,
         }
     }
 
@@ -298,24 +330,38 @@ mod tests {
         let dir = Store::temporary().unwrap();
         let image = entry(&store);
         let out = dir.root().join("a.tar");
-        write(&out, std::slice::from_ref(&image), &store, &[]).unwrap();
+        let images = std::slice::from_ref(&image);
+        write(&out, contents(images, Format::Both, &store, &[])).unwrap();
         let names: Vec<String> = listing(&out).into_iter().map(|e| e.0).collect();
         let b = |d: &Descriptor| blob_name(&d.digest);
-        assert_eq!(
-            names,
-            vec![
-                "blobs/".to_string(),
-                "blobs/sha256/".to_string(),
-                b(&image.config),
-                b(&image.layers[0]),
-                b(&image.layers[1]),
-                "manifest.json".to_string(),
-                "repositories".to_string(),
-            ]
-        );
+        let mut expected = vec![
+            "blobs/".to_string(),
+            "blobs/sha256/".to_string(),
+            b(&image.config),
+            b(&image.layers[0]),
+            b(&image.layers[1]),
+            b(&image.manifest.0),
+            "oci-layout".to_string(),
+            "index.json".to_string(),
+            "manifest.json".to_string(),
+            "repositories".to_string(),
+        ];
+        assert_eq!(names, expected);
         assert!(listing(&out).iter().all(|e| e.2 == 0));
+        let docker = dir.root().join("docker.tar");
+        write(&docker, contents(images, Format::Docker, &store, &[])).unwrap();
+        let names: Vec<String> = listing(&docker).into_iter().map(|e| e.0).collect();
+        let mut classic = expected.clone();
+        classic.retain(|n| !n.contains("oci-layout") && !n.contains("index.json"));
+        classic.retain(|n| *n != b(&image.manifest.0));
+        assert_eq!(names, classic);
+        let oci = dir.root().join("oci.tar");
+        write(&oci, contents(images, Format::Oci, &store, &[])).unwrap();
+        let names: Vec<String> = listing(&oci).into_iter().map(|e| e.0).collect();
+        expected.truncate(expected.len() - 2);
+        assert_eq!(names, expected);
         let out2 = dir.root().join("b.tar");
-        write(&out2, std::slice::from_ref(&image), &store, &[]).unwrap();
+        write(&out2, contents(images, Format::Both, &store, &[])).unwrap();
         assert_eq!(fs::read(&out).unwrap(), fs::read(&out2).unwrap());
         // Blobs verified by the run are copied in the kernel: same bytes.
         let fresh: Vec<Digest> = std::iter::once(&image.config)
@@ -323,7 +369,7 @@ mod tests {
             .map(|d| d.digest.clone())
             .collect();
         let out3 = dir.root().join("c.tar");
-        write(&out3, &[image], &store, &fresh).unwrap();
+        write(&out3, contents(images, Format::Both, &store, &fresh)).unwrap();
         assert_eq!(fs::read(&out).unwrap(), fs::read(&out3).unwrap());
         let leftovers: Vec<_> = fs::read_dir(dir.root())
             .unwrap()
@@ -340,7 +386,8 @@ mod tests {
         let image = entry(&store);
         fs::write(store.blob_path(&image.layers[1].digest), b"layer tw0").unwrap();
         let out = dir.root().join("bad.tar");
-        let err = write(&out, std::slice::from_ref(&image), &store, &[]).unwrap_err();
+        let images = std::slice::from_ref(&image);
+        let err = write(&out, contents(images, Format::Both, &store, &[])).unwrap_err();
         assert!(
             err.to_string()
                 .contains(&image.layers[1].digest.to_string()),

@@ -1,9 +1,12 @@
-//! The archive's index documents: `manifest.json` (one
+//! The archive's index documents: docker's `manifest.json` (one
 //! `{"Config", "RepoTags", "Layers"}` item per image, paths into
 //! `blobs/sha256/`, layers in manifest order) and the legacy `repositories`
-//! (`{name: {tag: <chain id of the top layer>}}`), and the entry name of a
-//! blob. Only validated digests' hex becomes part of a name. This module
-//! builds bytes; `archive.rs` writes them into the tar.
+//! (`{name: {tag: <chain id of the top layer>}}`); the OCI layout's
+//! `oci-layout` and `index.json` (one entry per name, annotated as
+//! `docker save` does since Docker 25: `io.containerd.image.name` with the
+//! full name, `org.opencontainers.image.ref.name` with the tag); the
+//! entry name of a blob. Only validated digests' hex becomes part of a
+//! name. This module builds bytes; `archive.rs` writes them into the tar.
 
 use std::collections::BTreeMap;
 
@@ -12,17 +15,93 @@ use serde::Serialize;
 use crate::digest::Digest;
 use crate::manifest::Descriptor;
 
+/// Which layouts the archive holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Format {
+    /// docker's `manifest.json` and `repositories` and the OCI layout
+    /// (`oci-layout`, `index.json`, manifests), over one set of blobs.
+    #[default]
+    Both,
+    /// `manifest.json` and `repositories` only.
+    Docker,
+    /// The OCI layout only.
+    Oci,
+}
+
+impl Format {
+    /// Whether docker's `manifest.json` is written.
+    pub fn docker(self) -> bool {
+        self != Format::Oci
+    }
+
+    /// Whether the OCI layout is written.
+    pub fn oci(self) -> bool {
+        self != Format::Docker
+    }
+}
+
 /// One image to put in the archive.
 #[derive(Clone, Debug)]
 pub struct ImageEntry {
     /// The config blob.
     pub config: Descriptor,
-    /// The layer blobs, base first.
+    /// The layer blobs as the archive holds them, base first.
     pub layers: Vec<Descriptor>,
     /// The config's `rootfs.diff_ids`, one per layer.
     pub diff_ids: Vec<Digest>,
     /// `name:tag` entries (may be empty).
     pub repo_tags: Vec<String>,
+    /// Names for the OCI index: (full name, as `io.containerd.image.name`;
+    /// the tag, as `org.opencontainers.image.ref.name`, if there is one).
+    pub oci_names: Vec<(String, Option<String>)>,
+    /// The image manifest for the OCI layout (its platform set), and its
+    /// bytes.
+    pub manifest: (Descriptor, Vec<u8>),
+}
+
+/// The `oci-layout` file.
+pub const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+
+/// The OCI layout's `index.json` for `images`: one entry per name, one
+/// unnamed entry for an image without names.
+pub fn oci_index_json(images: &[ImageEntry]) -> Vec<u8> {
+    let mut manifests = Vec::new();
+    for image in images {
+        let (desc, _) = &image.manifest;
+        if image.oci_names.is_empty() {
+            manifests.push(desc.clone());
+        }
+        for (full, tag) in &image.oci_names {
+            let mut d = desc.clone();
+            d.annotations
+                .insert("io.containerd.image.name".into(), full.clone());
+            if let Some(tag) = tag {
+                d.annotations
+                    .insert("org.opencontainers.image.ref.name".into(), tag.clone());
+            }
+            manifests.push(d);
+        }
+    }
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": crate::manifest::OCI_INDEX,
+        "manifests": manifests,
+    });
+    serde_json::to_vec(&index).unwrap_or_default()
+}
+
+/// An OCI image manifest for a config and the layers as the archive holds
+/// them (used when a layer was decompressed, so the registry's manifest
+/// no longer describes the blobs). Returns its bytes.
+pub fn oci_manifest_json(config: &Descriptor, layers: &[Descriptor]) -> Vec<u8> {
+    let plain = |d: &Descriptor, media_type: &str| serde_json::json!({"mediaType": media_type, "digest": d.digest, "size": d.size});
+    let doc = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": crate::manifest::OCI_MANIFEST,
+        "config": plain(config, "application/vnd.oci.image.config.v1+json"),
+        "layers": layers.iter().map(|l| plain(l, &l.media_type)).collect::<Vec<_>>(),
+    });
+    serde_json::to_vec(&doc).unwrap_or_default()
 }
 
 #[derive(Serialize)]
@@ -99,14 +178,64 @@ pub(crate) mod tests {
         }
     }
 
+    /// An image entry over `config` and `layers` (also used by
+    /// `archive.rs`'s tests).
+    pub(crate) fn entry_of(config: Descriptor, layers: Vec<Descriptor>) -> ImageEntry {
+        let bytes = oci_manifest_json(&config, &layers);
+        ImageEntry {
+            diff_ids: layers
+                .iter()
+                .map(|l| Digest::of(l.digest.hex().as_bytes()))
+                .collect(),
+            config,
+            layers,
+            repo_tags: vec!["127.0.0.1:5000/team/app:v2".into()],
+            oci_names: vec![("127.0.0.1:5000/team/app:v2".into(), Some("v2".into()))],
+            manifest: (
+                Descriptor {
+                    media_type: crate::manifest::OCI_MANIFEST.into(),
+                    ..desc(&bytes)
+                },
+                bytes,
+            ),
+        }
+    }
+
     fn entry() -> ImageEntry {
         let l1 = desc(b"layer one");
-        ImageEntry {
-            config: desc(b"{}"),
-            layers: vec![l1.clone(), desc(b"layer two"), l1],
-            diff_ids: vec![Digest::of(b"a"), Digest::of(b"b"), Digest::of(b"a")],
-            repo_tags: vec!["127.0.0.1:5000/team/app:v2".into()],
-        }
+        entry_of(desc(b"{}"), vec![l1.clone(), desc(b"layer two"), l1])
+    }
+
+    #[test]
+    fn oci_documents() {
+        let mut image = entry();
+        image.oci_names.push((
+            "127.0.0.1:5000/team/app:latest".into(),
+            Some("latest".into()),
+        ));
+        let v: serde_json::Value =
+            serde_json::from_slice(&oci_index_json(std::slice::from_ref(&image))).unwrap();
+        assert_eq!(v["schemaVersion"], 2);
+        let m = v["manifests"].as_array().unwrap();
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[0]["digest"], image.manifest.0.digest.to_string());
+        assert_eq!(
+            m[1]["annotations"]["org.opencontainers.image.ref.name"],
+            "latest"
+        );
+        assert_eq!(
+            m[0]["annotations"]["io.containerd.image.name"],
+            "127.0.0.1:5000/team/app:v2"
+        );
+        let doc: serde_json::Value = serde_json::from_slice(&image.manifest.1).unwrap();
+        assert_eq!(doc["layers"].as_array().unwrap().len(), 3);
+        assert_eq!(
+            doc["config"]["mediaType"],
+            "application/vnd.oci.image.config.v1+json"
+        );
+        image.oci_names.clear();
+        let v: serde_json::Value = serde_json::from_slice(&oci_index_json(&[image])).unwrap();
+        assert!(v["manifests"][0].get("annotations").is_none());
     }
 
     #[test]

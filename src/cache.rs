@@ -4,9 +4,7 @@
 //! Writers download into a partial file under `tmp/` (see
 //! [`crate::partial`]) and [`Store::commit`] it with a rename once size and
 //! digest matched, so a reader never sees half a blob and concurrent runs
-//! never corrupt each other. Lookups check the size; the archive writer
-//! hashes every blob it takes from the store again, so a file damaged on
-//! disk is caught before it reaches an archive.
+//! never corrupt each other. Lookups check the size (and the digest, with `--verify-cache`).
 //! This module does not download, and it does not prune (nothing is ever
 //! removed but a blob found to be bad).
 
@@ -123,6 +121,45 @@ impl Store {
     /// Removes a blob that failed verification.
     pub fn evict(&self, digest: &Digest) {
         let _ = fs::remove_file(self.blob_path(digest));
+    }
+
+    /// The size of the blob `digest` if the store holds it (for blobs
+    /// pulltar made itself, like a decompressed layer, whose size no
+    /// manifest gives).
+    pub fn size_of(&self, digest: &Digest) -> Option<u64> {
+        fs::metadata(self.blob_path(digest))
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| m.len())
+    }
+
+    /// Hashes the held blob `digest` (`--verify-cache`): true when it has
+    /// `size` bytes (if given) and that digest. A bad one is removed, so it
+    /// is fetched again; a missing one is simply false.
+    pub fn verify(&self, digest: &Digest, size: Option<u64>) -> bool {
+        let path = self.blob_path(digest);
+        let Ok(file) = fs::File::open(&path) else {
+            return false;
+        };
+        let mut reader = crate::digest::VerifyingReader::new(file);
+        let copied = std::io::copy(&mut reader, &mut std::io::sink());
+        let verifier = reader.into_verifier();
+        let len = verifier.len();
+        let ok = copied.is_ok() && size.is_none_or(|s| s == len) && verifier.finish() == *digest;
+        if !ok && copied.is_ok() {
+            log::warn!("cached blob {digest} is damaged; fetching it again");
+            let _ = fs::remove_file(&path);
+        }
+        ok
+    }
+
+    /// A new temporary file name under `tmp/`, for a blob being made.
+    pub fn temp_path(&self, what: &str) -> PathBuf {
+        self.tmp_dir().join(format!(
+            "{what}.{}.{}.tmp",
+            std::process::id(),
+            unique_suffix()
+        ))
     }
 }
 

@@ -25,7 +25,12 @@ const HELP: &str = include_str!("help.txt");
 /// The command line as typed, checked only for syntax.
 #[derive(Debug, Default)]
 pub struct Args {
-    pub(crate) image: String,
+    pub(crate) images: Vec<String>,
+    pub(crate) image_files: Vec<PathBuf>,
+    pub(crate) format: Option<String>,
+    pub(crate) keep_zstd: bool,
+    pub(crate) uncompressed: bool,
+    pub(crate) verify_cache: bool,
     pub(crate) output: Option<PathBuf>,
     pub(crate) platform: Option<String>,
     pub(crate) arch: Option<String>,
@@ -83,6 +88,13 @@ pub fn parse(raw: Vec<OsString>) -> Result<Command> {
             .opt_value_from_os_str("--cache-dir", |s| Ok::<_, String>(PathBuf::from(s)))
             .map_err(pico_err)?,
         no_cache: p.contains("--no-cache"),
+        image_files: p
+            .values_from_os_str(["-f", "--file"], |s| Ok::<_, String>(PathBuf::from(s)))
+            .map_err(pico_err)?,
+        format: p.opt_value_from_str("--format").map_err(pico_err)?,
+        keep_zstd: p.contains("--keep-zstd"),
+        uncompressed: p.contains("--uncompressed"),
+        verify_cache: p.contains("--verify-cache"),
         quiet: p.contains(["-q", "--quiet"]),
         debug: p.contains(["-v", "--debug"]),
         insecure: p.contains("--insecure"),
@@ -115,7 +127,6 @@ pub fn parse(raw: Vec<OsString>) -> Result<Command> {
         a.threads = Some(n);
     }
     let free = p.finish();
-    let mut images = Vec::new();
     for arg in free {
         let s = arg
             .into_string()
@@ -123,20 +134,14 @@ pub fn parse(raw: Vec<OsString>) -> Result<Command> {
         if s.starts_with('-') && s.len() > 1 {
             return Err(usage(format!("unknown option {s:?}")));
         }
-        images.push(s);
+        a.images.push(s);
     }
-    match images.len() {
-        0 => Err(usage("no image given: pulltar [OPTIONS] IMAGE")),
-        1 => {
-            a.image = images.remove(0);
-            Ok(Command::Pull(Box::new(a)))
-        }
-        _ => Err(usage(format!(
-            "one image at a time, got {}: {}",
-            images.len(),
-            images.join(" ")
-        ))),
+    if a.images.is_empty() && a.image_files.is_empty() {
+        return Err(usage(
+            "no image given: pulltar [OPTIONS] IMAGE [IMAGE...] (or -f FILE)",
+        ));
     }
+    Ok(Command::Pull(Box::new(a)))
 }
 
 /// Runs the command line `raw` (without the program name).
@@ -199,6 +204,11 @@ mod tests {
             "--insecure",
             "--username",
             "--password-stdin",
+            "--file",
+            "--format",
+            "--keep-zstd",
+            "--uncompressed",
+            "--verify-cache",
         ] {
             assert!(HELP.contains(flag), "{flag} missing from help");
         }
@@ -224,7 +234,6 @@ mod tests {
         for bad in [
             &["nginx", "--bogus"][..],
             &[][..],
-            &["a", "b"][..],
             &["-t", "x", "nginx"][..],
             &["--platform"][..],
         ] {

@@ -35,10 +35,38 @@ use crate::segment::{self, Segment};
 /// The default smallest segment.
 pub const DEFAULT_CHUNK: u64 = 1 << 20;
 
+/// Where each blob is fetched from: the repository of the first image
+/// that lists it (a layer shared by images of two repositories is fetched
+/// once).
+pub struct Sources<'a> {
+    default: &'a Registry,
+    by_digest: std::collections::HashMap<Digest, &'a Registry>,
+}
+
+impl<'a> Sources<'a> {
+    /// Every blob from `default`, until [`Sources::add`] says otherwise.
+    pub fn new(default: &'a Registry) -> Sources<'a> {
+        Sources {
+            default,
+            by_digest: Default::default(),
+        }
+    }
+
+    /// Fetch `digest` from `registry`, unless it already has a source.
+    pub fn add(&mut self, digest: &Digest, registry: &'a Registry) {
+        self.by_digest.entry(digest.clone()).or_insert(registry);
+    }
+
+    /// Where `digest` is fetched from.
+    pub fn of(&self, digest: &Digest) -> &'a Registry {
+        self.by_digest.get(digest).copied().unwrap_or(self.default)
+    }
+}
+
 /// Everything a batch of downloads shares.
 pub struct Downloader<'a> {
     /// Where blobs come from.
-    pub registry: &'a Registry,
+    pub sources: Sources<'a>,
     /// Where verified blobs go.
     pub store: &'a Store,
     /// What the user sees.
@@ -217,7 +245,7 @@ impl Downloader<'_> {
                 if job.whole_restarts > MAX_WHOLE_RESTARTS {
                     return Err(Error::Network {
                         what: format!("downloading blob {}", job.desc.digest),
-                        url: format!("GET {}", crate::error::redact_url(&self.registry.blob_url(&job.desc.digest))),
+                        url: format!("GET {}", crate::error::redact_url(&self.sources.of(&job.desc.digest).blob_url(&job.desc.digest))),
                         cause: format!("the registry ignores Range requests and the connection broke {MAX_WHOLE_RESTARTS} times before the blob was complete"),
                         transient: false,
                     });

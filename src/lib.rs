@@ -2,7 +2,8 @@
 //! a daemon, into one tar archive that `docker load`, `podman load` and
 //! skopeo accept.
 //!
-//! A pull goes: [`cli`] reads the command line, [`plan`] validates it into
+//! A pull goes: [`cli`] reads the command line, [`plan`] validates it (with
+//! [`targets`] for the images and the output path) into
 //! a [`pull::Plan`] and [`logging`] sets up the logger;
 //! [`reference`](mod@reference) parses the name, by the grammar in
 //! [`name_rules`]; [`registry`] pings the registry, reached through
@@ -10,13 +11,16 @@
 //! for proxies), and authenticates in [`handshake`], with [`auth`] for
 //! challenges and tokens, [`credentials`] for the environment and the
 //! docker config, and [`base64`]; [`http_error`] turns failed responses
-//! into errors. [`manifest`] reads the manifest and [`platform`] picks an
-//! image from an index; [`download`] fetches the config and layers in
+//! into errors. [`resolve`] fetches the manifest, read by [`manifest`],
+//! following indexes, where [`platform`] picks the image;
+//! [`download`] fetches the configs and layers of every image in
 //! parallel, in the order [`schedule`] chooses, each segment by
 //! [`segment`] into a resumable [`partial`] file, then into the verified
 //! [`cache`] store ([`digest`] checks the bytes), retrying by the
-//! [`retry`] policy; [`archive`] writes the tar from the store, with the documents of
-//! [`archive_index`];
+//! [`retry`] policy; [`layers`] decides which layers are decompressed (by
+//! [`layer_types`]) and [`decompress`] does it, checking diff_ids;
+//! [`schema1`] converts Docker schema 1 images; [`archive`] writes the tar
+//! from the store, with the documents of [`archive_index`];
 //! [`progress`] reports and [`interrupt`] stops the pull on Ctrl-C;
 //! [`pull`] strings these together. Every failure is an [`error::Error`].
 #![deny(missing_docs)]
@@ -28,6 +32,7 @@ pub mod base64;
 pub mod cache;
 pub mod cli;
 pub mod credentials;
+pub mod decompress;
 pub mod digest;
 pub mod download;
 pub mod error;
@@ -35,6 +40,8 @@ pub mod forward;
 pub mod handshake;
 pub mod http_error;
 pub mod interrupt;
+pub mod layer_types;
+pub mod layers;
 pub mod logging;
 pub mod manifest;
 pub mod name_rules;
@@ -46,8 +53,11 @@ pub mod proxy;
 pub mod pull;
 pub mod reference;
 pub mod registry;
+pub mod resolve;
 pub mod retry;
 pub mod schedule;
+pub mod schema1;
 pub mod segment;
+pub mod targets;
 pub mod tls;
 pub mod transport;

@@ -2,8 +2,8 @@
 //! types, and `parse`, which decides what a registry sent.
 //!
 //! Four kinds are understood: Docker schema 2 manifests and manifest lists,
-//! OCI image manifests and OCI indexes. Schema 1 is recognised and refused
-//! with an error that says so. Every digest in a document is validated by
+//! OCI image manifests and OCI indexes; Docker schema 1 is read as it is
+//! (its conversion is [`crate::schema1`]'s). Every digest in a document is validated by
 //! [`Digest`]'s deserialiser, so a malformed one stops parsing. This module
 //! does not fetch anything and does not check digests of the documents
 //! themselves (the registry client does that).
@@ -24,7 +24,7 @@ pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 /// OCI image index.
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-/// Docker schema 1 (signed and unsigned); recognised only to refuse it.
+/// Docker schema 1 (signed and unsigned).
 pub const DOCKER_SCHEMA1: [&str; 2] = [
     "application/vnd.docker.distribution.manifest.v1+prettyjws",
     "application/vnd.docker.distribution.manifest.v1+json",
@@ -85,6 +85,10 @@ impl PlatformSpec {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageManifest {
+    /// Its media type (Docker schema 2 or OCI), from the registry's
+    /// `Content-Type` or the document; OCI when neither says.
+    #[serde(default)]
+    pub media_type: String,
     /// The config blob.
     pub config: Descriptor,
     /// The layers, base first.
@@ -105,6 +109,37 @@ pub enum Manifest {
     Image(ImageManifest),
     /// A list of per-platform manifests.
     Index(Index),
+    /// A Docker schema 1 manifest (to be converted).
+    Schema1(Schema1),
+}
+
+/// A Docker schema 1 manifest: layers and their v1 JSON, top layer first.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Schema1 {
+    /// The CPU architecture.
+    #[serde(default)]
+    pub architecture: String,
+    /// The layer blobs (gzip), top first.
+    pub fs_layers: Vec<FsLayer>,
+    /// One v1 image JSON per layer, top first.
+    pub history: Vec<V1History>,
+}
+
+/// A schema 1 layer.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FsLayer {
+    /// The gzip blob's digest.
+    pub blob_sum: Digest,
+}
+
+/// A schema 1 history entry.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct V1History {
+    /// The v1 image JSON, as a string.
+    pub v1_compatibility: String,
 }
 
 /// The fields of an image config that pulling needs.
@@ -176,10 +211,16 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>, what: &str) -> Result<Man
         .or(probe.media_type.clone())
         .unwrap_or_default();
     if DOCKER_SCHEMA1.contains(&kind.as_str()) || probe.schema_version == Some(1) {
-        return Err(err(
-            "this is a Docker schema 1 manifest, which is not supported; ask the publisher to push the image again with a current tool, or use an image built after 2017"
-                .into(),
-        ));
+        let m: Schema1 = serde_json::from_slice(bytes)
+            .map_err(|e| err(format!("not a valid Docker schema 1 manifest: {e}")))?;
+        if m.fs_layers.len() != m.history.len() || m.fs_layers.is_empty() {
+            return Err(err(format!(
+                "this Docker schema 1 manifest has {} layers and {} history entries; they must match",
+                m.fs_layers.len(),
+                m.history.len()
+            )));
+        }
+        return Ok(Manifest::Schema1(m));
     }
     let is_index = match kind.as_str() {
         DOCKER_LIST | OCI_INDEX => true,
@@ -201,8 +242,13 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>, what: &str) -> Result<Man
             .map_err(|e| err(format!("not a valid image index: {e}")))?;
         Ok(Manifest::Index(index))
     } else {
-        let m: ImageManifest = serde_json::from_slice(bytes)
+        let mut m: ImageManifest = serde_json::from_slice(bytes)
             .map_err(|e| err(format!("not a valid image manifest: {e}")))?;
+        m.media_type = if kind.is_empty() {
+            OCI_MANIFEST.to_string()
+        } else {
+            kind
+        };
         Ok(Manifest::Image(m))
     }
 }
@@ -265,6 +311,7 @@ mod tests {
             };
             assert_eq!(m.layers.len(), 1);
             assert_eq!(m.config.size, 7);
+            assert_eq!(m.media_type, body_mt);
         }
     }
 
@@ -284,11 +331,22 @@ mod tests {
     }
 
     #[test]
-    fn schema1_refused() {
+    fn schema1_read_or_refused() {
         let e = parse(br#"{"schemaVersion":1,"name":"x"}"#, None, "m").unwrap_err();
         assert!(e.to_string().contains("schema 1"), "{e}");
         let e = parse(b"{}", Some(DOCKER_SCHEMA1[0]), "m").unwrap_err();
         assert!(e.to_string().contains("schema 1"), "{e}");
+        let one = format!(
+            r#"{{"schemaVersion":1,"architecture":"amd64","fsLayers":[{{"blobSum":"{D}"}}],"history":[{{"v1Compatibility":"{{}}"}}]}}"#
+        );
+        let Manifest::Schema1(m) = parse(one.as_bytes(), Some(DOCKER_SCHEMA1[0]), "m").unwrap()
+        else {
+            panic!("not schema 1")
+        };
+        assert_eq!(m.fs_layers.len(), 1);
+        let two = one.replace(r#""history":[{"v1Compatibility":"{}"}]"#, r#""history":[]"#);
+        let e = parse(two.as_bytes(), None, "m").unwrap_err();
+        assert!(e.to_string().contains("must match"), "{e}");
     }
 
     #[test]

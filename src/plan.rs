@@ -1,10 +1,10 @@
 //! Validating the raw [`Args`] into a [`Plan`] for the pull: the image
-//! reference; the platform (`--platform` or `-a/--arch`, else the host's);
+//! references and the output path (by [`crate::targets`]); the archive
+//! format and which layers are decompressed; the platform (`--platform` or `-a/--arch`, else the host's);
 //! the thread count; the cache directory (or `--no-cache`); the retry
 //! count, segment size ([`parse_size`]) and read timeout; credentials from
 //! `-u` with `--password` or `--password-stdin`, else from the environment;
-//! the `-r/--registry` mirror host; the proxy URL; and where the archive
-//! goes ([`output_path`]).
+//! the `-r/--registry` mirror host; the proxy URL.
 //!
 //! It checks only what the user typed (ranges, references, platforms,
 //! paths) and contacts no registry; the docker config is read later, by
@@ -13,25 +13,43 @@
 //! [`Error::Reference`](crate::error::Error::Reference), never a panic.
 
 use std::io::{BufRead, IsTerminal};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
+use crate::archive::Format;
 use crate::auth::Credentials;
 use crate::cache::Store;
 use crate::cli::{usage, Args};
 use crate::download::DEFAULT_CHUNK;
 use crate::error::Result;
+use crate::layers::Expansion;
 use crate::platform::Platform;
 use crate::proxy::ProxyConfig;
 use crate::pull::Plan;
-use crate::reference::Reference;
 use crate::registry;
 use crate::retry::Policy;
+use crate::targets::{output_path, references, STDOUT};
 
 /// Validates `args` into a pull plan. `stdin` is read only for
 /// `--password-stdin`.
 pub fn plan(args: &Args, cwd: &Path, stdin: &mut dyn BufRead) -> Result<Plan> {
-    let reference = Reference::parse(&args.image)?;
+    let references = references(args, cwd)?;
+    let format = match args.format.as_deref() {
+        None | Some("both") | Some("docker+oci") => Format::Both,
+        Some("docker") => Format::Docker,
+        Some("oci") => Format::Oci,
+        Some(other) => {
+            return Err(usage(format!(
+                "--format {other:?} is not one of docker, oci, both"
+            )))
+        }
+    };
+    let expansion = match (args.keep_zstd, args.uncompressed) {
+        (true, true) => return Err(usage("give either --keep-zstd or --uncompressed, not both")),
+        (true, false) => Expansion::Nothing,
+        (false, true) => Expansion::All,
+        (false, false) => Expansion::Zstd,
+    };
     let (platform, platform_explicit) = match (&args.platform, &args.arch) {
         (Some(_), Some(_)) => return Err(usage("give either --platform or -a/--arch, not both")),
         (Some(p), None) => (Platform::parse(p).map_err(usage)?, true),
@@ -87,14 +105,34 @@ pub fn plan(args: &Args, cwd: &Path, stdin: &mut dyn BufRead) -> Result<Plan> {
             )));
         }
     }
+    if references.len() > 1 && args.output.is_none() {
+        return Err(usage(format!(
+            "{} images go into one archive: name it with -o FILE (or -o - for a pipe)",
+            references.len()
+        )));
+    }
     let output = output_path(
         args.output.as_deref(),
-        &reference,
+        &references[0],
         cwd,
         std::io::stdout().is_terminal(),
     )?;
+    if references.len() > 1
+        && output.as_os_str() != STDOUT
+        && args
+            .output
+            .as_deref()
+            .is_some_and(|o| cwd.join(o).is_dir() || o.to_string_lossy().ends_with('/'))
+    {
+        return Err(usage(
+            "several images go into one archive: -o must name a file, not a directory",
+        ));
+    }
     Ok(Plan {
-        reference,
+        references,
+        format,
+        expansion,
+        verify_cache: args.verify_cache,
         platform,
         platform_explicit,
         output,
@@ -193,62 +231,6 @@ fn credentials(args: &Args, stdin: &mut dyn BufRead) -> Result<Option<Credential
     }
 }
 
-/// Where the archive goes: `-o FILE`, `-o DIR/` (or an existing
-/// directory) with the default name inside, or the default name in `cwd`.
-/// The directory must exist, so that a typo fails before any download.
-/// The output path that means standard output.
-pub const STDOUT: &str = "-";
-
-/// `-o -` is standard output ([`STDOUT`]), refused when that is a terminal.
-pub fn output_path(
-    output: Option<&Path>,
-    reference: &Reference,
-    cwd: &Path,
-    stdout_is_terminal: bool,
-) -> Result<PathBuf> {
-    let default_name = reference.default_file_name();
-    let path = match output {
-        None => cwd.join(&default_name),
-        Some(o) if o.as_os_str() == STDOUT => {
-            if stdout_is_terminal {
-                return Err(usage(
-                    "-o - writes a binary archive to standard output, which is a terminal here; pipe it (| docker load) or redirect it to a file",
-                ));
-            }
-            return Ok(PathBuf::from(STDOUT));
-        }
-        Some(o) => {
-            let full = cwd.join(o);
-            let names_dir = o.as_os_str().to_string_lossy().ends_with('/');
-            if names_dir || full.is_dir() {
-                if !full.is_dir() {
-                    return Err(usage(format!(
-                        "output directory {} does not exist",
-                        o.display()
-                    )));
-                }
-                full.join(&default_name)
-            } else {
-                full
-            }
-        }
-    };
-    let parent = path.parent().unwrap_or(cwd);
-    if !parent.is_dir() {
-        return Err(usage(format!(
-            "the directory of the output {} does not exist",
-            path.display()
-        )));
-    }
-    if path.is_dir() {
-        return Err(usage(format!(
-            "the output {} is a directory",
-            path.display()
-        )));
-    }
-    Ok(path)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,19 +273,6 @@ mod tests {
     }
 
     #[test]
-    fn stdout_output() {
-        let r = Reference::parse("nginx").unwrap();
-        let cwd = Path::new("/tmp");
-        let o = output_path(Some(Path::new("-")), &r, cwd, false).unwrap();
-        assert_eq!(o, Path::new(STDOUT));
-        let e = output_path(Some(Path::new("-")), &r, cwd, true).unwrap_err();
-        assert_eq!(e.exit_code(), 2);
-        assert!(e.to_string().contains("terminal"), "{e}");
-        let file = output_path(Some(Path::new("./-")), &r, cwd, true).unwrap();
-        assert_eq!(file, Path::new("/tmp/./-"));
-    }
-
-    #[test]
     fn plans() {
         let p = plan_of(&["-a", "arm64", "--no-cache", "alpine:3.20"]).unwrap();
         assert_eq!(p.platform.to_string(), "linux/arm64");
@@ -335,7 +304,10 @@ mod tests {
         .unwrap();
         assert_eq!(
             p.registry.ca_certs,
-            vec![PathBuf::from("/tmp/a.pem"), PathBuf::from("/b.pem")]
+            vec![
+                std::path::PathBuf::from("/tmp/a.pem"),
+                std::path::PathBuf::from("/b.pem")
+            ]
         );
         assert_eq!(p.registry.mirror.as_deref(), Some("mirror.example:5000"));
         for bad in [

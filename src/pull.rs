@@ -1,32 +1,36 @@
-//! One pull from start to finish: resolve the reference to a manifest
-//! (choosing the platform from an index), fetch and check the config, fetch
-//! the layers, write the archive.
+//! One pull from start to finish, for one image or several into one
+//! archive: resolve every reference to an image manifest ([`resolve`]),
+//! fetch and check the configs, fetch the layers of all images in one
+//! batch (a layer shared by images is fetched and stored once),
+//! decompress the layers that need it ([`crate::layers`]), write the
+//! archive.
 //!
-//! Manifests fetched by digest are checked against that digest (and index
-//! children against their descriptor's size); a tag's manifest is
-//! identified by the digest of the bytes received, never by the
-//! `Docker-Content-Digest` header. The config is fetched before the layers,
-//! so a platform or layer-count problem is reported before any large
-//! download. This module holds no network or file code of its own.
+//! The configs come before the layers, so a platform or layer-count
+//! problem, or a layer that is not a container layer, is reported before
+//! any large download. References naming the same image manifest become
+//! one image with all their names. This module holds no network or file
+//! code of its own.
 
 use std::path::PathBuf;
 
-use crate::archive::{self, ImageEntry};
+use crate::archive::{self, Contents, Format, ImageEntry};
 use crate::cache::Store;
 use crate::digest::Digest;
-use crate::download::Downloader;
+use crate::download::{Downloader, Sources};
 use crate::error::{Error, Result};
-use crate::manifest::{self, Descriptor, ImageConfig, ImageManifest, Manifest};
+use crate::layers::{self, Expansion};
+use crate::manifest::{self, Descriptor, ImageConfig};
 use crate::platform::{self, Platform};
 use crate::progress::{human_bytes, Progress};
 use crate::reference::Reference;
 use crate::registry::{self, Registry};
+use crate::resolve::{self, Resolution, Resolved};
 
 /// Everything one pull needs, already validated.
 #[derive(Debug)]
 pub struct Plan {
-    /// The image.
-    pub reference: Reference,
+    /// The images, in the order given (at least one).
+    pub references: Vec<Reference>,
     /// The platform wanted.
     pub platform: Platform,
     /// Whether the platform was asked for (an error on mismatch) or is the
@@ -34,8 +38,15 @@ pub struct Plan {
     pub platform_explicit: bool,
     /// Where the archive goes.
     pub output: PathBuf,
+    /// The layouts the archive holds.
+    pub format: Format,
+    /// Which layers are decompressed.
+    pub expansion: Expansion,
     /// The store directory; `None` for a temporary one.
     pub cache_dir: Option<PathBuf>,
+    /// Hash blobs found in the store before using them (else their size
+    /// is checked).
+    pub verify_cache: bool,
     /// Parallel downloads.
     pub threads: usize,
     /// How to reach the registry.
@@ -49,12 +60,8 @@ pub struct Plan {
 /// What a successful pull produced.
 #[derive(Debug)]
 pub struct Outcome {
-    /// The manifest digest of the chosen image.
-    pub manifest_digest: Digest,
-    /// The config digest (the image ID docker shows).
-    pub config_digest: Digest,
-    /// The image's platform, from its config.
-    pub platform: Platform,
+    /// The manifest digest of each image, in the order of the references.
+    pub manifest_digests: Vec<Digest>,
     /// The archive's size in bytes.
     pub archive_size: u64,
 }
@@ -69,185 +76,262 @@ pub fn run(plan: &Plan) -> Result<Outcome> {
     })
 }
 
+/// One reference, resolved.
+struct Image<'a> {
+    /// Its blobs are in the store already (a converted schema 1 image).
+    prefetched: bool,
+    reference: &'a Reference,
+    registry: usize,
+    resolved: Resolved,
+}
+
 fn run_inner(plan: &Plan) -> Result<Outcome> {
     let progress = Progress::new(plan.quiet);
     let store = match &plan.cache_dir {
         Some(dir) => Store::open(dir)?,
         None => Store::temporary()?,
     };
-    let reference = &plan.reference;
-    progress.say(&format!(
-        "Pulling {} ({})",
-        reference.original(),
-        plan.platform
-    ));
-    let registry = Registry::connect(reference, &plan.registry)?;
-    let (manifest_digest, image, from_index) = resolve(&registry, plan)?;
+    let mut registries: Vec<Registry> = Vec::new();
+    let mut images: Vec<Image> = Vec::new();
+    for reference in &plan.references {
+        progress.say(&format!(
+            "Pulling {} ({})",
+            reference.original(),
+            plan.platform
+        ));
+        let registry = Registry::connect(reference, &plan.registry)?;
+        let resolution = resolve::resolve(&registry, reference, &plan.platform)?;
+        let prefetched = matches!(resolution, Resolution::Schema1(..));
+        let resolved = match resolution {
+            Resolution::Image(r) => r,
+            Resolution::Schema1(m, digest) => {
+                let downloader = Downloader {
+                    sources: Sources::new(&registry),
+                    store: &store,
+                    progress: &progress,
+                    policy: plan.registry.policy.clone(),
+                    threads: plan.threads,
+                    chunk: plan.chunk,
+                };
+                crate::schema1::convert(
+                    &downloader,
+                    &store,
+                    &registry,
+                    m,
+                    digest,
+                    reference.original(),
+                )?
+            }
+        };
+        let config = &resolved.image.config;
+        if config.size > manifest::MAX_CONFIG_BYTES {
+            return Err(Error::Manifest {
+                what: format!("config {}", config.digest),
+                reason: format!(
+                    "its declared size {} is larger than the {} bytes allowed",
+                    config.size,
+                    manifest::MAX_CONFIG_BYTES
+                ),
+            });
+        }
+        images.push(Image {
+            reference,
+            registry: registries.len(),
+            resolved,
+            prefetched,
+        });
+        registries.push(registry);
+    }
 
+    let mut sources = Sources::new(&registries[0]);
+    for image in &images {
+        let m = &image.resolved.image;
+        for blob in std::iter::once(&m.config).chain(&m.layers) {
+            sources.add(&blob.digest, &registries[image.registry]);
+        }
+    }
     let downloader = Downloader {
-        registry: &registry,
+        sources,
         store: &store,
         progress: &progress,
         policy: plan.registry.policy.clone(),
         threads: plan.threads,
         chunk: plan.chunk,
     };
-    if image.config.size > manifest::MAX_CONFIG_BYTES {
-        return Err(Error::Manifest {
-            what: format!("config {}", image.config.digest),
-            reason: format!(
-                "its declared size {} is larger than the {} bytes allowed",
-                image.config.size,
-                manifest::MAX_CONFIG_BYTES
-            ),
-        });
-    }
-    let mut unique: Vec<&Digest> = std::iter::once(&image.config)
-        .chain(&image.layers)
-        .map(|d| &d.digest)
+    let configs: Vec<Descriptor> = images
+        .iter()
+        .filter(|i| !i.prefetched)
+        .map(|i| i.resolved.image.config.clone())
         .collect();
-    unique.sort();
-    unique.dedup();
-    progress.expect(unique.len() as u64);
-    let mut fresh = downloader.fetch_all(std::slice::from_ref(&image.config))?;
-    let config_path = store.blob_path(&image.config.digest);
-    let config_bytes =
-        std::fs::read(&config_path).map_err(|e| Error::io("read", &config_path, e))?;
-    if Digest::of(&config_bytes) != image.config.digest {
-        store.evict(&image.config.digest);
-        return Err(Error::Verify {
-            digest: image.config.digest.to_string(),
-            detail: "the cached config changed on disk; it was removed, run the pull again".into(),
-        });
+    if plan.verify_cache {
+        verify_cached(&store, images.iter().flat_map(|i| &i.resolved.image.layers))?;
+        verify_cached(&store, &configs)?;
     }
-    let config = ImageConfig::parse(&config_bytes, &format!("config {}", image.config.digest))?;
-    check_platform(plan, &config.platform(), from_index)?;
-    if config.rootfs.diff_ids.len() != image.layers.len() {
-        return Err(Error::Manifest {
-            what: format!("image {}", reference.original()),
-            reason: format!(
-                "the manifest lists {} layers but the config has {} diff_ids",
-                image.layers.len(),
-                config.rootfs.diff_ids.len()
-            ),
-        });
+    progress.expect(unique_blobs(&images) as u64);
+    let mut trusted = downloader.fetch_all(&configs)?;
+    let mut work = Vec::new();
+    for image in &images {
+        let config = read_config(&store, &image.resolved.image.config)?;
+        check_image(plan, image, &config)?;
+        if plan.verify_cache {
+            // Decompressed layers held from earlier pulls, by diff_id.
+            for diff_id in &config.rootfs.diff_ids {
+                if store.size_of(diff_id).is_some() {
+                    store.verify(diff_id, None);
+                }
+            }
+        }
+        work.push(layers::plan(
+            &image.resolved.image,
+            &config,
+            plan.expansion,
+            &store,
+            image.reference.original(),
+        )?);
     }
-    fresh.extend(downloader.fetch_all(&image.layers)?);
+    let to_fetch: Vec<Descriptor> = work
+        .iter()
+        .zip(&images)
+        .filter(|(_, i)| !i.prefetched)
+        .flat_map(|(w, _)| w.to_fetch(&store))
+        .cloned()
+        .collect();
+    trusted.extend(downloader.fetch_all(&to_fetch)?);
+    let expanded = layers::expand_all(&store, &work, plan.threads)?;
+    // Blobs still in the store from earlier runs were checked by size (or
+    // hashed with --verify-cache) and are trusted like the ones this run
+    // verified; decompressed layers were hashed when they were made.
+    trusted.extend(images.iter().flat_map(|i| {
+        let m = &i.resolved.image;
+        std::iter::once(&m.config)
+            .chain(&m.layers)
+            .map(|d| d.digest.clone())
+    }));
+    trusted.extend(expanded.iter().map(|d| d.digest.clone()));
 
-    let entry = ImageEntry {
-        config: image.config.clone(),
-        layers: image.layers.clone(),
-        diff_ids: config.rootfs.diff_ids.clone(),
-        repo_tags: reference.repo_tag().into_iter().collect(),
+    let mut entries: Vec<ImageEntry> = Vec::new();
+    for (image, w) in images.iter().zip(&work) {
+        let entry = w.entry(&image.resolved, &expanded, image.reference);
+        match entries
+            .iter_mut()
+            .find(|e| e.manifest.0.digest == entry.manifest.0.digest)
+        {
+            Some(same) => merge_names(same, entry),
+            None => entries.push(entry),
+        }
+    }
+    let contents = Contents {
+        images: &entries,
+        format: plan.format,
+        store: &store,
+        trusted: &trusted,
     };
-    let to_stdout = plan.output.as_os_str() == crate::plan::STDOUT;
+    let to_stdout = plan.output.as_os_str() == crate::targets::STDOUT;
     let archive_size = if to_stdout {
-        archive::write_stdout(&[entry], &store, &fresh)?
+        archive::write_stdout(contents)?
     } else {
-        archive::write(&plan.output, &[entry], &store, &fresh)?
+        archive::write(&plan.output, contents)?
     };
     let (hits, _) = progress.cache_hits();
+    let what = match images.as_slice() {
+        [one] => format!("{} {}", one.reference.original(), plan.platform),
+        many => format!("{} images", many.len()),
+    };
     progress.say(&format!(
-        "Wrote {} ({}): {} {}, {} layers, {} downloaded in {:.1} s, {} blobs from the cache",
+        "Wrote {} ({}): {what}, {} layers, {} downloaded in {:.1} s, {} blobs from the cache",
         if to_stdout {
             "the archive to standard output".to_string()
         } else {
             plan.output.display().to_string()
         },
         human_bytes(archive_size),
-        reference.original(),
-        config.platform(),
-        image.layers.len(),
+        entries.iter().map(|e| e.layers.len()).sum::<usize>(),
         human_bytes(progress.bytes_downloaded()),
         progress.elapsed().as_secs_f64(),
         hits
     ));
     Ok(Outcome {
-        manifest_digest,
-        config_digest: image.config.digest.clone(),
-        platform: config.platform(),
+        manifest_digests: images.iter().map(|i| i.resolved.digest.clone()).collect(),
         archive_size,
     })
 }
 
-/// Fetches the reference's manifest and, for an index, the chosen child.
-/// Also says whether the image was chosen from an index.
-fn resolve(registry: &Registry, plan: &Plan) -> Result<(Digest, ImageManifest, bool)> {
-    let reference = &plan.reference;
-    let key = reference.manifest_key();
-    let (bytes, content_type) = registry.manifest(&key)?;
-    let digest = Digest::of(&bytes);
-    if let Some(wanted) = reference.digest() {
-        if &digest != wanted {
-            return Err(Error::Verify {
-                digest: wanted.to_string(),
-                detail: format!("the registry's manifest for it hashes to {digest}"),
-            });
+/// How many different blobs the images still need.
+fn unique_blobs(images: &[Image]) -> usize {
+    let mut all: Vec<&Digest> = images
+        .iter()
+        .filter(|i| !i.prefetched)
+        .flat_map(|i| {
+            let m = &i.resolved.image;
+            std::iter::once(&m.config).chain(&m.layers)
+        })
+        .map(|d| &d.digest)
+        .collect();
+    all.sort();
+    all.dedup();
+    all.len()
+}
+
+/// `--verify-cache`: hashes each held blob of `blobs`; a damaged one is
+/// removed (and so fetched again).
+fn verify_cached<'a>(store: &Store, blobs: impl IntoIterator<Item = &'a Descriptor>) -> Result<()> {
+    for blob in blobs {
+        if crate::interrupt::interrupted() {
+            return Err(Error::Interrupted { resumable: true });
+        }
+        if store.size_of(&blob.digest).is_some() {
+            store.verify(&blob.digest, Some(blob.size));
         }
     }
-    let what = format!("manifest of {}", reference.original());
-    match manifest::parse(&bytes, content_type.as_deref(), &what)? {
-        Manifest::Image(m) => {
-            log::debug!(
-                "{} is a single-platform image {digest}",
-                reference.original()
-            );
-            Ok((digest, m, false))
+    Ok(())
+}
+
+/// Reads a config from the store, checks it still hashes right, parses it.
+fn read_config(store: &Store, desc: &Descriptor) -> Result<ImageConfig> {
+    let path = store.blob_path(&desc.digest);
+    let bytes = std::fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
+    if Digest::of(&bytes) != desc.digest {
+        store.evict(&desc.digest);
+        return Err(Error::Verify {
+            digest: desc.digest.to_string(),
+            detail: "the cached config changed on disk; it was removed, run the pull again".into(),
+        });
+    }
+    ImageConfig::parse(&bytes, &format!("config {}", desc.digest))
+}
+
+/// The checks a config allows before any layer is fetched: its platform,
+/// and one diff_id per layer.
+fn check_image(plan: &Plan, image: &Image, config: &ImageConfig) -> Result<()> {
+    check_platform(
+        plan,
+        image.reference,
+        &config.platform(),
+        image.resolved.from_index,
+    )?;
+    let layers = image.resolved.image.layers.len();
+    if config.rootfs.diff_ids.len() != layers {
+        return Err(Error::Manifest {
+            what: format!("image {}", image.reference.original()),
+            reason: format!(
+                "the manifest lists {layers} layers but the config has {} diff_ids",
+                config.rootfs.diff_ids.len()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Adds the names of `other` (the same image, named again) to `entry`.
+fn merge_names(entry: &mut ImageEntry, other: ImageEntry) {
+    for tag in other.repo_tags {
+        if !entry.repo_tags.contains(&tag) {
+            entry.repo_tags.push(tag);
         }
-        Manifest::Index(index) => {
-            let entries: Vec<&Descriptor> = index
-                .manifests
-                .iter()
-                .filter(|d| !d.is_attestation())
-                .collect();
-            let platforms: Vec<Platform> = entries.iter().map(|d| d.entry_platform()).collect();
-            let Some(i) = platform::choose(&plan.platform, &platforms) else {
-                // As the index spells them (arm64/v8 stays arm64/v8).
-                let available: Vec<String> =
-                    entries.iter().map(|d| d.platform_as_listed()).collect();
-                return Err(Error::Platform(format!(
-                    "{} has no image for {}; available platforms: {} (choose one with --platform)",
-                    reference.original(),
-                    plan.platform,
-                    if available.is_empty() {
-                        "none".into()
-                    } else {
-                        available.join(", ")
-                    }
-                )));
-            };
-            let child = entries[i];
-            log::debug!(
-                "{} -> {} ({})",
-                reference.original(),
-                child.digest,
-                platforms[i]
-            );
-            let (child_bytes, child_type) = registry.manifest(&child.digest.to_string())?;
-            let actual = Digest::of(&child_bytes);
-            if actual != child.digest || child_bytes.len() as u64 != child.size {
-                return Err(Error::Verify {
-                    digest: child.digest.to_string(),
-                    detail: format!(
-                        "the registry's manifest for it has {} bytes and hashes to {actual} (the index says {} bytes)",
-                        child_bytes.len(),
-                        child.size
-                    ),
-                });
-            }
-            let what = format!(
-                "manifest {} ({}) of {}",
-                child.digest,
-                platforms[i],
-                reference.original()
-            );
-            match manifest::parse(&child_bytes, child_type.as_deref(), &what)? {
-                Manifest::Image(m) => Ok((actual, m, true)),
-                Manifest::Index(_) => Err(Error::Manifest {
-                    what,
-                    reason: "an index inside an index is not supported".into(),
-                }),
-            }
+    }
+    for name in other.oci_names {
+        if !entry.oci_names.contains(&name) {
+            entry.oci_names.push(name);
         }
     }
 }
@@ -256,11 +340,16 @@ fn resolve(registry: &Registry, plan: &Plan) -> Result<(Digest, ImageManifest, b
 /// chosen from an index a mismatch means the index mislabels it: a warning.
 /// For a single-platform image it is an error when the platform was asked
 /// for, and a warning when it is only the host default.
-fn check_platform(plan: &Plan, actual: &Platform, from_index: bool) -> Result<()> {
+fn check_platform(
+    plan: &Plan,
+    reference: &Reference,
+    actual: &Platform,
+    from_index: bool,
+) -> Result<()> {
     if platform::match_score(&plan.platform, actual).is_some() {
         return Ok(());
     }
-    let name = plan.reference.original();
+    let name = reference.original();
     if from_index {
         log::warn!(
             "{name}: the index lists this image as {}, but its config says {actual}",

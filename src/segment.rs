@@ -122,9 +122,8 @@ fn attempt(
     }
     let digest = &desc.digest;
     let whole = pos == 0 && end == desc.size;
-    let mut resp = dl
-        .registry
-        .open_blob(digest, (!whole).then_some((pos, end)))?;
+    let registry = dl.sources.of(digest);
+    let mut resp = registry.open_blob(digest, (!whole).then_some((pos, end)))?;
     let header = |name: &str| {
         resp.headers()
             .get(name)
@@ -161,7 +160,7 @@ fn attempt(
             check_content_range(&range, pos, end, desc.size)
                 .map_err(|detail| verify_error(desc, detail))?;
         }
-        _ => return Err(dl.registry.blob_error(digest, &mut resp)),
+        _ => return Err(registry.blob_error(digest, &mut resp)),
     }
     let mut reader = resp.into_body().into_reader();
     let mut buf = vec![0u8; BUF_SIZE];
@@ -215,7 +214,7 @@ fn broken(dl: &Downloader, desc: &Descriptor, at: u64, cause: &str) -> Error {
         what: format!("downloading blob {}", desc.digest),
         url: format!(
             "GET {}",
-            crate::error::redact_url(&dl.registry.blob_url(&desc.digest))
+            crate::error::redact_url(&dl.sources.of(&desc.digest).blob_url(&desc.digest))
         ),
         cause: format!("{cause} at byte {at} of {}", desc.size),
         transient: true,
