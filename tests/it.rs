@@ -16,6 +16,9 @@ mod images;
 #[path = "it/loaders.rs"]
 mod loaders;
 
+#[path = "it/oci_check.rs"]
+mod oci_check;
+
 #[path = "it/dockerd.rs"]
 mod dockerd;
 
@@ -93,3 +96,21 @@ mod proxy_env;
 
 #[path = "it/handshake.rs"]
 mod handshake;
+
+#[path = "it/containerd.rs"]
+mod containerd;
+
+#[path = "it/containerd_load.rs"]
+mod containerd_load;
+
+#[path = "it/images_more.rs"]
+mod images_more;
+
+#[path = "it/formats.rs"]
+mod formats;
+
+#[path = "it/schema1.rs"]
+mod schema1;
+
+#[path = "it/verify_cache.rs"]
+mod verify_cache;

@@ -54,7 +54,7 @@ pub const UNKNOWN: Platform = Platform {
 };
 
 impl Platform {
-    fn json(&self) -> Value {
+    pub fn json(&self) -> Value {
         let mut v = json!({"os": self.os, "architecture": self.arch});
         if let Some(var) = self.variant {
             v["variant"] = json!(var);
@@ -133,7 +133,7 @@ pub fn random_layer(rng: &mut Rng, media_type: &'static str, size: usize) -> Lay
     }
 }
 
-fn descriptor(media_type: &str, data: &[u8]) -> Value {
+pub fn descriptor(media_type: &str, data: &[u8]) -> Value {
     json!({"mediaType": media_type, "size": data.len(), "digest": digest_of(data)})
 }
 

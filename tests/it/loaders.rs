@@ -165,7 +165,9 @@ pub fn skopeo_copy_to_dir(tar: &Path, work: &TempDir) -> String {
     cdigest
 }
 
-fn podman(store: &TempDir, args: &[&str], limit: u64) -> Output {
+/// `podman` with its root, runroot and tmpdir in `store` (vfs, cgroupfs,
+/// file events): add the subcommand and run it (or spawn it, for a pipe).
+pub fn podman_command(store: &TempDir) -> Command {
     let bin = require_tool("podman", "podman uidmap runc");
     let mut cmd = Command::new(bin);
     cmd.arg("--root")
@@ -181,23 +183,50 @@ fn podman(store: &TempDir, args: &[&str], limit: u64) -> Output {
             "cgroupfs",
             "--events-backend",
             "file",
-        ])
-        .args(args);
+        ]);
+    cmd
+}
+
+fn podman(store: &TempDir, args: &[&str], limit: u64) -> Output {
+    let mut cmd = podman_command(store);
+    cmd.args(args);
     run(&mut cmd, Duration::from_secs(limit))
+}
+
+/// `podman images` of `store`: (image ID, names) of each image, once
+/// (podman prints one row per tag, so an image with two tags comes twice).
+pub fn podman_images(store: &TempDir) -> Vec<(String, Vec<String>)> {
+    let out = podman(store, &["images", "--format", "json"], 60).ok("podman images");
+    let images: Value = serde_json::from_str(&out.stdout).expect("podman images JSON");
+    let images = images.as_array().expect("podman images list");
+    let mut seen: Vec<(String, Vec<String>)> = Vec::new();
+    for i in images {
+        let id = i["Id"].as_str().expect("podman image Id").to_string();
+        let names: Vec<String> = serde_json::from_value(i["Names"].clone()).unwrap_or_default();
+        match seen.iter_mut().find(|(s, _)| *s == id) {
+            Some((_, known)) => {
+                assert_eq!(*known, names, "podman rows of {id} disagree on names");
+            }
+            None => seen.push((id, names)),
+        }
+    }
+    seen
+}
+
+/// `podman load -i T` into a fresh store; returns (image ID, names) of
+/// every image it then lists.
+pub fn podman_load_all(tar: &Path) -> Vec<(String, Vec<String>)> {
+    let store = TempDir::new("podman");
+    let tar = tar.to_str().unwrap();
+    podman(&store, &["load", "-i", tar], 300).ok("podman load");
+    podman_images(&store)
 }
 
 /// `podman load -i T` into a fresh store; returns (image ID, names).
 pub fn podman_load(tar: &Path) -> (String, Vec<String>) {
-    let store = TempDir::new("podman");
-    let tar = tar.to_str().unwrap();
-    podman(&store, &["load", "-i", tar], 300).ok("podman load");
-    let out = podman(&store, &["images", "--format", "json"], 60).ok("podman images");
-    let images: Value = serde_json::from_str(&out.stdout).expect("podman images JSON");
-    let images = images.as_array().expect("podman images list");
-    assert_eq!(images.len(), 1, "one image loaded: {}", out.stdout);
-    let id = images[0]["Id"].as_str().unwrap().to_string();
-    let names = serde_json::from_value(images[0]["Names"].clone()).unwrap_or_default();
-    (id, names)
+    let mut images = podman_load_all(tar);
+    assert_eq!(images.len(), 1, "one image loaded: {images:?}");
+    images.remove(0)
 }
 
 /// Everything above: archive contents, skopeo inspect (os/arch, layers =
@@ -233,6 +262,20 @@ pub fn verify_everywhere(tar: &Path, img: &Image, tags: &[String]) {
         img.config_digest,
         "config digest after skopeo copy to dir:"
     );
+    if read_tar(tar).contains_key("oci-layout") {
+        let oci = crate::oci_check::oci_images(tar);
+        assert!(
+            oci.iter().any(|o| o.config_digest == img.config_digest),
+            "index.json names the config {}: {oci:?}",
+            img.config_digest
+        );
+        let reference = oci.iter().find_map(|o| o.ref_name.clone());
+        assert_eq!(
+            crate::oci_check::skopeo_copy_oci_archive(tar, reference.as_deref(), &work),
+            img.config_digest,
+            "config digest after skopeo copy oci-archive: to dir:"
+        );
+    }
     let (id, names) = podman_load(tar);
     assert_eq!(
         id,

@@ -64,6 +64,15 @@ impl Registry {
         Registry::start_config(auth, push_auth)
     }
 
+    /// An open registry that also accepts and serves Docker schema 1
+    /// manifests (`compatibility.schema1.enabled`).
+    pub fn start_schema1() -> Registry {
+        Registry::start_config(
+            "compatibility:\n  schema1:\n    enabled: true\n".into(),
+            None,
+        )
+    }
+
     /// A registry with Basic auth from the bcrypt `htpasswd` file (challenge
     /// `Basic realm="pulltar-test"`); pushes use `push_auth`.
     pub fn start_htpasswd(htpasswd: &std::path::Path, push_auth: PushAuth) -> Registry {
@@ -74,7 +83,8 @@ impl Registry {
         Registry::start_config(auth, Some(push_auth))
     }
 
-    /// Starts the registry with `auth` (an `auth:` YAML section, or empty).
+    /// Starts the registry with `auth` (an `auth:` YAML section, another
+    /// top-level section, or empty).
     fn start_config(auth: String, push_auth: Option<PushAuth>) -> Registry {
         let bin = require_tool("docker-registry", "docker-registry");
         let dir = TempDir::new("reg");
