@@ -79,6 +79,7 @@ impl Downloader<'_> {
             return Ok(Vec::new());
         }
         todo.sort_by_key(|d| std::cmp::Reverse(d.size));
+        self.progress.queue(&todo);
         let jobs = todo
             .into_iter()
             .map(|desc| Job {
@@ -189,6 +190,7 @@ impl Downloader<'_> {
                         desc.size
                     );
                 }
+                self.progress.started(&desc.digest, p.done.covered());
                 job.pending = p.done.missing(desc.size);
                 job.partial = Some(Arc::new(p));
                 job.phase = Phase::Active;
@@ -276,6 +278,7 @@ impl Downloader<'_> {
 
     fn finish(&self, sched: &Mutex<Sched>, i: usize, partial: Arc<Partial>) -> Result<()> {
         let desc = sched.lock().unwrap_or_else(|p| p.into_inner()).jobs[i].desc;
+        self.progress.verifying(&desc.digest);
         let verdict = partial.verify();
         let mut s = sched.lock().unwrap_or_else(|p| p.into_inner());
         let job = &mut s.jobs[i];

@@ -19,6 +19,7 @@
 //! [`archive_index`];
 //! [`progress`] reports and [`interrupt`] stops the pull on Ctrl-C;
 //! [`pull`] strings these together. Every failure is an [`error::Error`].
+//! [`progress_tty`] draws the progress display on a terminal.
 #![deny(missing_docs)]
 
 pub mod archive;
@@ -42,6 +43,7 @@ pub mod partial;
 pub mod plan;
 pub mod platform;
 pub mod progress;
+pub mod progress_tty;
 pub mod proxy;
 pub mod pull;
 pub mod reference;

@@ -18,7 +18,7 @@ use crate::download::Downloader;
 use crate::error::{Error, Result};
 use crate::manifest::{self, Descriptor, ImageConfig, ImageManifest, Manifest};
 use crate::platform::{self, Platform};
-use crate::progress::{human_bytes, Progress};
+use crate::progress::{Progress, Summary};
 use crate::reference::Reference;
 use crate::registry::{self, Registry};
 
@@ -146,22 +146,14 @@ fn run_inner(plan: &Plan) -> Result<Outcome> {
     } else {
         archive::write(&plan.output, &[entry], &store, &fresh)?
     };
-    let (hits, _) = progress.cache_hits();
-    progress.say(&format!(
-        "Wrote {} ({}): {} {}, {} layers, {} downloaded in {:.1} s, {} blobs from the cache",
-        if to_stdout {
-            "the archive to standard output".to_string()
-        } else {
-            plan.output.display().to_string()
-        },
-        human_bytes(archive_size),
-        reference.original(),
-        config.platform(),
-        image.layers.len(),
-        human_bytes(progress.bytes_downloaded()),
-        progress.elapsed().as_secs_f64(),
-        hits
-    ));
+    progress.summary(&Summary {
+        image: reference.original(),
+        platform: &config.platform(),
+        digest: &manifest_digest,
+        archive_size,
+        output: (!to_stdout).then_some(plan.output.as_path()),
+        layers: &image.layers,
+    });
     Ok(Outcome {
         manifest_digest,
         config_digest: image.config.digest.clone(),

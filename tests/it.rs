@@ -93,3 +93,6 @@ mod proxy_env;
 
 #[path = "it/handshake.rs"]
 mod handshake;
+
+#[path = "it/progress.rs"]
+mod progress;
