@@ -7,8 +7,10 @@
 //! never corrupt each other. Lookups check the size; the archive writer
 //! hashes every blob it takes from the store again, so a file damaged on
 //! disk is caught before it reaches an archive.
-//! This module does not download, and it does not prune (nothing is ever
-//! removed but a blob found to be bad).
+//! While open, a store holds a shared lock on `<root>/lock`, which
+//! `pulltar cache prune` (`cache_admin.rs`) takes exclusively. This module
+//! does not download, and it does not prune (nothing is removed here but a
+//! blob found to be bad).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -22,6 +24,10 @@ use crate::error::{Error, Result};
 pub struct Store {
     root: PathBuf,
     remove_on_drop: bool,
+    /// A shared lock on `<root>/lock` while the store is open, so that
+    /// `pulltar cache prune` (which takes it exclusively) never removes a
+    /// blob under a running pull.
+    _in_use: Option<fs::File>,
 }
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -29,11 +35,13 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 impl Store {
     /// Opens (creating as needed) the store at `root`.
     pub fn open(root: &Path) -> Result<Store> {
-        let store = Store {
+        let mut store = Store {
             root: root.to_path_buf(),
             remove_on_drop: false,
+            _in_use: None,
         };
         store.create_dirs()?;
+        store._in_use = Some(store.lock_shared()?);
         Ok(store)
     }
 
@@ -48,6 +56,7 @@ impl Store {
         let store = Store {
             root,
             remove_on_drop: true,
+            _in_use: None,
         };
         store.create_dirs()?;
         Ok(store)
@@ -123,6 +132,29 @@ impl Store {
     /// Removes a blob that failed verification.
     pub fn evict(&self, digest: &Digest) {
         let _ = fs::remove_file(self.blob_path(digest));
+    }
+}
+
+impl Store {
+    /// The file whose lock says the store is in use.
+    pub fn lock_path(root: &Path) -> PathBuf {
+        root.join("lock")
+    }
+
+    fn lock_shared(&self) -> Result<fs::File> {
+        let path = Store::lock_path(&self.root);
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io("open the cache lock", &path, e))?;
+        if file.try_lock_shared().is_err() {
+            log::warn!("the cache is being pruned; waiting");
+            file.lock_shared()
+                .map_err(|e| Error::io("lock the cache", &path, e))?;
+        }
+        Ok(file)
     }
 }
 

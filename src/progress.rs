@@ -14,7 +14,6 @@
 //! interleave. This module decides nothing about the pull.
 
 use std::io::Write;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
@@ -22,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use crate::digest::Digest;
 use crate::manifest::Descriptor;
-use crate::platform::Platform;
+pub use crate::progress_report::{human_bytes, retrying, Summary};
 use crate::progress_tty as tty;
 
 /// Where a blob is, as shown on its line.
@@ -76,7 +75,7 @@ impl Slot {
         State::from_u8(self.state.load(Ordering::Relaxed))
     }
 
-    fn set(&self, s: State) {
+    pub(crate) fn set(&self, s: State) {
         self.state.store(s as u8, Ordering::Relaxed);
     }
 }
@@ -109,7 +108,7 @@ impl Shared {
         self.started.elapsed().as_millis() as u64
     }
 
-    fn slot(&self, digest: &Digest) -> Option<Arc<Slot>> {
+    pub(crate) fn slot(&self, digest: &Digest) -> Option<Arc<Slot>> {
         let slots = self.slots.read().unwrap_or_else(|p| p.into_inner());
         slots.iter().find(|s| &s.digest == digest).cloned()
     }
@@ -164,7 +163,7 @@ impl Shared {
 }
 
 /// The active display, for routing log records above its bars.
-static ACTIVE: Mutex<Option<Arc<Shared>>> = Mutex::new(None);
+pub(crate) static ACTIVE: Mutex<Option<Arc<Shared>>> = Mutex::new(None);
 
 /// Writes a formatted log record to stderr: above the bars when a display
 /// is active, else directly.
@@ -180,24 +179,8 @@ pub fn write_log(text: &[u8]) {
 
 /// Counters and the reporting switch for one pull.
 pub struct Progress {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     drawer: Mutex<Option<JoinHandle<()>>>,
-}
-
-/// What the final summary line reports.
-pub struct Summary<'a> {
-    /// The reference as typed.
-    pub image: &'a str,
-    /// The image's platform.
-    pub platform: &'a Platform,
-    /// The manifest digest.
-    pub digest: &'a Digest,
-    /// The archive's size.
-    pub archive_size: u64,
-    /// Where it went; `None` for standard output.
-    pub output: Option<&'a Path>,
-    /// The image's layers, for the cache line.
-    pub layers: &'a [Descriptor],
 }
 
 impl Progress {
@@ -367,27 +350,6 @@ impl Progress {
         self.shared.started.elapsed()
     }
 
-    /// Of `layers`, how many (and how many bytes) came from the cache.
-    pub fn cached_among(&self, layers: &[Descriptor]) -> (usize, u64) {
-        let mut seen: Vec<&Digest> = Vec::new();
-        let (mut n, mut bytes) = (0, 0);
-        for l in layers {
-            if seen.contains(&&l.digest) {
-                continue;
-            }
-            seen.push(&l.digest);
-            if self
-                .shared
-                .slot(&l.digest)
-                .is_some_and(|s| s.state() == State::Cached)
-            {
-                n += 1;
-                bytes += l.size;
-            }
-        }
-        (n, bytes)
-    }
-
     /// Stops the display, leaving its last frame on the screen.
     pub fn finish(&self) {
         self.shared.stop.store(true, Ordering::Relaxed);
@@ -401,14 +363,6 @@ impl Progress {
             .is_some_and(|a| Arc::ptr_eq(a, &self.shared))
         {
             *active = None;
-        }
-    }
-
-    /// Stops the display and prints the final summary lines.
-    pub fn summary(&self, s: &Summary) {
-        self.finish();
-        for line in summary_lines(s, self) {
-            self.say(&line);
         }
     }
 }
@@ -430,84 +384,9 @@ impl Drop for SegmentGuard {
     }
 }
 
-fn summary_lines(s: &Summary, p: &Progress) -> Vec<String> {
-    let secs = p.elapsed().as_secs_f64();
-    let downloaded = p.bytes_downloaded();
-    let to = match s.output {
-        Some(path) => path.display().to_string(),
-        None => "standard output".to_string(),
-    };
-    let (hits, saved) = p.cached_among(s.layers);
-    let mut unique: Vec<&Digest> = s.layers.iter().map(|l| &l.digest).collect();
-    unique.sort();
-    unique.dedup();
-    vec![
-        format!(
-            "Pulled {} ({}) {}: {} in {:.1} s, {} downloaded ({}/s) -> {}",
-            s.image,
-            s.platform,
-            s.digest,
-            human_bytes(s.archive_size),
-            secs,
-            human_bytes(downloaded),
-            human_bytes((downloaded as f64 / secs.max(0.001)) as u64),
-            to
-        ),
-        format!(
-            "Cache: {hits}/{} layers, {} saved",
-            unique.len(),
-            human_bytes(saved)
-        ),
-    ]
-}
-
-/// Logs a failed attempt at `what` that will be retried after `wait`, and
-/// marks the blob it names ("blob <short digest>") as retrying.
-pub fn retrying(what: &str, why: &str, wait: Duration) {
-    let after = if wait < Duration::from_secs(1) {
-        format!("{} ms", wait.as_millis())
-    } else {
-        format!("{:.1} s", wait.as_secs_f64())
-    };
-    let active = ACTIVE.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    if let (Some(shared), Some(short)) = (active, what.strip_prefix("blob ")) {
-        let slots = shared.slots.read().unwrap_or_else(|p| p.into_inner());
-        if let Some(s) = slots.iter().find(|s| s.digest.short() == short) {
-            *s.reason.lock().unwrap_or_else(|p| p.into_inner()) = format!("{why}, in {after}");
-            s.set(State::Retrying);
-        }
-    }
-    log::warn!("{what}: {why}; retrying in {after}");
-}
-
-/// `1536` → `1.5 KB` (powers of 1000, as docker prints sizes).
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KB", "MB", "GB", "TB", "PB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1000.0 && unit + 1 < UNITS.len() {
-        v /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(human_bytes(0), "0 B");
-        assert_eq!(human_bytes(999), "999 B");
-        assert_eq!(human_bytes(1500), "1.5 KB");
-        assert_eq!(human_bytes(72_800_000), "72.8 MB");
-        assert_eq!(human_bytes(9_000_000_000), "9.0 GB");
-    }
 
     #[test]
     fn counters() {

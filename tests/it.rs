@@ -96,3 +96,12 @@ mod handshake;
 
 #[path = "it/progress.rs"]
 mod progress;
+
+#[path = "it/cache_cmd.rs"]
+mod cache_cmd;
+
+#[path = "it/inspect.rs"]
+mod inspect;
+
+#[path = "it/logs.rs"]
+mod logs;
