@@ -105,3 +105,6 @@ mod inspect;
 
 #[path = "it/logs.rs"]
 mod logs;
+
+#[path = "it/demo.rs"]
+mod demo;
