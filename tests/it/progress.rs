@@ -105,8 +105,12 @@ fn slow_case() -> Case {
 fn terminal_display_redraws_in_place_and_fits_a_narrow_terminal() {
     let script = require_tool("script", "bsdutils");
     let case = slow_case();
+    // One failed request, whose warning must print whole above the bars.
+    let blob = format!("/blobs/{}", case.img.layers[0].digest);
+    case.px
+        .add(Rule::new(&blob, Fault::Status(503, vec![])).times(1));
     std::fs::create_dir_all(case.work.join("out")).unwrap();
-    let width = 50;
+    let width = 60;
     let cmd = format!(
         "stty cols {width} rows 30; exec {PULLTAR} {} -o {} --cache-dir {} -t 2",
         case.reference(),
@@ -116,6 +120,7 @@ fn terminal_display_redraws_in_place_and_fits_a_narrow_terminal() {
     let mut c = Command::new(script);
     c.args(["-qfec", &cmd, "/dev/null"])
         .env_remove("RUST_LOG")
+        .env("PULLTAR_RETRY_DELAY_MS", "300")
         .env("TERM", "xterm");
     let res = run(&mut c, Duration::from_secs(120));
     assert_eq!(res.code, 0, "pull under a pty failed:\n{res}");
@@ -142,12 +147,19 @@ fn terminal_display_redraws_in_place_and_fits_a_narrow_terminal() {
         "no frame showed a blob downloading:\n{:?}",
         res.stdout
     );
-    // The final screen: the header, one line per blob (config + 3
-    // layers), all done, the total, the summary.
-    let start = screen
+    // The final screen: the header, the retry warning, one line per blob
+    // (config + 3 layers), all done, the total, the summary.
+    let head = screen
         .iter()
         .position(|l| l.starts_with("Pulling "))
         .unwrap_or_else(|| panic!("no header:\n{shown}"));
+    let short = &hex_of(&case.img.layers[0].digest)[..12];
+    let warn = screen
+        .iter()
+        .position(|l| l.starts_with(&format!("warn: blob {short}: HTTP 503; retrying in")))
+        .unwrap_or_else(|| panic!("no whole warning line:\n{shown}"));
+    assert!(head < warn, "{shown}");
+    let start = warn;
     let blobs: Vec<&String> = screen[start + 1..start + 5].iter().collect();
     let mut digests: Vec<&str> = case.img.layers.iter().map(|l| hex_of(&l.digest)).collect();
     digests.push(hex_of(&case.img.config_digest));
