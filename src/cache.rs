@@ -4,9 +4,11 @@
 //! Writers download into a partial file under `tmp/` (see
 //! [`crate::partial`]) and [`Store::commit`] it with a rename once size and
 //! digest matched, so a reader never sees half a blob and concurrent runs
-//! never corrupt each other. Lookups check the size (and the digest, with `--verify-cache`).
-//! This module does not download, and it does not prune (nothing is ever
-//! removed but a blob found to be bad).
+//! never corrupt each other. Lookups check the size (and the digest, with
+//! `--verify-cache`). While open, a store holds a shared lock on
+//! `<root>/lock`, which `pulltar cache prune` (`cache_admin.rs`) takes
+//! exclusively. This module does not download, and it does not prune
+//! (nothing is removed here but a blob found to be bad).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -20,6 +22,10 @@ use crate::error::{Error, Result};
 pub struct Store {
     root: PathBuf,
     remove_on_drop: bool,
+    /// A shared lock on `<root>/lock` while the store is open, so that
+    /// `pulltar cache prune` (which takes it exclusively) never removes a
+    /// blob under a running pull.
+    _in_use: Option<fs::File>,
 }
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -27,11 +33,13 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 impl Store {
     /// Opens (creating as needed) the store at `root`.
     pub fn open(root: &Path) -> Result<Store> {
-        let store = Store {
+        let mut store = Store {
             root: root.to_path_buf(),
             remove_on_drop: false,
+            _in_use: None,
         };
         store.create_dirs()?;
+        store._in_use = Some(store.lock_shared()?);
         Ok(store)
     }
 
@@ -46,6 +54,7 @@ impl Store {
         let store = Store {
             root,
             remove_on_drop: true,
+            _in_use: None,
         };
         store.create_dirs()?;
         Ok(store)
@@ -160,6 +169,29 @@ impl Store {
             std::process::id(),
             unique_suffix()
         ))
+    }
+}
+
+impl Store {
+    /// The file whose lock says the store is in use.
+    pub fn lock_path(root: &Path) -> PathBuf {
+        root.join("lock")
+    }
+
+    fn lock_shared(&self) -> Result<fs::File> {
+        let path = Store::lock_path(&self.root);
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io("open the cache lock", &path, e))?;
+        if file.try_lock_shared().is_err() {
+            log::warn!("the cache is being pruned; waiting");
+            file.lock_shared()
+                .map_err(|e| Error::io("lock the cache", &path, e))?;
+        }
+        Ok(file)
     }
 }
 

@@ -21,6 +21,7 @@ use crate::plan::plan;
 use crate::pull;
 
 const HELP: &str = include_str!("help.txt");
+const SHORT_HELP: &str = include_str!("help_short.txt");
 
 /// The command line as typed, checked only for syntax.
 #[derive(Debug, Default)]
@@ -49,12 +50,17 @@ pub struct Args {
     pub(crate) ca_certs: Vec<PathBuf>,
     pub(crate) proxy: Option<String>,
     pub(crate) mirror: Option<String>,
+    pub(crate) log_file: Option<PathBuf>,
 }
 
 /// What the command line asks for.
 pub enum Command {
     /// Print the help.
     Help,
+    /// Print the short help (`-h`).
+    ShortHelp,
+    /// `pulltar inspect …` or `pulltar cache …`.
+    Sub(Box<crate::commands::Sub>),
     /// Print the version.
     Version,
     /// Pull an image.
@@ -71,9 +77,15 @@ fn pico_err(e: pico_args::Error) -> Error {
 
 /// Parses the arguments (without the program name).
 pub fn parse(raw: Vec<OsString>) -> Result<Command> {
+    if crate::commands::is_subcommand(&raw) {
+        return crate::commands::parse(raw).map(|s| Command::Sub(Box::new(s)));
+    }
     let mut p = pico_args::Arguments::from_vec(raw);
-    if p.contains(["-h", "--help"]) {
+    if p.contains("--help") {
         return Ok(Command::Help);
+    }
+    if p.contains("-h") {
+        return Ok(Command::ShortHelp);
     }
     if p.contains(["-V", "--version"]) {
         return Ok(Command::Version);
@@ -113,6 +125,9 @@ pub fn parse(raw: Vec<OsString>) -> Result<Command> {
         mirror: p
             .opt_value_from_str(["-r", "--registry"])
             .map_err(pico_err)?,
+        log_file: p
+            .opt_value_from_os_str("--log-file", |s| Ok::<_, String>(PathBuf::from(s)))
+            .map_err(pico_err)?,
         ..Args::default()
     };
     for keys in [["-t", "--threads"], ["-j", "--workers"]] {
@@ -151,12 +166,17 @@ pub fn run(raw: Vec<OsString>) -> Result<()> {
             print!("{HELP}");
             Ok(())
         }
+        Command::ShortHelp => {
+            print!("{SHORT_HELP}");
+            Ok(())
+        }
+        Command::Sub(sub) => crate::commands::run(*sub),
         Command::Version => {
             println!("pulltar {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
         Command::Pull(args) => {
-            init_logging(&args);
+            init_logging(&args)?;
             crate::interrupt::install();
             let cwd = std::env::current_dir()
                 .map_err(|e| Error::io("find the current directory", ".", e))?;
@@ -165,7 +185,9 @@ pub fn run(raw: Vec<OsString>) -> Result<()> {
                 eprint!("Password: ");
             }
             let plan = plan(&args, &cwd, &mut stdin.lock())?;
-            pull::run(&plan).map(|_| ())
+            pull::run(&plan)
+                .map(|_| ())
+                .map_err(|e| crate::hints::after_failure(e, &plan.references, &plan.registry))
         }
     }
 }
@@ -188,7 +210,7 @@ mod tests {
     #[test]
     fn help_and_version() {
         assert!(matches!(args(&["--help"]), Ok(Command::Help)));
-        assert!(matches!(args(&["-h"]), Ok(Command::Help)));
+        assert!(matches!(args(&["-h"]), Ok(Command::ShortHelp)));
         assert!(matches!(args(&["-V"]), Ok(Command::Version)));
         for flag in [
             "--platform",
@@ -209,6 +231,9 @@ mod tests {
             "--keep-zstd",
             "--uncompressed",
             "--verify-cache",
+            "--log-file",
+            "inspect",
+            "cache prune",
         ] {
             assert!(HELP.contains(flag), "{flag} missing from help");
         }

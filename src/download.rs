@@ -107,6 +107,7 @@ impl Downloader<'_> {
             return Ok(Vec::new());
         }
         todo.sort_by_key(|d| std::cmp::Reverse(d.size));
+        self.progress.queue(&todo);
         let jobs = todo
             .into_iter()
             .map(|desc| Job {
@@ -217,6 +218,7 @@ impl Downloader<'_> {
                         desc.size
                     );
                 }
+                self.progress.started(&desc.digest, p.done.covered());
                 job.pending = p.done.missing(desc.size);
                 job.partial = Some(Arc::new(p));
                 job.phase = Phase::Active;
@@ -304,6 +306,7 @@ impl Downloader<'_> {
 
     fn finish(&self, sched: &Mutex<Sched>, i: usize, partial: Arc<Partial>) -> Result<()> {
         let desc = sched.lock().unwrap_or_else(|p| p.into_inner()).jobs[i].desc;
+        self.progress.verifying(&desc.digest);
         let verdict = partial.verify();
         let mut s = sched.lock().unwrap_or_else(|p| p.into_inner());
         let job = &mut s.jobs[i];

@@ -81,6 +81,14 @@ pub enum Error {
         /// Whether the bytes fetched so far are kept for the next run.
         resumable: bool,
     },
+    /// Another error, with a hint learned after it happened (the tags a
+    /// repository does have, say).
+    Hinted {
+        /// The error.
+        error: Box<Error>,
+        /// What to try next.
+        hint: String,
+    },
 }
 
 /// Short alias used across the crate.
@@ -102,6 +110,7 @@ impl Error {
         match self {
             Error::Usage(_) | Error::Reference { .. } => 2,
             Error::Interrupted { .. } => 130,
+            Error::Hinted { error, .. } => error.exit_code(),
             _ => 1,
         }
     }
@@ -133,7 +142,23 @@ impl Error {
         }
     }
 
-    fn hint(&self) -> Option<&'static str> {
+    fn hint(&self) -> Option<String> {
+        if let Error::Http {
+            status: 429,
+            retry_after: Some(wait),
+            ..
+        } = self
+        {
+            return Some(format!(
+                "the registry is rate limiting: it asks to wait {} s (until {}); or log in for a higher limit",
+                wait.as_secs(),
+                utc_clock_in(*wait)
+            ));
+        }
+        self.static_hint().map(str::to_string)
+    }
+
+    fn static_hint(&self) -> Option<&'static str> {
         match self {
             Error::Http { status: 401, .. } | Error::Http { status: 403, .. } => Some(
                 "the registry refused access: check the image name, or pass credentials with -u USER --password-stdin",
@@ -197,6 +222,7 @@ impl fmt::Display for Error {
             Error::Interrupted { resumable: false } => {
                 f.write_str("interrupted (with --no-cache nothing downloaded is kept)")
             }
+            Error::Hinted { error, hint } => return write!(f, "{error}\n  hint: {hint}"),
         }?;
         if let Some(hint) = self.hint() {
             write!(f, "\n  hint: {hint}")?;
@@ -206,6 +232,17 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// The UTC time of day `wait` from now, as `12:34:56 UTC`.
+pub fn utc_clock_in(wait: std::time::Duration) -> String {
+    let at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .saturating_add(wait)
+        .as_secs()
+        % 86_400;
+    format!("{:02}:{:02}:{:02} UTC", at / 3600, at % 3600 / 60, at % 60)
+}
 
 /// Returns `url` without its query string and fragment, and without any
 /// `user:password@` part, so that presigned URLs and credentials never reach

@@ -64,13 +64,49 @@ pub fn http_error(what: &str, url: &str, status: u16, resp: &mut Response<Body>)
         .get("retry-after")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| retry::parse_retry_after(v, std::time::SystemTime::now()));
-    let text = spec_error_message(&body).unwrap_or_else(|| excerpt(&body, 200));
+    let mut text = spec_error_message(&body).unwrap_or_else(|| excerpt(&body, 200));
+    if status == 429 {
+        text.push_str(&rate_limit_note(resp));
+    }
     Error::Http {
         what: what.to_string(),
         url: format!("GET {}", redact_url(url)),
         status,
         excerpt: text,
         retry_after,
+    }
+}
+
+/// What the `RateLimit-*` headers of a 429 say (Docker Hub's
+/// `ratelimit-limit: 100;w=21600` form, and a `RateLimit-Reset` in
+/// seconds), as text to append to the message; empty when there are none.
+fn rate_limit_note(resp: &Response<Body>) -> String {
+    let get = |name: &str| {
+        resp.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| excerpt(v.as_bytes(), 60))
+    };
+    let mut parts = Vec::new();
+    if let Some(limit) = get("ratelimit-limit") {
+        parts.push(format!("limit {limit}"));
+    }
+    if let Some(left) = get("ratelimit-remaining") {
+        parts.push(format!("remaining {left}"));
+    }
+    if let Some(reset) = get("ratelimit-reset") {
+        match reset.trim().parse::<u64>() {
+            Ok(secs) => parts.push(format!(
+                "resets in {secs} s, at {}",
+                crate::error::utc_clock_in(std::time::Duration::from_secs(secs))
+            )),
+            Err(_) => parts.push(format!("reset {reset}")),
+        }
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" (rate limit: {})", parts.join(", "))
     }
 }
 

@@ -23,6 +23,13 @@
 //! from the store, with the documents of [`archive_index`];
 //! [`progress`] reports and [`interrupt`] stops the pull on Ctrl-C;
 //! [`pull`] strings these together. Every failure is an [`error::Error`].
+//!
+//! Beside pulls, [`commands`] parses `pulltar inspect` ([`inspect`], which
+//! finds the image with [`resolve`] and downloads no layer) and `pulltar
+//! cache ls|prune` ([`cache_admin`]); [`hints`] adds what to try next to
+//! a failure (the tags a repository has); [`progress_tty`] draws the
+//! progress display on a terminal and [`progress_report`] words its
+//! summary.
 #![deny(missing_docs)]
 
 pub mod archive;
@@ -30,7 +37,9 @@ pub mod archive_index;
 pub mod auth;
 pub mod base64;
 pub mod cache;
+pub mod cache_admin;
 pub mod cli;
+pub mod commands;
 pub mod credentials;
 pub mod decompress;
 pub mod digest;
@@ -38,7 +47,9 @@ pub mod download;
 pub mod error;
 pub mod forward;
 pub mod handshake;
+pub mod hints;
 pub mod http_error;
+pub mod inspect;
 pub mod interrupt;
 pub mod layer_types;
 pub mod layers;
@@ -49,6 +60,8 @@ pub mod partial;
 pub mod plan;
 pub mod platform;
 pub mod progress;
+pub mod progress_report;
+pub mod progress_tty;
 pub mod proxy;
 pub mod pull;
 pub mod reference;

@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::layers::{self, Expansion};
 use crate::manifest::{self, Descriptor, ImageConfig};
 use crate::platform::{self, Platform};
-use crate::progress::{human_bytes, Progress};
+use crate::progress::{Progress, Summary};
 use crate::reference::Reference;
 use crate::registry::{self, Registry};
 use crate::resolve::{self, Resolution, Resolved};
@@ -232,24 +232,22 @@ fn run_inner(plan: &Plan) -> Result<Outcome> {
     } else {
         archive::write(&plan.output, contents)?
     };
-    let (hits, _) = progress.cache_hits();
-    let what = match images.as_slice() {
-        [one] => format!("{} {}", one.reference.original(), plan.platform),
-        many => format!("{} images", many.len()),
-    };
-    progress.say(&format!(
-        "Wrote {} ({}): {what}, {} layers, {} downloaded in {:.1} s, {} blobs from the cache",
-        if to_stdout {
-            "the archive to standard output".to_string()
-        } else {
-            plan.output.display().to_string()
+    let all_layers: Vec<Descriptor> = images
+        .iter()
+        .flat_map(|i| i.resolved.image.layers.iter().cloned())
+        .collect();
+    let names: Vec<&str> = images.iter().map(|i| i.reference.original()).collect();
+    progress.summary(&Summary {
+        image: &names.join(", "),
+        platform: &plan.platform,
+        digest: match images.as_slice() {
+            [one] => Some(&one.resolved.digest),
+            _ => None,
         },
-        human_bytes(archive_size),
-        entries.iter().map(|e| e.layers.len()).sum::<usize>(),
-        human_bytes(progress.bytes_downloaded()),
-        progress.elapsed().as_secs_f64(),
-        hits
-    ));
+        archive_size,
+        output: (!to_stdout).then_some(plan.output.as_path()),
+        layers: &all_layers,
+    });
     Ok(Outcome {
         manifest_digests: images.iter().map(|i| i.resolved.digest.clone()).collect(),
         archive_size,

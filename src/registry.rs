@@ -289,4 +289,48 @@ impl Registry {
             resp,
         )
     }
+
+    /// Fetches a small blob (a config) whole, at most `limit` bytes; the
+    /// caller verifies it.
+    pub fn small_blob(&self, digest: &Digest, limit: u64) -> Result<Vec<u8>> {
+        let url = self.blob_url(digest);
+        let what = format!("fetching blob {digest}");
+        self.retrying(&what, || {
+            let mut resp = self.get(&url, &what, None, None)?;
+            let status = resp.status().as_u16();
+            if status != 200 {
+                return Err(http_error(&what, &url, status, &mut resp));
+            }
+            read_limited(&mut resp, limit, &what, &url)
+        })
+    }
+
+    /// The repository's tags (`GET /v2/<name>/tags/list`, first page, at
+    /// most 1 MiB), for hints after a 404; an error when the registry does
+    /// not allow listing.
+    pub fn tags(&self) -> Result<Vec<String>> {
+        #[derive(serde::Deserialize)]
+        struct TagList {
+            #[serde(default)]
+            tags: Option<Vec<String>>,
+        }
+        let url = format!("{}/v2/{}/tags/list", self.base, self.repository);
+        let what = format!("listing the tags of {}", self.repository);
+        let mut resp = self.get(&url, &what, None, None)?;
+        let status = resp.status().as_u16();
+        if status != 200 {
+            return Err(http_error(&what, &url, status, &mut resp));
+        }
+        let body = read_limited(&mut resp, 1 << 20, &what, &url)?;
+        let list: TagList = serde_json::from_slice(&body).map_err(|e| Error::Manifest {
+            what: what.clone(),
+            reason: format!("not a tag list: {e}"),
+        })?;
+        Ok(list
+            .tags
+            .unwrap_or_default()
+            .iter()
+            .map(|t| crate::error::excerpt(t.as_bytes(), 128))
+            .collect())
+    }
 }

@@ -1,14 +1,16 @@
-//! From a reference to one image manifest: fetch what the tag or digest
-//! names; for an index (or manifest list), gather its images — following
-//! indexes nested inside it, at most [`MAX_DEPTH`] deep — choose the one
-//! for the platform wanted and fetch it.
+//! From a reference to one image manifest, for a pull and for `inspect`:
+//! fetch what the tag or digest names ([`top`]); for an index (or manifest
+//! list), gather its images ([`entries`]) — following indexes nested inside
+//! it, at most [`MAX_DEPTH`] deep, attestations left out — choose the one
+//! for the platform wanted ([`choose`], or say which platforms there are)
+//! and fetch it ([`child`]); [`resolve`] does all of it.
 //!
 //! A manifest fetched by digest must hash to that digest (and an index
 //! entry must also have its descriptor's size); a tag's manifest is
 //! identified by the digest of the bytes received, never by the
-//! `Docker-Content-Digest` header. Attestation entries are skipped. The
-//! manifest bytes are kept verbatim for the archive's OCI layout. This
-//! module does not download blobs and does not look at configs.
+//! `Docker-Content-Digest` header. The manifest bytes are kept verbatim
+//! for the archive's OCI layout. This module fetches manifests only — no
+//! config, no layer — and writes nothing.
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};
@@ -36,22 +38,36 @@ pub struct Resolved {
     pub from_index: bool,
 }
 
-/// What a reference resolved to.
+/// A manifest as fetched: its digest, media type, bytes and parsed form.
 #[derive(Debug)]
-pub enum Resolution {
-    /// An image manifest.
-    Image(Resolved),
-    /// A Docker schema 1 manifest (with its digest), to be converted.
-    Schema1(manifest::Schema1, Digest),
+pub struct Fetched {
+    /// The SHA-256 of the bytes received.
+    pub digest: Digest,
+    /// The `Content-Type`, else the document's own `mediaType`.
+    pub media_type: String,
+    /// The bytes received.
+    pub bytes: Vec<u8>,
+    /// The parsed document.
+    pub manifest: Manifest,
 }
 
-/// Fetches the manifest `reference` names and, for an index, the image in
-/// it for `wanted`.
-pub fn resolve(
-    registry: &Registry,
-    reference: &Reference,
-    wanted: &Platform,
-) -> Result<Resolution> {
+fn media_type_of(bytes: &[u8], content_type: Option<&str>) -> String {
+    let header = content_type
+        .map(|c| c.split(';').next().unwrap_or("").trim().to_string())
+        .filter(|c| !c.is_empty() && c != "application/json" && c != "text/plain");
+    let own = || {
+        serde_json::from_slice::<serde_json::Value>(bytes)
+            .ok()?
+            .get("mediaType")?
+            .as_str()
+            .map(str::to_string)
+    };
+    let t = header.or_else(own).unwrap_or_default();
+    crate::error::excerpt(t.as_bytes(), 120)
+}
+
+/// Fetches the manifest (or index) the reference names.
+pub fn top(registry: &Registry, reference: &Reference) -> Result<Fetched> {
     let name = reference.original();
     let (bytes, content_type) = registry.manifest(&reference.manifest_key())?;
     let digest = Digest::of(&bytes);
@@ -72,12 +88,117 @@ pub fn resolve(
         }
     }
     let what = format!("manifest of {name}");
-    let index = match manifest::parse(&bytes, content_type.as_deref(), &what)? {
+    Ok(Fetched {
+        media_type: media_type_of(&bytes, content_type.as_deref()),
+        manifest: manifest::parse(&bytes, content_type.as_deref(), &what)?,
+        bytes,
+        digest,
+    })
+}
+
+/// The image entries of `index` (of `reference`), attestations left out,
+/// with the images of nested indexes in their place.
+pub fn entries(
+    registry: &Registry,
+    reference: &Reference,
+    index: Index,
+) -> Result<Vec<Descriptor>> {
+    let mut out = Vec::new();
+    let mut nested = 0;
+    gather(
+        registry,
+        reference.original(),
+        index,
+        None,
+        1,
+        &mut nested,
+        &mut out,
+    )?;
+    Ok(out)
+}
+
+/// The entry of `entries` for `wanted`, or an error listing every
+/// platform there is (as the index spells them: arm64/v8 stays arm64/v8).
+pub fn choose<'a>(
+    reference: &Reference,
+    entries: &'a [Descriptor],
+    wanted: &Platform,
+) -> Result<&'a Descriptor> {
+    let platforms: Vec<Platform> = entries.iter().map(|d| d.entry_platform()).collect();
+    match platform::choose(wanted, &platforms) {
+        Some(i) => Ok(&entries[i]),
+        None => {
+            let available: Vec<String> = entries.iter().map(|d| d.platform_as_listed()).collect();
+            Err(Error::Platform(format!(
+                "{} has no image for {wanted}; available platforms: {} (choose one with --platform)",
+                reference.original(),
+                if available.is_empty() {
+                    "none".into()
+                } else {
+                    available.join(", ")
+                }
+            )))
+        }
+    }
+}
+
+/// Fetches the index entry `entry`, checked against its digest and size;
+/// it must be an image manifest.
+pub fn child(
+    registry: &Registry,
+    reference: &Reference,
+    entry: &Descriptor,
+) -> Result<(Fetched, ImageManifest)> {
+    let (bytes, content_type) = fetch_entry(registry, entry)?;
+    let what = format!(
+        "manifest {} ({}) of {}",
+        entry.digest,
+        entry.platform_as_listed(),
+        reference.original()
+    );
+    match manifest::parse(&bytes, content_type.as_deref(), &what)? {
+        Manifest::Image(m) => Ok((
+            Fetched {
+                digest: entry.digest.clone(),
+                media_type: media_type_of(&bytes, content_type.as_deref()),
+                bytes,
+                manifest: Manifest::Image(m.clone()),
+            },
+            m,
+        )),
+        Manifest::Index(_) | Manifest::Schema1(_) => Err(Error::Manifest {
+            what,
+            reason: "the index lists it as an image, but it is an index or a schema 1 manifest"
+                .into(),
+        }),
+    }
+}
+
+/// What a reference resolved to.
+#[derive(Debug)]
+pub enum Resolution {
+    /// An image manifest.
+    Image(Resolved),
+    /// A Docker schema 1 manifest (with its digest), to be converted.
+    Schema1(manifest::Schema1, Digest),
+}
+
+/// Fetches the manifest `reference` names and, for an index, the image in
+/// it for `wanted`.
+pub fn resolve(
+    registry: &Registry,
+    reference: &Reference,
+    wanted: &Platform,
+) -> Result<Resolution> {
+    let name = reference.original();
+    let fetched = top(registry, reference)?;
+    let digest = fetched.digest;
+    let index = match fetched.manifest {
         Manifest::Image(image) => {
             log::debug!("{name} is a single-platform image {digest}");
             return Ok(Resolution::Image(Resolved {
                 digest,
-                bytes,
+                bytes: fetched.bytes,
                 image,
                 from_index: false,
             }));
@@ -88,39 +209,20 @@ pub fn resolve(
         }
         Manifest::Index(index) => index,
     };
-    let mut entries = Vec::new();
-    let mut nested = 0;
-    gather(registry, name, index, None, 1, &mut nested, &mut entries)?;
-    let platforms: Vec<Platform> = entries.iter().map(|d| d.entry_platform()).collect();
-    let Some(i) = platform::choose(wanted, &platforms) else {
-        // As the index spells them (arm64/v8 stays arm64/v8).
-        let available: Vec<String> = entries.iter().map(|d| d.platform_as_listed()).collect();
-        return Err(Error::Platform(format!(
-            "{name} has no image for {wanted}; available platforms: {} (choose one with --platform)",
-            if available.is_empty() {
-                "none".into()
-            } else {
-                available.join(", ")
-            }
-        )));
-    };
-    let child = &entries[i];
-    log::debug!("{name} -> {} ({})", child.digest, platforms[i]);
-    let what = format!("manifest {} ({}) of {name}", child.digest, platforms[i]);
-    let (bytes, content_type) = fetch_entry(registry, child)?;
-    match manifest::parse(&bytes, content_type.as_deref(), &what)? {
-        Manifest::Image(image) => Ok(Resolution::Image(Resolved {
-            digest: child.digest.clone(),
-            bytes,
-            image,
-            from_index: true,
-        })),
-        Manifest::Index(_) | Manifest::Schema1(_) => Err(Error::Manifest {
-            what,
-            reason: "the index lists it as an image, but it is an index or a schema 1 manifest"
-                .into(),
-        }),
-    }
+    let entries = entries(registry, reference, index)?;
+    let entry = choose(reference, &entries, wanted)?;
+    log::debug!(
+        "{name} -> {} ({})",
+        entry.digest,
+        entry.platform_as_listed()
+    );
+    let (fetched, image) = child(registry, reference, entry)?;
+    Ok(Resolution::Image(Resolved {
+        digest: fetched.digest,
+        bytes: fetched.bytes,
+        image,
+        from_index: true,
+    }))
 }
 
 /// Adds the image entries of `index` to `out`, following nested indexes.
@@ -193,4 +295,22 @@ fn fetch_entry(registry: &Registry, entry: &Descriptor) -> Result<(Vec<u8>, Opti
         });
     }
     Ok((bytes, content_type))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_types() {
+        assert_eq!(
+            media_type_of(b"{}", Some("application/vnd.oci.image.index.v1+json; x=y")),
+            "application/vnd.oci.image.index.v1+json"
+        );
+        assert_eq!(
+            media_type_of(br#"{"mediaType":"a/b"}"#, Some("application/json")),
+            "a/b"
+        );
+        assert_eq!(media_type_of(b"{}", None), "");
+    }
 }

@@ -104,6 +104,7 @@ pub fn fetch(
         std::mem::replace(&mut before, now) < now
     };
     let what = format!("blob {}", desc.digest.short());
+    let _shown = dl.progress.segment(&desc.digest);
     retry::run(&dl.policy, &what, Some(abort), progressed, || {
         attempt(dl, desc, partial, seg, abort)
     })
@@ -184,7 +185,7 @@ fn attempt(
                 break Err(e);
             }
             written = at + allowed;
-            dl.progress.add_bytes(allowed);
+            dl.progress.add_blob_bytes(&desc.digest, allowed);
         }
         if written - journaled >= JOURNAL_STEP {
             partial.record(journaled, written)?;

@@ -112,5 +112,19 @@ mod formats;
 #[path = "it/schema1.rs"]
 mod schema1;
 
+#[path = "it/progress.rs"]
+mod progress;
 #[path = "it/verify_cache.rs"]
 mod verify_cache;
+
+#[path = "it/cache_cmd.rs"]
+mod cache_cmd;
+
+#[path = "it/inspect.rs"]
+mod inspect;
+
+#[path = "it/logs.rs"]
+mod logs;
+
+#[path = "it/demo.rs"]
+mod demo;

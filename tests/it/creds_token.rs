@@ -40,7 +40,7 @@ impl TokenRegistry {
         }
     }
 
-    fn reference(&self) -> String {
+    pub(crate) fn reference(&self) -> String {
         format!("{}/{}:v1", self.reg.host(), self.repo)
     }
 
@@ -51,7 +51,7 @@ impl TokenRegistry {
     }
 
     /// No secret, and no part of any token the server issued, in `res`.
-    fn assert_nothing_leaked(&self, res: &Output) {
+    pub(crate) fn assert_nothing_leaked(&self, res: &Output) {
         assert_no_secrets(res, USER, &[PASSWORD, STALE, REFRESH_TOKEN]);
         for t in self.tokens.issued.lock().unwrap().iter() {
             let sig = t.rsplit('.').next().unwrap();
