@@ -159,6 +159,21 @@ pub fn parse(raw: Vec<OsString>) -> Result<Command> {
     Ok(Command::Pull(Box::new(a)))
 }
 
+/// What a pull and `inspect` do before contacting a registry: set up
+/// logging and the Ctrl-C handler, prompt for a `--password-stdin`
+/// password on a terminal, validate the arguments into a plan.
+pub(crate) fn prepare(args: &Args) -> Result<crate::pull::Plan> {
+    init_logging(args)?;
+    crate::interrupt::install();
+    let cwd =
+        std::env::current_dir().map_err(|e| Error::io("find the current directory", ".", e))?;
+    let stdin = std::io::stdin();
+    if args.password_stdin && stdin.is_terminal() {
+        eprint!("Password: ");
+    }
+    plan(args, &cwd, &mut stdin.lock())
+}
+
 /// Runs the command line `raw` (without the program name).
 pub fn run(raw: Vec<OsString>) -> Result<()> {
     match parse(raw)? {
@@ -176,15 +191,7 @@ pub fn run(raw: Vec<OsString>) -> Result<()> {
             Ok(())
         }
         Command::Pull(args) => {
-            init_logging(&args)?;
-            crate::interrupt::install();
-            let cwd = std::env::current_dir()
-                .map_err(|e| Error::io("find the current directory", ".", e))?;
-            let stdin = std::io::stdin();
-            if args.password_stdin && stdin.is_terminal() {
-                eprint!("Password: ");
-            }
-            let plan = plan(&args, &cwd, &mut stdin.lock())?;
+            let plan = prepare(&args)?;
             pull::run(&plan)
                 .map(|_| ())
                 .map_err(|e| crate::hints::after_failure(e, &plan.references, &plan.registry))

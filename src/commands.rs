@@ -10,7 +10,6 @@
 //! [`crate::cache_admin`].
 
 use std::ffi::OsString;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -154,15 +153,7 @@ pub fn run(sub: Sub) -> Result<()> {
             print!("{}", cache_admin::report(&pruned));
         }
         Sub::Inspect(args, opts) => {
-            crate::logging::init_logging(&args)?;
-            crate::interrupt::install();
-            let cwd = std::env::current_dir()
-                .map_err(|e| Error::io("find the current directory", ".", e))?;
-            let stdin = std::io::stdin();
-            if args.password_stdin && stdin.is_terminal() {
-                eprint!("Password: ");
-            }
-            let plan = crate::plan::plan(&args, &cwd, &mut stdin.lock())?;
+            let plan = crate::cli::prepare(&args)?;
             let text = inspect::run(&plan, opts)
                 .map_err(|e| crate::hints::after_failure(e, &plan.references, &plan.registry))?;
             print!("{text}");

@@ -122,16 +122,7 @@ fn descriptor(d: &Descriptor) -> Value {
 }
 
 fn fetch_config(registry: &Registry, desc: &Descriptor) -> Result<ImageConfig> {
-    if desc.size > manifest::MAX_CONFIG_BYTES {
-        return Err(Error::Manifest {
-            what: format!("config {}", desc.digest),
-            reason: format!(
-                "its declared size {} is larger than the {} bytes allowed",
-                desc.size,
-                manifest::MAX_CONFIG_BYTES
-            ),
-        });
-    }
+    manifest::check_config_size(desc)?;
     let bytes = registry.small_blob(&desc.digest, desc.size)?;
     let actual = Digest::of(&bytes);
     if actual != desc.digest || bytes.len() as u64 != desc.size {

@@ -165,6 +165,21 @@ pub struct RootFs {
     pub diff_ids: Vec<Digest>,
 }
 
+/// Refuses a config descriptor larger than [`MAX_CONFIG_BYTES`], before
+/// anything is fetched.
+pub fn check_config_size(desc: &Descriptor) -> Result<(), Error> {
+    if desc.size > MAX_CONFIG_BYTES {
+        return Err(Error::Manifest {
+            what: format!("config {}", desc.digest),
+            reason: format!(
+                "its declared size {} is larger than the {MAX_CONFIG_BYTES} bytes allowed",
+                desc.size
+            ),
+        });
+    }
+    Ok(())
+}
+
 impl ImageConfig {
     /// The image's platform.
     pub fn platform(&self) -> Platform {

@@ -232,12 +232,14 @@ fn credentials(args: &Args, stdin: &mut dyn BufRead) -> Result<Option<Credential
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::cli::{parse, Command};
     use std::ffi::OsString;
 
-    fn pull_args(v: &[&str]) -> Args {
+    /// The raw arguments of a pull command line (also used by
+    /// `targets.rs`'s tests).
+    pub(crate) fn pull_args(v: &[&str]) -> Args {
         match parse(v.iter().map(OsString::from).collect()).unwrap() {
             Command::Pull(a) => *a,
             _ => panic!("not a pull"),

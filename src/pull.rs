@@ -123,17 +123,7 @@ fn run_inner(plan: &Plan) -> Result<Outcome> {
                 )?
             }
         };
-        let config = &resolved.image.config;
-        if config.size > manifest::MAX_CONFIG_BYTES {
-            return Err(Error::Manifest {
-                what: format!("config {}", config.digest),
-                reason: format!(
-                    "its declared size {} is larger than the {} bytes allowed",
-                    config.size,
-                    manifest::MAX_CONFIG_BYTES
-                ),
-            });
-        }
+        manifest::check_config_size(&resolved.image.config)?;
         images.push(Image {
             reference,
             registry: registries.len(),

@@ -110,17 +110,9 @@ mod tests {
     use super::*;
     use crate::archive::Format;
     use crate::cache::Store;
-    use crate::cli::{parse, Command};
     use crate::layers::Expansion;
     use crate::plan::plan;
-    use std::ffi::OsString;
-
-    fn pull_args(v: &[&str]) -> Args {
-        match parse(v.iter().map(OsString::from).collect()).unwrap() {
-            Command::Pull(a) => *a,
-            _ => panic!("not a pull"),
-        }
-    }
+    use crate::plan::tests::pull_args;
 
     #[test]
     fn several_images_and_lists() {
