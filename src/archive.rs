@@ -24,7 +24,6 @@
 //! when complete and synced. This module does not download and does not
 //! decompress.
 
-use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -35,7 +34,8 @@ use crate::error::{Error, Result};
 use crate::manifest::Descriptor;
 
 pub use crate::archive_index::{
-    blob_name, chain_id, manifest_json, oci_index_json, repositories_json, Format, ImageEntry,
+    blob_name, chain_id, manifest_json, members, oci_index_json, repositories_json, Format,
+    ImageEntry, Member,
 };
 
 fn header(kind: tar::EntryType, size: u64) -> tar::Header {
@@ -106,58 +106,49 @@ pub fn write_stdout(contents: Contents) -> Result<u64> {
 /// Writes the whole archive into `w` and flushes it; `name` names the
 /// destination in errors.
 fn write_to<W: Write>(w: W, contents: Contents, name: &Path) -> Result<W> {
-    let Contents {
-        images,
-        format,
-        store,
-        trusted,
-    } = contents;
     let mut tar = tar::Builder::new(w);
     let werr = |e| Error::io("write the archive", name, e);
-    for dir in ["blobs/", "blobs/sha256/"] {
-        let mut h = header(tar::EntryType::Directory, 0);
-        tar.append_data(&mut h, dir, std::io::empty())
-            .map_err(werr)?;
-    }
-    let mut written: HashSet<&Digest> = HashSet::new();
-    for image in images {
-        for blob in std::iter::once(&image.config).chain(&image.layers) {
-            if crate::interrupt::interrupted() {
-                return Err(Error::Interrupted { resumable: true });
+    for member in members(contents.images, contents.format) {
+        if crate::interrupt::interrupted() {
+            return Err(Error::Interrupted { resumable: true });
+        }
+        match member {
+            Member::Blob(blob) if contents.trusted.contains(&blob.digest) => {
+                append_trusted_blob(&mut tar, blob, contents.store, name)?
             }
-            if written.insert(&blob.digest) {
-                if trusted.contains(&blob.digest) {
-                    append_trusted_blob(&mut tar, blob, store, name)?;
-                } else {
-                    append_blob(&mut tar, blob, store, name)?;
+            Member::Blob(blob) => append_blob(&mut tar, blob, contents.store, name)?,
+            Member::Dir(_) | Member::Doc(..) => {
+                let h = member_header(&member).map_err(werr)?;
+                tar.get_mut().write_all(h.as_bytes()).map_err(werr)?;
+                if let Member::Doc(_, bytes) = &member {
+                    tar.get_mut().write_all(bytes).map_err(werr)?;
+                    tar.get_mut()
+                        .write_all(&[0u8; 512][..padding(bytes.len() as u64)])
+                        .map_err(werr)?;
                 }
             }
         }
-        let (manifest, bytes) = &image.manifest;
-        if format.oci() && written.insert(&manifest.digest) {
-            let mut h = header(tar::EntryType::Regular, bytes.len() as u64);
-            tar.append_data(&mut h, blob_name(&manifest.digest), &bytes[..])
-                .map_err(werr)?;
-        }
-    }
-    let mut docs = Vec::new();
-    if format.oci() {
-        docs.push(("oci-layout", crate::archive_index::OCI_LAYOUT.to_vec()));
-        docs.push(("index.json", oci_index_json(images)));
-    }
-    if format.docker() {
-        docs.push(("manifest.json", manifest_json(images)));
-        if let Some(repos) = repositories_json(images) {
-            docs.push(("repositories", repos));
-        }
-    }
-    for (doc, bytes) in docs {
-        let mut h = header(tar::EntryType::Regular, bytes.len() as u64);
-        tar.append_data(&mut h, doc, &bytes[..]).map_err(werr)?;
     }
     let mut w = tar.into_inner().map_err(werr)?;
     w.flush().map_err(werr)?;
     Ok(w)
+}
+
+/// The complete tar header of `member`.
+pub(crate) fn member_header(member: &Member) -> std::io::Result<tar::Header> {
+    let kind = match member {
+        Member::Dir(_) => tar::EntryType::Directory,
+        _ => tar::EntryType::Regular,
+    };
+    let mut h = header(kind, member.size());
+    h.set_path(member.name())?;
+    h.set_cksum();
+    Ok(h)
+}
+
+/// The zero bytes after `size` bytes of data, up to a 512-byte block.
+pub(crate) fn padding(size: u64) -> usize {
+    ((512 - size % 512) % 512) as usize
 }
 
 /// A writer that counts what passes through it.
@@ -218,11 +209,8 @@ fn append_trusted_blob<W: Write>(
 ) -> Result<()> {
     let path = store.blob_path(&blob.digest);
     let mut file = File::open(&path).map_err(|e| Error::io("read the cached blob", &path, e))?;
-    let mut h = header(tar::EntryType::Regular, blob.size);
-    h.set_path(blob_name(&blob.digest))
-        .map_err(|e| Error::io("write the archive", temp, e))?;
-    h.set_cksum();
     let werr = |e| Error::io("write the archive", temp, e);
+    let h = member_header(&Member::Blob(blob)).map_err(werr)?;
     let out = tar.get_mut();
     out.write_all(h.as_bytes()).map_err(werr)?;
     // std's io::copy flushes a BufWriter and then copies file to file in
@@ -232,20 +220,20 @@ fn append_trusted_blob<W: Write>(
         let detail = format!("{copied} bytes instead of {}", blob.size);
         return Err(damaged(store, blob, &detail));
     }
-    let pad = (512 - blob.size % 512) % 512;
-    out.write_all(&[0u8; 512][..pad as usize]).map_err(werr)?;
+    out.write_all(&[0u8; 512][..padding(blob.size)])
+        .map_err(werr)?;
     Ok(())
 }
 
 /// The archive's temporary file beside the output, removed unless
 /// committed.
-struct TempOutput {
-    path: PathBuf,
+pub(crate) struct TempOutput {
+    pub(crate) path: PathBuf,
     committed: bool,
 }
 
 impl TempOutput {
-    fn new(out: &Path) -> TempOutput {
+    pub(crate) fn new(out: &Path) -> TempOutput {
         let name = out
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -261,7 +249,7 @@ impl TempOutput {
         }
     }
 
-    fn commit(mut self, out: &Path) -> Result<()> {
+    pub(crate) fn commit(mut self, out: &Path) -> Result<()> {
         fs::rename(&self.path, out).map_err(|e| Error::io("rename the archive to", out, e))?;
         self.committed = true;
         Ok(())

@@ -59,6 +59,68 @@ pub struct ImageEntry {
     pub manifest: (Descriptor, Vec<u8>),
 }
 
+/// One entry of the archive.
+#[derive(Debug)]
+pub enum Member<'a> {
+    /// A directory (`blobs/`).
+    Dir(&'static str),
+    /// A blob from the store, named by its digest.
+    Blob(&'a Descriptor),
+    /// A document held in memory: its name and bytes.
+    Doc(String, Vec<u8>),
+}
+
+impl Member<'_> {
+    /// The entry's name in the tar.
+    pub fn name(&self) -> String {
+        match self {
+            Member::Dir(d) => d.to_string(),
+            Member::Blob(b) => blob_name(&b.digest),
+            Member::Doc(name, _) => name.clone(),
+        }
+    }
+
+    /// The entry's size in bytes.
+    pub fn size(&self) -> u64 {
+        match self {
+            Member::Dir(_) => 0,
+            Member::Blob(b) => b.size,
+            Member::Doc(_, bytes) => bytes.len() as u64,
+        }
+    }
+}
+
+/// The archive's entries, in the order they are written: `blobs/`,
+/// `blobs/sha256/`; for each image its config, its layers and (in the OCI
+/// layout) its manifest, each blob once; then `oci-layout` and
+/// `index.json`, and `manifest.json` and `repositories`, as `format` says.
+pub fn members(images: &[ImageEntry], format: Format) -> Vec<Member<'_>> {
+    let mut out = vec![Member::Dir("blobs/"), Member::Dir("blobs/sha256/")];
+    let mut seen: std::collections::HashSet<&Digest> = Default::default();
+    for image in images {
+        for blob in std::iter::once(&image.config).chain(&image.layers) {
+            if seen.insert(&blob.digest) {
+                out.push(Member::Blob(blob));
+            }
+        }
+        let (manifest, bytes) = &image.manifest;
+        if format.oci() && seen.insert(&manifest.digest) {
+            out.push(Member::Doc(blob_name(&manifest.digest), bytes.clone()));
+        }
+    }
+    if format.oci() {
+        out.push(Member::Doc("oci-layout".into(), OCI_LAYOUT.to_vec()));
+        out.push(Member::Doc("index.json".into(), oci_index_json(images)));
+    }
+    if format.docker() {
+        out.push(Member::Doc("manifest.json".into(), manifest_json(images)));
+        if let Some(repos) = repositories_json(images) {
+            out.push(Member::Doc("repositories".into(), repos));
+        }
+    }
+    out
+}
+
 /// The `oci-layout` file.
 pub const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 

@@ -38,6 +38,7 @@ pub const DEFAULT_CHUNK: u64 = 1 << 20;
 /// Where each blob is fetched from: the repository of the first image
 /// that lists it (a layer shared by images of two repositories is fetched
 /// once).
+#[derive(Clone)]
 pub struct Sources<'a> {
     default: &'a Registry,
     by_digest: std::collections::HashMap<Digest, &'a Registry>,
@@ -77,6 +78,9 @@ pub struct Downloader<'a> {
     pub threads: usize,
     /// The smallest segment; blobs under twice this are not split.
     pub chunk: u64,
+    /// An archive written in place: blobs with a region there are
+    /// downloaded into it instead of the store.
+    pub in_place: Option<&'a crate::archive_inplace::InPlace>,
 }
 
 /// How often a blob may start again from byte 0 on a registry that ignores
@@ -199,7 +203,12 @@ impl Downloader<'_> {
 
     fn open(&self, sched: &Mutex<Sched>, i: usize) -> Result<()> {
         let desc = sched.lock().unwrap_or_else(|p| p.into_inner()).jobs[i].desc;
-        let partial = Partial::open(self.store, &desc.digest, desc.size)?;
+        let partial = match self.in_place.and_then(|a| a.region(&desc.digest)) {
+            Some((file, at, path)) => {
+                Some(Partial::in_region(file, at, path, &desc.digest, desc.size))
+            }
+            None => Partial::open(self.store, &desc.digest, desc.size)?,
+        };
         let mut s = sched.lock().unwrap_or_else(|p| p.into_inner());
         let job = &mut s.jobs[i];
         match partial {

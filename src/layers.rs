@@ -101,6 +101,11 @@ pub fn plan(
 }
 
 impl LayerWork {
+    /// Whether any layer is decompressed.
+    pub fn expands(&self) -> bool {
+        self.items.iter().any(|i| i.expand)
+    }
+
     /// The layers to download: all but those whose plain tar the store
     /// already holds.
     pub fn to_fetch<'a>(&'a self, store: &'a Store) -> impl Iterator<Item = &'a Descriptor> + 'a {
@@ -176,6 +181,37 @@ impl LayerWork {
             manifest: (manifest, bytes),
         }
     }
+}
+
+/// The archive entries of the images `parts` (their layer work, manifest
+/// and reference): one per image manifest, an image named twice holding
+/// both names.
+pub fn entries<'a>(
+    parts: impl Iterator<Item = (&'a LayerWork, &'a Resolved, &'a Reference)>,
+    expanded: &[Descriptor],
+) -> Vec<ImageEntry> {
+    let mut entries: Vec<ImageEntry> = Vec::new();
+    for (work, resolved, reference) in parts {
+        let entry = work.entry(resolved, expanded, reference);
+        let Some(same) = entries
+            .iter_mut()
+            .find(|e| e.manifest.0.digest == entry.manifest.0.digest)
+        else {
+            entries.push(entry);
+            continue;
+        };
+        for tag in entry.repo_tags {
+            if !same.repo_tags.contains(&tag) {
+                same.repo_tags.push(tag);
+            }
+        }
+        for name in entry.oci_names {
+            if !same.oci_names.contains(&name) {
+                same.oci_names.push(name);
+            }
+        }
+    }
+    entries
 }
 
 fn descriptor(media_type: &str, bytes: &[u8]) -> Descriptor {

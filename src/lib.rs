@@ -34,6 +34,7 @@
 
 pub mod archive;
 pub mod archive_index;
+pub mod archive_inplace;
 pub mod auth;
 pub mod base64;
 pub mod cache;

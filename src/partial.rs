@@ -11,14 +11,17 @@
 //! whole blob hashes to its digest ([`Partial::verify`]); a mismatch after a
 //! resume makes the caller start the blob again. The journal file also
 //! carries an exclusive lock, so two processes sharing a store never write
-//! the same partial blob. This module does no networking and does not
-//! decide what to fetch next.
+//! the same partial blob. A blob downloaded straight into the archive
+//! (`--no-cache`, see [`crate::archive_inplace`]) is a partial blob too,
+//! over its region of the archive file, without a journal.
+//! This module does no networking and does not decide what to fetch next.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufReader, Read, Write};
 use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::Path;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::cache::Store;
 use crate::digest::{Digest, Verifier};
@@ -82,8 +85,11 @@ pub struct Partial {
     size: u64,
     path: PathBuf,
     journal_path: PathBuf,
-    file: File,
-    journal: Mutex<File>,
+    file: Arc<File>,
+    /// Where the blob starts in `file` (0 but for a region of the archive).
+    base: u64,
+    /// `None` for a region of the archive: nothing to resume.
+    journal: Option<Mutex<File>>,
     /// What the journal said was already written when the blob was opened.
     pub done: RangeSet,
 }
@@ -152,8 +158,9 @@ impl Partial {
             size,
             path,
             journal_path,
-            file,
-            journal: Mutex::new(journal),
+            file: Arc::new(file),
+            base: 0,
+            journal: Some(Mutex::new(journal)),
             done,
         };
         if partial.done.covered() == 0 || len != size {
@@ -162,14 +169,38 @@ impl Partial {
         Ok(Some(partial))
     }
 
+    /// The blob `digest` of `size` bytes, to be written at `base` in `file`
+    /// (named `path`): a region of an archive written in place.
+    pub fn in_region(
+        file: Arc<File>,
+        base: u64,
+        path: &Path,
+        digest: &Digest,
+        size: u64,
+    ) -> Partial {
+        Partial {
+            digest: digest.clone(),
+            size,
+            path: path.to_path_buf(),
+            journal_path: path.to_path_buf(),
+            file,
+            base,
+            journal: None,
+            done: RangeSet::default(),
+        }
+    }
+
     /// Forgets every written byte: an empty journal and a zero-filled file
-    /// of the blob's size.
+    /// of the blob's size (a region is simply written again).
     pub fn reset(&mut self) -> Result<()> {
         self.done = RangeSet::default();
+        let Some(journal) = self.journal.as_mut() else {
+            return Ok(());
+        };
         let werr = |e| Error::io("reset the partial blob", &self.path, e);
         self.file.set_len(0).map_err(werr)?;
         self.file.set_len(self.size).map_err(werr)?;
-        let j = self.journal.get_mut().unwrap_or_else(|p| p.into_inner());
+        let j = journal.get_mut().unwrap_or_else(|p| p.into_inner());
         j.set_len(0)
             .and_then(|_| j.write_all(header(&self.digest, self.size).as_bytes()))
             .map_err(|e| Error::io("reset the download journal", &self.journal_path, e))
@@ -178,16 +209,19 @@ impl Partial {
     /// Writes `buf` at `offset`.
     pub fn write_at(&self, buf: &[u8], offset: u64) -> Result<()> {
         self.file
-            .write_all_at(buf, offset)
+            .write_all_at(buf, self.base + offset)
             .map_err(|e| Error::io("write the partial blob", &self.path, e))
     }
 
     /// Journals `[start, end)` as written (call only after `write_at`).
     pub fn record(&self, start: u64, end: u64) -> Result<()> {
+        let Some(journal) = &self.journal else {
+            return Ok(());
+        };
         if start >= end {
             return Ok(());
         }
-        let mut j = self.journal.lock().unwrap_or_else(|p| p.into_inner());
+        let mut j = journal.lock().unwrap_or_else(|p| p.into_inner());
         j.write_all(format!("{start} {end}\n").as_bytes())
             .map_err(|e| Error::io("write the download journal", &self.journal_path, e))
     }
@@ -201,7 +235,7 @@ impl Partial {
             let want = buf.len().min((self.size - offset) as usize);
             let n = self
                 .file
-                .read_at(&mut buf[..want], offset)
+                .read_at(&mut buf[..want], self.base + offset)
                 .map_err(|e| format!("cannot read {}: {e}", self.path.display()))?;
             if n == 0 {
                 break;
@@ -213,8 +247,12 @@ impl Partial {
     }
 
     /// Syncs the verified file and moves it into the store; removes the
-    /// journal.
+    /// journal. A region of the archive stays where it is (the archive is
+    /// synced as a whole).
     pub fn commit(self, store: &Store) -> Result<()> {
+        if self.journal.is_none() {
+            return Ok(());
+        }
         self.file
             .sync_data()
             .map_err(|e| Error::io("write the partial blob", &self.path, e))?;
@@ -223,8 +261,12 @@ impl Partial {
         Ok(())
     }
 
-    /// Removes the partial file and its journal (bad data).
+    /// Removes the partial file and its journal (bad data); a region of
+    /// the archive goes with the archive.
     pub fn discard(self) {
+        if self.journal.is_none() {
+            return;
+        }
         let _ = fs::remove_file(&self.path);
         let _ = fs::remove_file(&self.journal_path);
     }
@@ -337,7 +379,7 @@ mod tests {
         let p = Partial::open(&store, &d, 100).unwrap().unwrap();
         p.record(0, 10).unwrap();
         {
-            let mut j = p.journal.lock().unwrap();
+            let mut j = p.journal.as_ref().unwrap().lock().unwrap();
             j.write_all(b"20 30 40\n50 500\n7 x\n60 7").unwrap();
         }
         drop(p);

@@ -13,7 +13,8 @@
 
 use std::path::PathBuf;
 
-use crate::archive::{self, Contents, Format, ImageEntry};
+use crate::archive::{self, Contents, Format};
+use crate::archive_inplace::InPlace;
 use crate::cache::Store;
 use crate::digest::Digest;
 use crate::download::{Downloader, Sources};
@@ -112,6 +113,7 @@ fn run_inner(plan: &Plan) -> Result<Outcome> {
                     policy: plan.registry.policy.clone(),
                     threads: plan.threads,
                     chunk: plan.chunk,
+                    in_place: None,
                 };
                 crate::schema1::convert(
                     &downloader,
@@ -140,13 +142,14 @@ fn run_inner(plan: &Plan) -> Result<Outcome> {
             sources.add(&blob.digest, &registries[image.registry]);
         }
     }
-    let downloader = Downloader {
-        sources,
+    let downloader = |in_place| Downloader {
+        sources: sources.clone(),
         store: &store,
         progress: &progress,
         policy: plan.registry.policy.clone(),
         threads: plan.threads,
         chunk: plan.chunk,
+        in_place,
     };
     let configs: Vec<Descriptor> = images
         .iter()
@@ -158,7 +161,7 @@ fn run_inner(plan: &Plan) -> Result<Outcome> {
         verify_cached(&store, &configs)?;
     }
     progress.expect(unique_blobs(&images) as u64);
-    let mut trusted = downloader.fetch_all(&configs)?;
+    let mut trusted = downloader(None).fetch_all(&configs)?;
     let mut work = Vec::new();
     for image in &images {
         let config = read_config(&store, &image.resolved.image.config)?;
@@ -186,41 +189,56 @@ fn run_inner(plan: &Plan) -> Result<Outcome> {
         .flat_map(|(w, _)| w.to_fetch(&store))
         .cloned()
         .collect();
-    trusted.extend(downloader.fetch_all(&to_fetch)?);
-    let expanded = layers::expand_all(&store, &work, plan.threads)?;
-    // Blobs still in the store from earlier runs were checked by size (or
-    // hashed with --verify-cache) and are trusted like the ones this run
-    // verified; decompressed layers were hashed when they were made.
-    trusted.extend(images.iter().flat_map(|i| {
-        let m = &i.resolved.image;
-        std::iter::once(&m.config)
-            .chain(&m.layers)
-            .map(|d| d.digest.clone())
-    }));
-    trusted.extend(expanded.iter().map(|d| d.digest.clone()));
-
-    let mut entries: Vec<ImageEntry> = Vec::new();
-    for (image, w) in images.iter().zip(&work) {
-        let entry = w.entry(&image.resolved, &expanded, image.reference);
-        match entries
-            .iter_mut()
-            .find(|e| e.manifest.0.digest == entry.manifest.0.digest)
-        {
-            Some(same) => merge_names(same, entry),
-            None => entries.push(entry),
-        }
-    }
-    let contents = Contents {
-        images: &entries,
-        format: plan.format,
-        store: &store,
-        trusted: &trusted,
-    };
     let to_stdout = plan.output.as_os_str() == crate::targets::STDOUT;
-    let archive_size = if to_stdout {
-        archive::write_stdout(contents)?
+    let parts = || {
+        work.iter()
+            .zip(&images)
+            .map(|(w, i)| (w, &i.resolved, i.reference))
+    };
+    // Without a cache, into a file, with no layer to decompress: each
+    // layer goes straight into its place in the archive.
+    let in_place = plan.cache_dir.is_none()
+        && !to_stdout
+        && images.iter().all(|i| !i.prefetched)
+        && work.iter().all(|w| !w.expands());
+    let archive_size = if in_place {
+        log::debug!("writing the archive in place: layers are downloaded straight into it");
+        let entries = layers::entries(parts(), &[]);
+        let contents = Contents {
+            images: &entries,
+            format: plan.format,
+            store: &store,
+            trusted: &trusted,
+        };
+        let incoming: Vec<Digest> = to_fetch.iter().map(|d| d.digest.clone()).collect();
+        let archive = InPlace::create(&plan.output, contents, &incoming)?;
+        downloader(Some(&archive)).fetch_all(&to_fetch)?;
+        archive.finish(&plan.output)?
     } else {
-        archive::write(&plan.output, contents)?
+        trusted.extend(downloader(None).fetch_all(&to_fetch)?);
+        let expanded = layers::expand_all(&store, &work, plan.threads)?;
+        // Blobs still in the store from earlier runs were checked by size
+        // (or hashed with --verify-cache) and are trusted like the ones this
+        // run verified; decompressed layers were hashed when they were made.
+        trusted.extend(images.iter().flat_map(|i| {
+            let m = &i.resolved.image;
+            std::iter::once(&m.config)
+                .chain(&m.layers)
+                .map(|d| d.digest.clone())
+        }));
+        trusted.extend(expanded.iter().map(|d| d.digest.clone()));
+        let entries = layers::entries(parts(), &expanded);
+        let contents = Contents {
+            images: &entries,
+            format: plan.format,
+            store: &store,
+            trusted: &trusted,
+        };
+        if to_stdout {
+            archive::write_stdout(contents)?
+        } else {
+            archive::write(&plan.output, contents)?
+        }
     };
     let all_layers: Vec<Descriptor> = images
         .iter()
@@ -308,20 +326,6 @@ fn check_image(plan: &Plan, image: &Image, config: &ImageConfig) -> Result<()> {
         });
     }
     Ok(())
-}
-
-/// Adds the names of `other` (the same image, named again) to `entry`.
-fn merge_names(entry: &mut ImageEntry, other: ImageEntry) {
-    for tag in other.repo_tags {
-        if !entry.repo_tags.contains(&tag) {
-            entry.repo_tags.push(tag);
-        }
-    }
-    for name in other.oci_names {
-        if !entry.oci_names.contains(&name) {
-            entry.oci_names.push(name);
-        }
-    }
 }
 
 /// Compares the config's platform with the one wanted. For an image

@@ -128,3 +128,6 @@ mod logs;
 
 #[path = "it/demo.rs"]
 mod demo;
+
+#[path = "it/inplace.rs"]
+mod inplace;

@@ -1,0 +1,135 @@
+//! `--no-cache` into a file writes the archive in place: each layer is
+//! downloaded straight into its region of the archive. The result must be
+//! byte for byte what a cached pull writes, load everywhere, and a bad or
+//! missing blob must leave nothing behind.
+
+use crate::images::{
+    image_of_layers, push_image, random_layer, raw_layer, Flavor, AMD64, DOCKER_LAYER,
+};
+use crate::loaders::verify_everywhere;
+use crate::nginx::blob_file;
+use crate::registry::Registry;
+use crate::util::{list_dir, pulltar_in, Rng, TempDir};
+
+const MIB: usize = 1 << 20;
+
+#[test]
+fn no_cache_pull_is_written_in_place_with_the_same_bytes() {
+    let reg = Registry::start();
+    let mut rng = Rng::new();
+    let layers = vec![
+        random_layer(&mut rng, DOCKER_LAYER, 64 * 1024),
+        raw_layer(
+            &mut rng,
+            "application/vnd.docker.image.rootfs.diff.tar",
+            6 * MIB,
+        ),
+        raw_layer(
+            &mut rng,
+            "application/vnd.docker.image.rootfs.diff.tar",
+            3 * MIB + 77,
+        ),
+    ];
+    let img = image_of_layers(&mut rng, Flavor::Docker, AMD64, layers);
+    push_image(&reg, "team/big", Some("v1"), &img);
+    let name = format!("{}/team/big:v1", reg.host());
+    let work = TempDir::new("inplace");
+    let cache = work.join("cache");
+    let cached = pulltar_in(
+        work.path(),
+        &[
+            &name,
+            "-o",
+            "cached.tar",
+            "--cache-dir",
+            cache.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(cached.code, 0, "{cached}");
+    let out_dir = TempDir::new("inplace-out");
+    let placed_path = out_dir.join("placed.tar");
+    let placed = pulltar_in(
+        work.path(),
+        &[
+            &name,
+            "-o",
+            placed_path.to_str().unwrap(),
+            "--no-cache",
+            "-t",
+            "6",
+            "--chunk-size",
+            "256K",
+            "--debug",
+        ],
+    );
+    assert_eq!(placed.code, 0, "{placed}");
+    assert!(
+        placed.stderr.contains("writing the archive in place"),
+        "the in-place path was taken:\n{placed}"
+    );
+    assert_eq!(
+        std::fs::read(work.join("cached.tar")).unwrap(),
+        std::fs::read(&placed_path).unwrap(),
+        "the same bytes as a cached pull"
+    );
+    assert_eq!(list_dir(out_dir.path()), vec!["placed.tar".to_string()]);
+    verify_everywhere(&placed_path, &img, &[name]);
+}
+
+#[test]
+fn a_bad_or_missing_blob_leaves_nothing_in_place() {
+    let reg = Registry::start();
+    let mut rng = Rng::new();
+    let layers = vec![
+        raw_layer(
+            &mut rng,
+            "application/vnd.docker.image.rootfs.diff.tar",
+            2 * MIB,
+        ),
+        raw_layer(
+            &mut rng,
+            "application/vnd.docker.image.rootfs.diff.tar",
+            MIB,
+        ),
+    ];
+    let img = image_of_layers(&mut rng, Flavor::Docker, AMD64, layers);
+    push_image(&reg, "team/bad", Some("v1"), &img);
+    let name = format!("{}/team/bad:v1", reg.host());
+    // The registry serves bytes that do not match the digest.
+    let data = blob_file(&reg, &img.layers[0].digest);
+    let mut bytes = std::fs::read(&data).unwrap();
+    bytes[MIB] ^= 0x55;
+    std::fs::write(&data, &bytes).unwrap();
+    let out_dir = TempDir::new("inplace-bad");
+    let out = out_dir.join("x.tar");
+    let res = pulltar_in(
+        out_dir.path(),
+        &[
+            &name,
+            "-o",
+            out.to_str().unwrap(),
+            "--no-cache",
+            "--chunk-size",
+            "256K",
+        ],
+    );
+    assert_eq!(res.code, 1, "{res}");
+    assert!(res.stderr.contains(&img.layers[0].digest), "{res}");
+    assert!(
+        list_dir(out_dir.path()).is_empty(),
+        "{:?}",
+        list_dir(out_dir.path())
+    );
+    // A blob the registry lost.
+    reg.delete_blob("team/bad", &img.layers[1].digest);
+    let res = pulltar_in(
+        out_dir.path(),
+        &[&name, "-o", out.to_str().unwrap(), "--no-cache"],
+    );
+    assert_eq!(res.code, 1, "{res}");
+    assert!(
+        list_dir(out_dir.path()).is_empty(),
+        "{:?}",
+        list_dir(out_dir.path())
+    );
+}
