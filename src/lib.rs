@@ -10,7 +10,8 @@
 //! for proxies), and authenticates in [`handshake`], with [`auth`] for
 //! challenges and tokens, [`credentials`] for the environment and the
 //! docker config, and [`base64`]; [`http_error`] turns failed responses
-//! into errors. [`manifest`] reads the manifest and [`platform`] picks an
+//! into errors. [`manifest`] reads the manifest (its media types checked by
+//! [`media_type`]) and [`platform`] picks an
 //! image from an index; [`download`] fetches the config and layers in
 //! parallel, in the order [`schedule`] chooses, each segment by
 //! [`segment`] into a resumable [`partial`] file, then into the verified
@@ -37,6 +38,7 @@ pub mod http_error;
 pub mod interrupt;
 pub mod logging;
 pub mod manifest;
+pub mod media_type;
 pub mod name_rules;
 pub mod partial;
 pub mod plan;

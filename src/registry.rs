@@ -71,6 +71,9 @@ pub struct Registry {
     /// dropped for anonymous access when refused).
     pub(crate) stored_credentials: bool,
     policy: Policy,
+    /// How long a connection may be silent (`--read-timeout`); blob
+    /// segments also use it to judge a slow drip (`segment.rs`).
+    pub read_timeout: Duration,
     pub(crate) mode: Mutex<AuthMode>,
     pub(crate) tokens: TokenCache,
     /// Held while a token is fetched, so that threads needing a new one
@@ -108,6 +111,7 @@ impl Registry {
             credentials: Mutex::new(credentials),
             stored_credentials,
             policy: options.policy.clone(),
+            read_timeout: options.read_timeout,
             mode: Mutex::new(AuthMode::Anonymous),
             tokens: TokenCache::default(),
             token_fetch: Mutex::new(()),
