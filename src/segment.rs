@@ -226,6 +226,7 @@ fn attempt(
         }
         _ => return Err(dl.registry.blob_error(digest, &mut resp)),
     }
+    let length_known = resp.headers().contains_key("content-length");
     let mut reader = resp.into_body().into_reader();
     let mut buf = vec![0u8; BUF_SIZE];
     let (mut journaled, mut written) = (pos, pos);
@@ -277,6 +278,21 @@ fn attempt(
     };
     partial.record(journaled, written)?;
     result?;
+    // A body without Content-Length ends when the server closes it: one
+    // more read shows whether it held more than was asked for (not when
+    // another thread took over the tail, which the server does not know).
+    if !length_known && written == end && seg.get().1 == end {
+        if let Ok(n @ 1..) = reader.read(&mut buf[..1]) {
+            return Err(verify_error(
+                desc,
+                format!(
+                    "the registry sent more than the {} bytes asked for (bytes {pos}-{}, {n} more at least)",
+                    end - pos,
+                    end - 1
+                ),
+            ));
+        }
+    }
     if seg.remaining() > 0 {
         return Err(broken(dl, desc, written, "the connection closed early"));
     }

@@ -9,9 +9,9 @@
 //! TLS handshake fails for a reason other than the certificate (a loopback
 //! registry with an untrusted certificate is an error, not a downgrade).
 //! Plain HTTP through an HTTP proxy uses [`crate::forward`] (no CONNECT).
-//! Redirects are followed at most [`MAX_REDIRECTS`] times (a loop is an
-//! error, not a hang), only to `http`/`https` URLs (ureq refuses any other
-//! scheme), and never with the `Authorization` header.
+//! The agent follows no redirect itself: the registry client does, at most
+//! [`MAX_REDIRECTS`] times (a loop is an error, not a hang), only to
+//! `http`/`https` URLs, and never with the `Authorization` header.
 //! This module knows nothing of authentication or of the registry API
 //! beyond the `/v2/` probe.
 
@@ -67,8 +67,7 @@ fn agent(
     };
     let config = ureq::Agent::config_builder()
         .http_status_as_error(false)
-        .max_redirects(MAX_REDIRECTS)
-        .redirect_auth_headers(ureq::config::RedirectAuthHeaders::Never)
+        .max_redirects(0)
         .user_agent(concat!("pulltar/", env!("CARGO_PKG_VERSION")))
         .tls_config(tls)
         .proxy(proxy)

@@ -93,3 +93,9 @@ mod proxy_env;
 
 #[path = "it/handshake.rs"]
 mod handshake;
+
+#[path = "it/corpus.rs"]
+mod corpus;
+
+#[path = "it/corpus_net.rs"]
+mod corpus_net;
