@@ -1,7 +1,12 @@
 //! Ctrl-C and SIGTERM: the first one sets a flag that downloads and the
 //! archive writer check between reads, so the pull stops at once with its
 //! partial blobs journaled and no file at the output path; a second one
-//! ends the process the default way.
+//! ends the process the default way. A pull stuck in a blocking network
+//! call (a server that stalls the manifest or a blob, under the read
+//! timeout) cannot see the flag, so a watcher thread ends the process with
+//! exit code 130 when the pull has not stopped [`GRACE`] after the signal
+//! (the journal lags at most a few hundred KiB, which the rerun fetches
+//! again; no archive is written while a request blocks).
 //!
 //! This module only records that a signal came (and offers a sleep that
 //! ends early when one does). It links no crate: the C
@@ -33,9 +38,23 @@ extern "C" fn on_signal(signum: i32) {
     }
 }
 
+/// How long a pull may take to stop by itself after a signal.
+pub const GRACE: Duration = Duration::from_secs(2);
+
 /// Installs the handler for SIGINT and SIGTERM, except for a signal the
-/// process was started ignoring (a background job's SIGINT, `nohup`).
+/// process was started ignoring (a background job's SIGINT, `nohup`), and
+/// the watcher that ends a pull stuck in a network call.
 pub fn install() {
+    let _ = std::thread::Builder::new()
+        .name("pulltar-interrupt".into())
+        .spawn(|| {
+            while !interrupted() {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            std::thread::sleep(GRACE);
+            eprintln!("pulltar: interrupted; run the same command again to resume");
+            std::process::exit(130);
+        });
     let handler = on_signal as extern "C" fn(i32) as usize;
     for sig in [SIGINT, SIGTERM] {
         // SAFETY: the handler only stores to an atomic and calls

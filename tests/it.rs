@@ -99,3 +99,6 @@ mod corpus;
 
 #[path = "it/corpus_net.rs"]
 mod corpus_net;
+
+#[path = "it/corpus_local.rs"]
+mod corpus_local;

@@ -80,7 +80,11 @@ pub fn run_case(case: &Case, out: &std::path::Path, cache: &std::path::Path) -> 
         .args(["--cache-dir", cache.to_str().unwrap()])
         .args(["--retries", "1"])
         .args(&case.args)
-        .current_dir(out.parent().unwrap())
+        .current_dir(
+            out.parent()
+                .filter(|p| p.is_dir())
+                .unwrap_or(std::path::Path::new("/")),
+        )
         .env_remove("RUST_LOG")
         .env("PULLTAR_RETRY_DELAY_MS", "10")
         .envs(case.env.iter().map(|(k, v)| (k, v)));
