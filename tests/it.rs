@@ -102,3 +102,6 @@ mod corpus_net;
 
 #[path = "it/corpus_local.rs"]
 mod corpus_local;
+
+#[path = "it/props.rs"]
+mod props;
