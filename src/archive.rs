@@ -243,6 +243,7 @@ impl TempOutput {
             std::process::id(),
             unique_suffix()
         ));
+        crate::interrupt::remove_on_forced_exit(&path);
         TempOutput {
             path,
             committed: false,
@@ -261,6 +262,7 @@ impl Drop for TempOutput {
         if !self.committed {
             let _ = fs::remove_file(&self.path);
         }
+        crate::interrupt::forget(&self.path);
     }
 }
 

@@ -51,6 +51,7 @@ impl Store {
             std::process::id(),
             unique_suffix()
         ));
+        crate::interrupt::remove_on_forced_exit(&root);
         let store = Store {
             root,
             remove_on_drop: true,
@@ -199,6 +200,7 @@ impl Drop for Store {
     fn drop(&mut self) {
         if self.remove_on_drop {
             let _ = fs::remove_dir_all(&self.root);
+            crate::interrupt::forget(&self.root);
         }
     }
 }

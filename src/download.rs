@@ -15,6 +15,10 @@
 //! the registry disagrees with (a 416, a wrong `Content-Range`, a digest
 //! mismatch) is discarded and fetched afresh, once. The first fatal error,
 //! or an interrupt, stops every thread.
+//!
+//! A descriptor declaring more than [`max_blob_size`] bytes (1 TiB, or
+//! `PULLTAR_MAX_BLOB_SIZE`) is refused before anything is fetched or any
+//! file made, so an absurd size can neither fill a disk nor overflow a sum.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -83,6 +87,54 @@ pub struct Downloader<'a> {
     pub in_place: Option<&'a crate::archive_inplace::InPlace>,
 }
 
+/// The largest blob accepted unless `PULLTAR_MAX_BLOB_SIZE` says otherwise.
+pub const DEFAULT_MAX_BLOB_SIZE: u64 = 1 << 40;
+
+/// The largest size a descriptor may declare: `PULLTAR_MAX_BLOB_SIZE`
+/// (bytes, or with a K/M/G suffix), else [`DEFAULT_MAX_BLOB_SIZE`]. The
+/// bound itself is capped at 2^50 so that sums of sizes cannot overflow.
+pub fn max_blob_size() -> Result<u64> {
+    match std::env::var("PULLTAR_MAX_BLOB_SIZE") {
+        Err(_) => Ok(DEFAULT_MAX_BLOB_SIZE),
+        Ok(v) => parse_bytes(&v).map(|n| n.min(1 << 50)).ok_or_else(|| {
+            Error::Usage(format!(
+                "PULLTAR_MAX_BLOB_SIZE={v:?} is not a size like 2000000000, 500M, 64G or 2T"
+            ))
+        }),
+    }
+}
+
+/// `N`, `NK`, `NM`, `NG` or `NT` (powers of 1024), at least 1.
+fn parse_bytes(s: &str) -> Option<u64> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let shift = match unit.to_ascii_uppercase().as_str() {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => return None,
+    };
+    let n: u64 = num.parse().ok().filter(|&n| n > 0)?;
+    n.checked_mul(1 << shift)
+}
+
+/// Refuses a descriptor whose declared size is over `max`.
+pub fn check_size(desc: &Descriptor, max: u64) -> Result<()> {
+    if desc.size <= max {
+        return Ok(());
+    }
+    Err(Error::Manifest {
+        what: format!("blob {}", desc.digest),
+        reason: format!(
+            "its declared size of {} bytes is larger than the {max} bytes allowed (set PULLTAR_MAX_BLOB_SIZE to pull larger blobs)",
+            desc.size
+        ),
+    })
+}
+
 /// How often a blob may start again from byte 0 on a registry that ignores
 /// Range, before the pull gives up on it.
 const MAX_WHOLE_RESTARTS: u32 = 5;
@@ -94,6 +146,10 @@ impl Downloader<'_> {
     /// largest start first. Returns the digests this call downloaded and
     /// verified (not those found in the store).
     pub fn fetch_all(&self, blobs: &[Descriptor]) -> Result<Vec<Digest>> {
+        let max = max_blob_size()?;
+        for d in blobs {
+            check_size(d, max)?;
+        }
         let mut todo: Vec<&Descriptor> = Vec::new();
         for d in blobs {
             if !todo.iter().any(|t| t.digest == d.digest) {
@@ -345,6 +401,29 @@ impl Downloader<'_> {
                 }
                 Err(e)
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blob_size_bounds() {
+        assert_eq!(parse_bytes("2000"), Some(2000));
+        assert_eq!(parse_bytes("64g"), Some(64 << 30));
+        assert_eq!(parse_bytes("2T"), Some(2 << 40));
+        for bad in [
+            "",
+            "0",
+            "-1",
+            "1.5G",
+            "1P",
+            "99999999999999999999",
+            "16777216T",
+        ] {
+            assert_eq!(parse_bytes(bad), None, "{bad}");
         }
     }
 }

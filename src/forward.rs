@@ -251,7 +251,7 @@ pub fn host_of(url: &str) -> &str {
 }
 
 /// Resolves a `Location` against the URL it came from.
-fn resolve(base: &str, location: &str) -> String {
+pub(crate) fn resolve(base: &str, location: &str) -> String {
     if location.contains("://") {
         return location.to_string();
     }

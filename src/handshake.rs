@@ -5,8 +5,11 @@
 //! GET (with Basic credentials if there are any), or docker's OAuth2
 //! refresh POST for an identity token. Stored credentials the realm refuses
 //! are dropped and the token fetched anonymously; a token realm on plain
-//! http is refused for an https registry unless `--insecure`. One thread
-//! at a time fetches a token.
+//! http is refused for an https registry unless `--insecure`, and a realm on
+//! a loopback or link-local address, for a registry that is not on one, is
+//! warned about (a registry steering the client at this machine's own
+//! services, or at a cloud metadata address). One thread at a time fetches
+//! a token.
 //!
 //! These are methods of [`Registry`]; the ping, and the retry once on a
 //! 401, are in `registry.rs`. Parsing challenges and token answers, and the
@@ -45,6 +48,7 @@ impl Registry {
         let challenges = auth::parse_challenges(&header);
         let mut current = self.mode.lock().unwrap_or_else(|p| p.into_inner());
         let mode = if let Some(b) = challenges.iter().find(|c| c.scheme == "bearer") {
+            self.check_realm_host(b);
             AuthMode::Bearer(b.clone())
         } else if challenges.iter().any(|c| c.scheme == "basic") {
             AuthMode::Basic
@@ -70,6 +74,22 @@ impl Registry {
         );
         *current = mode;
         Ok(())
+    }
+
+    /// Warns when the token realm is on a loopback or link-local address
+    /// while the registry is not.
+    fn check_realm_host(&self, challenge: &Challenge) {
+        let Some(realm) = challenge.param("realm") else {
+            return;
+        };
+        let realm_host = url_host(realm);
+        if is_local_address(realm_host) && !is_local_address(url_host(&self.base)) {
+            log::warn!(
+                "the registry {} sends its token requests to {:?}, a loopback or link-local address; check that the registry is the one you meant",
+                self.base,
+                excerpt(realm_host.as_bytes(), 100)
+            );
+        }
     }
 
     /// The `Authorization` value for the next request, fetching a token if
@@ -171,5 +191,47 @@ impl Registry {
         }
         let body = read_limited(&mut resp, SMALL_BODY, what, url)?;
         auth::parse_token(&body, Instant::now()).map_err(Error::Auth)
+    }
+}
+
+/// The host of a URL, without user info, port or IPv6 brackets.
+fn url_host(url: &str) -> &str {
+    let authority = crate::forward::host_of(url);
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    crate::reference::host_of(authority)
+}
+
+/// Loopback (`localhost`, 127/8, ::1) or link-local (169.254/16,
+/// fe80::/10, where cloud metadata services live).
+fn is_local_address(host: &str) -> bool {
+    if crate::reference::is_loopback_host(host) {
+        return true;
+    }
+    match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(ip)) => ip.is_link_local() || ip.is_unspecified(),
+        Ok(std::net::IpAddr::V6(ip)) => {
+            ip.is_loopback() || ip.is_unspecified() || (ip.segments()[0] & 0xffc0) == 0xfe80
+        }
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_realm_hosts() {
+        for (url, local) in [
+            ("http://169.254.169.254/latest/meta-data", true),
+            ("https://user:pw@127.0.0.1:8080/token", true),
+            ("https://[::1]:5000/token", true),
+            ("https://[fe80::1]/token", true),
+            ("https://localhost/token", true),
+            ("https://auth.docker.io/token?x=1", false),
+            ("https://10.0.0.1/token", false),
+        ] {
+            assert_eq!(is_local_address(url_host(url)), local, "{url}");
+        }
     }
 }

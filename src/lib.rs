@@ -11,9 +11,10 @@
 //! for proxies), and authenticates in [`handshake`], with [`auth`] for
 //! challenges and tokens, [`credentials`] for the environment and the
 //! docker config, and [`base64`]; [`http_error`] turns failed responses
-//! into errors. [`resolve`] fetches the manifest, read by [`manifest`],
-//! following indexes, where [`platform`] picks the image;
-//! [`download`] fetches the configs and layers of every image in
+//! into errors. [`resolve`] fetches the manifest, read by [`manifest`]
+//! (its media types checked by [`media_type`]), following indexes, where
+//! [`platform`] picks the image; [`download`] fetches the configs and
+//! layers of every image in
 //! parallel, in the order [`schedule`] chooses, each segment by
 //! [`segment`] into a resumable [`partial`] file, then into the verified
 //! [`cache`] store ([`digest`] checks the bytes), retrying by the
@@ -56,6 +57,7 @@ pub mod layer_types;
 pub mod layers;
 pub mod logging;
 pub mod manifest;
+pub mod media_type;
 pub mod name_rules;
 pub mod partial;
 pub mod plan;

@@ -46,7 +46,7 @@ pub const MAX_CONFIG_BYTES: u64 = 32 << 20;
 #[serde(rename_all = "camelCase")]
 pub struct Descriptor {
     /// Media type of the content.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::media_type::deserialize")]
     pub media_type: String,
     /// Digest of the content.
     pub digest: Digest,

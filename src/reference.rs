@@ -105,13 +105,22 @@ impl Reference {
 
     /// The name as docker shows it: `nginx`, `user/app`,
     /// `ghcr.io/org/x`, `127.0.0.1:5000/team/app`.
+    /// A Docker Hub path whose first component would read as a registry
+    /// (`docker.io/a.b/c`) keeps its `docker.io/`, so the name means the
+    /// same image when read back.
     pub fn familiar_name(&self) -> String {
         if self.is_docker_hub() {
-            self.repository
+            let short = self
+                .repository
                 .strip_prefix("library/")
                 .filter(|rest| !rest.contains('/'))
-                .unwrap_or(&self.repository)
-                .to_string()
+                .unwrap_or(&self.repository);
+            match short.split_once('/') {
+                Some((first, _)) if first.contains(['.', ':']) || first == "localhost" => {
+                    format!("{DOCKER_HUB}/{short}")
+                }
+                _ => short.to_string(),
+            }
         } else {
             format!("{}/{}", self.registry, self.repository)
         }
@@ -348,5 +357,19 @@ mod tests {
             let err = Reference::parse(bad).expect_err(bad).to_string();
             assert!(err.contains(&format!("{bad:?}")), "{err}");
         }
+    }
+
+    /// Found by `cargo fuzz run reference`: a Hub path whose first component
+    /// has a dot read back as another registry in RepoTags.
+    #[test]
+    fn familiar_name_reads_back_as_the_same_image() {
+        let r = p("index.docker.io/a.b/c:1");
+        assert_eq!(r.repo_tag().unwrap(), "docker.io/a.b/c:1");
+        let again = p(&r.repo_tag().unwrap());
+        assert_eq!(
+            (again.registry(), again.repository()),
+            ("docker.io", "a.b/c")
+        );
+        assert_eq!(p("user/app:1").repo_tag().unwrap(), "user/app:1");
     }
 }

@@ -71,6 +71,9 @@ pub struct Registry {
     /// dropped for anonymous access when refused).
     pub(crate) stored_credentials: bool,
     policy: Policy,
+    /// How long a connection may be silent (`--read-timeout`); blob
+    /// segments also use it to judge a slow drip (`segment.rs`).
+    pub read_timeout: Duration,
     pub(crate) mode: Mutex<AuthMode>,
     pub(crate) tokens: TokenCache,
     /// Held while a token is fetched, so that threads needing a new one
@@ -108,6 +111,7 @@ impl Registry {
             credentials: Mutex::new(credentials),
             stored_credentials,
             policy: options.policy.clone(),
+            read_timeout: options.read_timeout,
             mode: Mutex::new(AuthMode::Anonymous),
             tokens: TokenCache::default(),
             token_fetch: Mutex::new(()),
@@ -178,33 +182,55 @@ impl Registry {
         Ok(resp)
     }
 
-    /// A GET of `url` with `headers`: through the forward proxy for
-    /// `http://` URLs when there is one (and through ureq for a redirect
-    /// it hands back), else through ureq.
+    /// A GET of `url` with `headers`, following redirects here rather than
+    /// in ureq: at most [`transport::MAX_REDIRECTS`] of them, only to
+    /// `http`/`https` URLs (a `file:` or `ftp:` Location is an error, not a
+    /// path on the same host), and never with `Authorization`. Plain-HTTP
+    /// URLs go through the forward proxy when there is one.
     pub(crate) fn http_get(
         &self,
         url: &str,
-        headers: Vec<(&str, String)>,
+        mut headers: Vec<(&str, String)>,
     ) -> std::result::Result<Response<Body>, ureq::Error> {
-        let Some(forward) = self.forward.as_ref().filter(|_| url.starts_with("http://")) else {
-            let mut req = self.agent.get(url);
-            for (k, v) in headers {
-                req = req.header(k, v);
+        let mut url = url.to_string();
+        for _ in 0..=transport::MAX_REDIRECTS {
+            let resp = self.get_once(&url, &headers)?;
+            let redirect = matches!(resp.status().as_u16(), 301 | 302 | 303 | 307 | 308);
+            let location = resp.headers().get("location").and_then(|v| v.to_str().ok());
+            let Some(location) = location.filter(|_| redirect) else {
+                return Ok(resp);
+            };
+            let next = crate::forward::resolve(&url, location.trim());
+            let scheme = next.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+            if !matches!(scheme.as_deref(), Some("http" | "https")) {
+                return Err(ureq::Error::BadUri(format!(
+                    "the registry redirected to {:?}, which is not an http(s) URL",
+                    crate::error::excerpt(redact_url(&next).as_bytes(), 100)
+                )));
             }
-            return req.call();
-        };
-        let resp = forward.get(url, &headers)?;
-        let redirect = matches!(resp.status().as_u16(), 301 | 302 | 303 | 307 | 308);
-        match resp.headers().get("location").and_then(|v| v.to_str().ok()) {
-            Some(next) if redirect && next.starts_with("https://") => {
-                // Another host: the registry's token stays behind.
-                let mut req = self.agent.get(next);
-                for (k, v) in headers.into_iter().filter(|(k, _)| *k != "Authorization") {
-                    req = req.header(k, v);
+            log::debug!("redirected to {}", redact_url(&next));
+            // Another host, or a signed URL: the registry's token stays behind.
+            headers.retain(|(k, _)| *k != "Authorization");
+            url = next;
+        }
+        Err(ureq::Error::TooManyRedirects)
+    }
+
+    /// One GET, without following redirects.
+    fn get_once(
+        &self,
+        url: &str,
+        headers: &[(&str, String)],
+    ) -> std::result::Result<Response<Body>, ureq::Error> {
+        match self.forward.as_ref().filter(|_| url.starts_with("http://")) {
+            Some(forward) => forward.get(url, headers),
+            None => {
+                let mut req = self.agent.get(url);
+                for (k, v) in headers {
+                    req = req.header(*k, v);
                 }
                 req.call()
             }
-            _ => Ok(resp),
         }
     }
 

@@ -8,10 +8,20 @@
 //! Requests always go to the registry's blob URL (a redirect is followed
 //! afresh each time, never reused). This module does not choose segments;
 //! `schedule.rs` does.
+//!
+//! What a registry sends is held to what was asked: a `Content-Length`
+//! other than the blob's (or the range's) size is refused before a byte is
+//! read, a 206 must carry exactly the requested `Content-Range`, and a
+//! body longer than asked for is an error, not truncated silently. A
+//! segment whose bytes arrive at under [`MIN_RATE`] on average, once it has
+//! run for twice the read timeout, is given up (a slow drip would
+//! otherwise keep a pull alive forever, each cut connection counting as
+//! progress).
 
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use crate::download::Downloader;
 use crate::error::{excerpt, Error, Result};
@@ -24,6 +34,32 @@ use crate::retry;
 const JOURNAL_STEP: u64 = 256 << 10;
 /// The read buffer of one request.
 const BUF_SIZE: usize = 256 << 10;
+/// The slowest average a segment may keep (bytes per second), measured
+/// from its start once it has run for twice the read timeout.
+pub const MIN_RATE: u64 = 1024;
+
+/// The low-speed guard of one segment: when it started, and where.
+struct Pace {
+    started: Instant,
+    first: u64,
+    window: Duration,
+}
+
+impl Pace {
+    /// An error text if the segment, now at `pos`, is too slow.
+    fn check(&self, pos: u64) -> std::result::Result<(), String> {
+        let took = self.started.elapsed();
+        let got = pos.saturating_sub(self.first);
+        if took < self.window || got >= MIN_RATE.saturating_mul(took.as_secs()) {
+            return Ok(());
+        }
+        Err(format!(
+            "only {got} bytes arrived in {} s, under the {} KiB/s a download needs (the registry or the link is dripping); run the same command again to resume",
+            took.as_secs(),
+            MIN_RATE >> 10
+        ))
+    }
+}
 
 /// A byte range `[pos, end)` still to fetch; `pos` only grows, `end` only
 /// shrinks.
@@ -104,9 +140,22 @@ pub fn fetch(
         std::mem::replace(&mut before, now) < now
     };
     let what = format!("blob {}", desc.digest.short());
-    let _shown = dl.progress.segment(&desc.digest);
+    let pace = Pace {
+        started: Instant::now(),
+        first: seg.get().0,
+        window: dl.sources.of(&desc.digest).read_timeout * 2,
+    };
     retry::run(&dl.policy, &what, Some(abort), progressed, || {
-        attempt(dl, desc, partial, seg, abort)
+        let r = attempt(dl, desc, partial, seg, abort, &pace);
+        match r {
+            // A connection cut (by the read timeout, say) after a little
+            // data: no retry if the segment crawls.
+            Err(Error::Network { .. }) => match pace.check(seg.get().0) {
+                Err(why) => Err(too_slow(dl, desc, why)),
+                Ok(()) => r,
+            },
+            other => other,
+        }
     })
 }
 
@@ -116,6 +165,7 @@ fn attempt(
     partial: &Partial,
     seg: &Segment,
     abort: &AtomicBool,
+    pace: &Pace,
 ) -> Result<Outcome> {
     let (pos, end) = seg.get();
     if pos >= end {
@@ -160,12 +210,28 @@ fn attempt(
             let range = header("content-range").unwrap_or_default();
             check_content_range(&range, pos, end, desc.size)
                 .map_err(|detail| verify_error(desc, detail))?;
+            let length = header("content-length").map(|v| v.trim().parse::<u64>());
+            if let Some(len) = length.filter(|l| l.as_ref().ok() != Some(&(end - pos))) {
+                return Err(verify_error(
+                    desc,
+                    format!(
+                        "the registry announced {} bytes for the {} bytes {pos}-{} it was asked for",
+                        len.map_or_else(|_| "a malformed number of".to_string(), |l| l.to_string()),
+                        end - pos,
+                        end - 1
+                    ),
+                ));
+            }
         }
         _ => return Err(registry.blob_error(digest, &mut resp)),
     }
+    let length_known = resp.headers().contains_key("content-length");
     let mut reader = resp.into_body().into_reader();
     let mut buf = vec![0u8; BUF_SIZE];
     let (mut journaled, mut written) = (pos, pos);
+    // Every byte the server sent: more than the range asked for is a lie
+    // about the blob, not something to cut silently.
+    let mut received = 0u64;
     let result = loop {
         if abort.load(Ordering::Relaxed) {
             break Err(Error::Aborted);
@@ -179,6 +245,17 @@ fn attempt(
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => break Err(broken(dl, desc, written, &e.to_string())),
         };
+        received += n as u64;
+        if received > end - pos {
+            break Err(verify_error(
+                desc,
+                format!(
+                    "the registry sent more than the {} bytes asked for (bytes {pos}-{})",
+                    end - pos,
+                    end - 1
+                ),
+            ));
+        }
         let (at, allowed) = seg.reserve(n as u64);
         if allowed > 0 {
             if let Err(e) = partial.write_at(&buf[..allowed as usize], at) {
@@ -194,9 +271,27 @@ fn attempt(
         if allowed < n as u64 || seg.remaining() == 0 {
             break Ok(());
         }
+        if let Err(why) = pace.check(written) {
+            break Err(too_slow(dl, desc, why));
+        }
     };
     partial.record(journaled, written)?;
     result?;
+    // A body without Content-Length ends when the server closes it: one
+    // more read shows whether it held more than was asked for (not when
+    // another thread took over the tail, which the server does not know).
+    if !length_known && written == end && seg.get().1 == end {
+        if let Ok(n @ 1..) = reader.read(&mut buf[..1]) {
+            return Err(verify_error(
+                desc,
+                format!(
+                    "the registry sent more than the {} bytes asked for (bytes {pos}-{}, {n} more at least)",
+                    end - pos,
+                    end - 1
+                ),
+            ));
+        }
+    }
     if seg.remaining() > 0 {
         return Err(broken(dl, desc, written, "the connection closed early"));
     }
@@ -219,6 +314,19 @@ fn broken(dl: &Downloader, desc: &Descriptor, at: u64, cause: &str) -> Error {
         ),
         cause: format!("{cause} at byte {at} of {}", desc.size),
         transient: true,
+    }
+}
+
+/// The error of a segment that the low-speed guard gave up on.
+fn too_slow(dl: &Downloader, desc: &Descriptor, why: String) -> Error {
+    Error::Network {
+        what: format!("downloading blob {}", desc.digest),
+        url: format!(
+            "GET {}",
+            crate::error::redact_url(&dl.sources.of(&desc.digest).blob_url(&desc.digest))
+        ),
+        cause: why,
+        transient: false,
     }
 }
 

@@ -9,6 +9,9 @@
 //! TLS handshake fails for a reason other than the certificate (a loopback
 //! registry with an untrusted certificate is an error, not a downgrade).
 //! Plain HTTP through an HTTP proxy uses [`crate::forward`] (no CONNECT).
+//! The agent follows no redirect itself: the registry client does, at most
+//! [`MAX_REDIRECTS`] times (a loop is an error, not a hang), only to
+//! `http`/`https` URLs, and never with the `Authorization` header.
 //! This module knows nothing of authentication or of the registry API
 //! beyond the `/v2/` probe.
 
@@ -23,6 +26,9 @@ use crate::http_error::network_error;
 use crate::reference;
 use crate::registry::Options;
 use crate::tls;
+
+/// How many redirects one request may follow.
+pub const MAX_REDIRECTS: u32 = 10;
 
 /// A reachable registry host: the agent and the base URL to use with it.
 pub struct Endpoint {
@@ -61,6 +67,7 @@ fn agent(
     };
     let config = ureq::Agent::config_builder()
         .http_status_as_error(false)
+        .max_redirects(0)
         .user_agent(concat!("pulltar/", env!("CARGO_PKG_VERSION")))
         .tls_config(tls)
         .proxy(proxy)

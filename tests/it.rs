@@ -129,5 +129,16 @@ mod logs;
 #[path = "it/demo.rs"]
 mod demo;
 
+#[path = "it/corpus.rs"]
+mod corpus;
 #[path = "it/inplace.rs"]
 mod inplace;
+
+#[path = "it/corpus_net.rs"]
+mod corpus_net;
+
+#[path = "it/corpus_local.rs"]
+mod corpus_local;
+
+#[path = "it/props.rs"]
+mod props;

@@ -41,6 +41,16 @@ pub enum Fault {
     Status(u16, Vec<(String, String)>),
     /// Relay this many body bytes, send nothing for the duration, close.
     StallAfter(u64, Duration),
+    /// Answer this status, headers and body without contacting upstream
+    /// (Content-Length is set from the body).
+    Respond(u16, Vec<(String, String)>, Vec<u8>),
+    /// Relay, with this response header set (replaced if present).
+    SetHeader(String, String),
+    /// Relay the body without its Content-Length (ended by closing the
+    /// connection) and send these bytes after it.
+    Append(Vec<u8>),
+    /// Relay the body at this many bytes per second.
+    Rate(u64),
 }
 
 #[derive(Clone, Debug)]

@@ -156,6 +156,25 @@ fn serve(
         sh.update(idx, |r| r.status = *code);
         return client.write_all(out.as_bytes());
     }
+    if let Some(Fault::Respond(code, extra, body)) = &fault {
+        if !sh.fire(rule, idx, "respond") {
+            return serve(sh, (idx, None), client, (method, path, headers, rest));
+        }
+        let mut out = format!(
+            "HTTP/1.1 {code} Scripted\r\nContent-Length: {}\r\nConnection: close\r\n",
+            body.len()
+        )
+        .into_bytes();
+        for (k, v) in extra {
+            out.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
+        }
+        out.extend_from_slice(b"\r\n");
+        if method != "HEAD" {
+            out.extend_from_slice(body);
+        }
+        sh.update(idx, |r| r.status = *code);
+        return client.write_all(&out);
+    }
     let ignore_range = matches!(fault, Some(Fault::IgnoreRange))
         && header(headers, "range").is_some()
         && sh.fire(rule, idx, "ignore-range");
@@ -186,9 +205,25 @@ fn serve(
     let status: u16 = status.unwrap_or(0);
     let mut out = format!("{status_line}\r\n");
     let mut content_range = None;
+    let set = match &fault {
+        Some(Fault::SetHeader(name, value)) if sh.fire(rule, idx, "set-header") => {
+            out += &format!("{name}: {value}\r\n");
+            Some(name.clone())
+        }
+        _ => None,
+    };
+    let append = match &fault {
+        Some(Fault::Append(extra)) if status == 200 || status == 206 => {
+            sh.fire(rule, idx, "append").then(|| extra.clone())
+        }
+        _ => None,
+    };
     for (k, v) in &rheaders {
         let mut v = v.clone();
-        if is_one_of(k, &["connection", "keep-alive"]) {
+        if is_one_of(k, &["connection", "keep-alive"])
+            || set.as_ref().is_some_and(|n| n.eq_ignore_ascii_case(k))
+            || append.is_some() && k.eq_ignore_ascii_case("content-length")
+        {
             continue;
         }
         if k.eq_ignore_ascii_case("location") {
@@ -220,7 +255,16 @@ fn serve(
         Some(Fault::StallAfter(n, d)) => Some((n, Some(d.min(MAX_STALL)))),
         _ => None,
     };
-    relay(sh, (idx, rule), client, &mut up, body_start, limit)
+    let rate = match fault {
+        Some(Fault::Rate(r)) if sh.fire(rule, idx, "rate") => Some(r),
+        _ => None,
+    };
+    relay(sh, (idx, rule, rate), client, &mut up, body_start, limit)?;
+    if let Some(extra) = append {
+        client.write_all(&extra)?;
+        sh.update(idx, |r| r.body_bytes += extra.len() as u64);
+    }
+    Ok(())
 }
 
 /// `bytes A-B/T` with A and B moved by one (down if possible, else up).
@@ -241,7 +285,7 @@ fn shift_content_range(v: &str) -> String {
 /// `limit.0` bytes when `limit` is set and the body is longer than that.
 fn relay(
     sh: &Shared,
-    (idx, rule): (usize, Option<usize>),
+    (idx, rule, rule_rate): (usize, Option<usize>, Option<u64>),
     client: &mut TcpStream,
     up: &mut TcpStream,
     mut pending: Vec<u8>,
@@ -261,10 +305,11 @@ fn relay(
             }
             pending.extend_from_slice(&buf[..n]);
         }
-        let rate = sh.rate.load(Ordering::SeqCst);
+        let rate = rule_rate.unwrap_or_else(|| sh.rate.load(Ordering::SeqCst));
         let mut take = pending.len();
         if rate > 0 {
-            take = take.min((rate / 50).max(1024) as usize);
+            let floor = if rule_rate.is_some() { 1 } else { 1024 };
+            take = take.min((rate / 50).max(floor) as usize);
         }
         if let Some((n, stall)) = limit {
             let name = if stall.is_some() { "stall" } else { "cut" };
