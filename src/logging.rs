@@ -12,6 +12,7 @@
 //! the redaction of URLs in it, is decided where the records are made.
 
 use std::fs::{File, OpenOptions};
+use std::os::unix::fs::OpenOptionsExt;
 use std::io::Write;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -119,10 +120,13 @@ pub(crate) fn init_logging(args: &Args) -> Result<()> {
     b.target(env_logger::Target::Pipe(Box::new(ProgressPipe)));
     let term = b.build();
     let file = match &args.log_file {
+        // Owner-only, like a shell history: it is redacted, but it still
+        // names the registries and images a user pulls.
         Some(path) => Some(Mutex::new(
             OpenOptions::new()
                 .create(true)
                 .append(true)
+                .mode(0o600)
                 .open(path)
                 .map_err(|e| Error::io("open the log file", path, e))?,
         )),

@@ -142,3 +142,6 @@ mod corpus_local;
 
 #[path = "it/props.rs"]
 mod props;
+
+#[path = "it/secrets.rs"]
+mod secrets;
