@@ -73,11 +73,13 @@ pub fn write(out: &Path, contents: Contents) -> Result<u64> {
     let file =
         File::create(&temp.path).map_err(|e| Error::io("create the output file", &temp.path, e))?;
     let werr = |e| Error::io("write the archive", &temp.path, e);
+    let writeback = crate::writeback::Writeback::start(&file);
     let buffered = write_to(
         BufWriter::with_capacity(1 << 20, file),
         contents,
         &temp.path,
     )?;
+    drop(writeback);
     let file = buffered.into_inner().map_err(|e| werr(e.into_error()))?;
     file.sync_all().map_err(werr)?;
     let size = file.metadata().map_err(werr)?.len();

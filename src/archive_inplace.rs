@@ -27,6 +27,8 @@ use crate::error::{Error, Result};
 pub struct InPlace {
     temp: TempOutput,
     file: Arc<File>,
+    /// Pushes the regions to disk as they arrive.
+    writeback: crate::writeback::Writeback,
     regions: HashMap<Digest, u64>,
     size: u64,
 }
@@ -80,6 +82,7 @@ impl InPlace {
         }
         Ok(InPlace {
             temp,
+            writeback: crate::writeback::Writeback::start(&file),
             file: Arc::new(file),
             regions,
             size,
@@ -97,6 +100,7 @@ impl InPlace {
     /// Syncs the archive (every region must have been downloaded and
     /// verified) and renames it to `out`. Returns its size.
     pub fn finish(self, out: &Path) -> Result<u64> {
+        drop(self.writeback);
         self.file
             .sync_all()
             .map_err(|e| Error::io("write the archive", &self.temp.path, e))?;

@@ -77,3 +77,4 @@ pub mod segment;
 pub mod targets;
 pub mod tls;
 pub mod transport;
+pub mod writeback;

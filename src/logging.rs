@@ -12,8 +12,8 @@
 //! the redaction of URLs in it, is decided where the records are made.
 
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::OpenOptionsExt;
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -90,6 +90,10 @@ pub struct Partial {
     base: u64,
     /// `None` for a region of the archive: nothing to resume.
     journal: Option<Mutex<File>>,
+    /// The blob hashed as it arrives: the bytes `[0, n)` written in order
+    /// so far (by whichever segment writes at the frontier), so that
+    /// [`Partial::verify`] reads back only the rest.
+    inline: Mutex<(u64, Verifier)>,
     /// What the journal said was already written when the blob was opened.
     pub done: RangeSet,
 }
@@ -161,6 +165,7 @@ impl Partial {
             file: Arc::new(file),
             base: 0,
             journal: Some(Mutex::new(journal)),
+            inline: Mutex::new((0, Verifier::new())),
             done,
         };
         if partial.done.covered() == 0 || len != size {
@@ -186,6 +191,7 @@ impl Partial {
             file,
             base,
             journal: None,
+            inline: Mutex::new((0, Verifier::new())),
             done: RangeSet::default(),
         }
     }
@@ -194,6 +200,7 @@ impl Partial {
     /// of the blob's size (a region is simply written again).
     pub fn reset(&mut self) -> Result<()> {
         self.done = RangeSet::default();
+        *self.inline.get_mut().unwrap_or_else(|p| p.into_inner()) = (0, Verifier::new());
         let Some(journal) = self.journal.as_mut() else {
             return Ok(());
         };
@@ -206,11 +213,23 @@ impl Partial {
             .map_err(|e| Error::io("reset the download journal", &self.journal_path, e))
     }
 
-    /// Writes `buf` at `offset`.
+    /// Writes `buf` at `offset` (and hashes it, when it continues the
+    /// bytes hashed so far; a write below them starts the hash over).
     pub fn write_at(&self, buf: &[u8], offset: u64) -> Result<()> {
         self.file
             .write_all_at(buf, self.base + offset)
-            .map_err(|e| Error::io("write the partial blob", &self.path, e))
+            .map_err(|e| Error::io("write the partial blob", &self.path, e))?;
+        let mut inline = self.inline.lock().unwrap_or_else(|p| p.into_inner());
+        if offset < inline.0 {
+            // Bytes already hashed are written again (the blob restarted):
+            // what was hashed may no longer be what the file holds.
+            *inline = (0, Verifier::new());
+        }
+        if inline.0 == offset {
+            inline.1.update(buf);
+            inline.0 += buf.len() as u64;
+        }
+        Ok(())
     }
 
     /// Journals `[start, end)` as written (call only after `write_at`).
@@ -226,11 +245,14 @@ impl Partial {
             .map_err(|e| Error::io("write the download journal", &self.journal_path, e))
     }
 
-    /// Hashes the whole file and checks it against the digest and size.
+    /// Checks the blob against its digest and size: what was hashed as it
+    /// arrived, then the rest read back from the file.
     pub fn verify(&self) -> std::result::Result<(), String> {
-        let mut verifier = Verifier::new();
+        let (mut offset, mut verifier) = std::mem::replace(
+            &mut *self.inline.lock().unwrap_or_else(|p| p.into_inner()),
+            (0, Verifier::new()),
+        );
         let mut buf = vec![0u8; 1 << 20];
-        let mut offset = 0u64;
         while offset < self.size {
             let want = buf.len().min((self.size - offset) as usize);
             let n = self
@@ -359,6 +381,28 @@ mod tests {
         p.commit(&store).unwrap();
         assert!(store.has(&d, 10_000));
         assert!(Partial::open(&store, &d, 10_000).unwrap().is_none());
+    }
+
+    #[test]
+    fn inline_hash_follows_the_file() {
+        let store = Store::temporary().unwrap();
+        let data = blob(10_000);
+        let d = Digest::of(&data);
+        let p = Partial::open(&store, &d, 10_000).unwrap().unwrap();
+        // Out of order: the frontier segment, then one further on.
+        p.write_at(&data[6000..], 6000).unwrap();
+        p.write_at(&data[..3000], 0).unwrap();
+        p.write_at(&data[3000..6000], 3000).unwrap();
+        p.verify().unwrap();
+        drop(p);
+        // Hashed bytes written again with other data: the file is what
+        // counts.
+        let p = Partial::open(&store, &d, 10_000).unwrap().unwrap();
+        p.write_at(&data, 0).unwrap();
+        p.write_at(b"XXXX", 100).unwrap();
+        assert!(p.verify().is_err());
+        p.write_at(&data[100..104], 100).unwrap();
+        p.verify().unwrap();
     }
 
     #[test]

@@ -71,14 +71,21 @@ fn system_certs() -> Vec<Certificate<'static>> {
     }
     if let Some(dir) = from_env("SSL_CERT_DIR") {
         if let Ok(entries) = fs::read_dir(&dir) {
+            // As OpenSSL reads a CA directory: the `<hash>.<n>` files only
+            // (not a bundle kept beside them).
             let mut in_dir: Vec<PathBuf> = entries
                 .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.file_name()
+                        .is_some_and(|n| is_hash_name(&n.to_string_lossy()))
+                })
                 .filter(|p| p.is_file())
                 .collect();
             in_dir.sort();
             files.extend(in_dir);
         }
     }
+    let mut seen = std::collections::HashSet::new();
     files
         .iter()
         .flat_map(|f| match read_pem(f) {
@@ -88,7 +95,19 @@ fn system_certs() -> Vec<Certificate<'static>> {
                 Vec::new()
             }
         })
+        .filter(|c| seen.insert(c.der().to_vec()))
         .collect()
+}
+
+/// `5ad8a5d6.0`: eight hex digits, a dot, a number.
+fn is_hash_name(name: &str) -> bool {
+    let Some((hash, n)) = name.split_once('.') else {
+        return false;
+    };
+    hash.len() == 8
+        && hash.bytes().all(|b| b.is_ascii_hexdigit())
+        && !n.is_empty()
+        && n.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// The certificates in a PEM file.
@@ -143,6 +162,15 @@ mod tests {
     #[test]
     fn bundled_or_system_roots_without_flags() {
         assert!(roots(&[]).is_ok());
+    }
+
+    #[test]
+    fn ca_directory_names() {
+        assert!(is_hash_name("5ad8a5d6.0"));
+        assert!(is_hash_name("002C0B4F.12"));
+        assert!(!is_hash_name("ca-certificates.crt"));
+        assert!(!is_hash_name("5ad8a5d6.pem"));
+        assert!(!is_hash_name("5ad8a5d.0"));
     }
 
     #[test]
