@@ -189,7 +189,8 @@ impl Registry {
                 Error::Auth(e.to_string())
             });
         }
-        let body = read_limited(&mut resp, SMALL_BODY, what, url)?;
+        let deadline = crate::http_error::small_body_deadline(self.read_timeout);
+        let body = read_limited(&mut resp, SMALL_BODY, deadline, what, url)?;
         auth::parse_token(&body, Instant::now()).map_err(Error::Auth)
     }
 }

@@ -3,7 +3,8 @@
 //! distribution spec's `code: message` (else an excerpt of the body) and
 //! any `Retry-After`; a transport failure becomes one marked transient or
 //! not, with certificate failures explained (`--ca-cert`, `--insecure`); a
-//! body read past its limit is an error; and an unwanted body (of a 401,
+//! body read past its limit, or dripping in past its deadline, is an
+//! error; and an unwanted body (of a 401,
 //! say) is read, up to 64 KiB, so the connection can be reused.
 //!
 //! URLs in errors are redacted. This module sends no request and decides
@@ -18,27 +19,59 @@ use crate::{retry, tls};
 /// The most read of an error or token body.
 pub(crate) const SMALL_BODY: u64 = 64 << 10;
 
-/// Reads a body of at most `limit` bytes.
+/// Reads a body of at most `limit` bytes, within `deadline`: a small
+/// answer (a manifest, a token, a config) that drips in slower than that
+/// is cut, as a transient network failure (the read timeout alone lets a
+/// server send a byte every few seconds forever).
 pub(crate) fn read_limited(
     resp: &mut Response<Body>,
     limit: u64,
+    deadline: std::time::Duration,
     what: &str,
     url: &str,
 ) -> Result<Vec<u8>> {
-    resp.body_mut()
-        .with_config()
-        .limit(limit)
-        .read_to_vec()
-        .map_err(|e| match e {
-            ureq::Error::BodyExceedsLimit(_) => Error::Manifest {
+    use std::io::Read;
+    let started = std::time::Instant::now();
+    let mut reader = resp.body_mut().as_reader().take(limit + 1);
+    let mut body = Vec::new();
+    let mut buf = [0u8; 16 << 10];
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(network_error(what, url, ureq::Error::from(e))),
+        };
+        body.extend_from_slice(&buf[..n]);
+        if body.len() as u64 > limit {
+            return Err(Error::Manifest {
                 what: what.to_string(),
                 reason: format!(
                     "the answer from {} is larger than {limit} bytes",
                     redact_url(url)
                 ),
-            },
-            other => network_error(what, url, other),
-        })
+            });
+        }
+        if started.elapsed() > deadline {
+            return Err(Error::Network {
+                what: what.to_string(),
+                url: format!("GET {}", redact_url(url)),
+                cause: format!(
+                    "only {} bytes arrived in {} s (the registry or the link is dripping)",
+                    body.len(),
+                    deadline.as_secs()
+                ),
+                transient: true,
+            });
+        }
+    }
+    Ok(body)
+}
+
+/// How long a small answer may take: four times the read timeout (two
+/// minutes by default).
+pub(crate) fn small_body_deadline(read_timeout: std::time::Duration) -> std::time::Duration {
+    read_timeout * 4
 }
 
 /// Reads (a bounded part of) the body so the connection can be reused.

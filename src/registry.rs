@@ -25,7 +25,7 @@ use crate::digest::Digest;
 use crate::error::{redact_url, Error, Result};
 use crate::forward::ForwardProxy;
 use crate::handshake::AuthMode;
-use crate::http_error::{drain, http_error, network_error, read_limited};
+use crate::http_error::{drain, http_error, network_error, read_limited, small_body_deadline};
 use crate::manifest;
 use crate::proxy::ProxyConfig;
 use crate::reference::Reference;
@@ -286,7 +286,13 @@ impl Registry {
                 .get("content-type")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
-            let body = read_limited(&mut resp, manifest::MAX_MANIFEST_BYTES, &what, &url)?;
+            let body = read_limited(
+                &mut resp,
+                manifest::MAX_MANIFEST_BYTES,
+                small_body_deadline(self.read_timeout),
+                &what,
+                &url,
+            )?;
             Ok((body, content_type))
         })
     }
@@ -327,7 +333,13 @@ impl Registry {
             if status != 200 {
                 return Err(http_error(&what, &url, status, &mut resp));
             }
-            read_limited(&mut resp, limit, &what, &url)
+            read_limited(
+                &mut resp,
+                limit,
+                small_body_deadline(self.read_timeout),
+                &what,
+                &url,
+            )
         })
     }
 
@@ -347,7 +359,13 @@ impl Registry {
         if status != 200 {
             return Err(http_error(&what, &url, status, &mut resp));
         }
-        let body = read_limited(&mut resp, 1 << 20, &what, &url)?;
+        let body = read_limited(
+            &mut resp,
+            1 << 20,
+            small_body_deadline(self.read_timeout),
+            &what,
+            &url,
+        )?;
         let list: TagList = serde_json::from_slice(&body).map_err(|e| Error::Manifest {
             what: what.clone(),
             reason: format!("not a tag list: {e}"),

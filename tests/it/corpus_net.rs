@@ -76,6 +76,12 @@ fn corpus_blob_protocol_abuse() {
             vec!["KiB/s"],
         ),
         (
+            "manifest drip",
+            Rule::new("/manifests/", Fault::Rate(20)),
+            &["--read-timeout", "1"],
+            vec!["manifest", "dripping"],
+        ),
+        (
             "redirect loop",
             Rule::new(&blob, Fault::Respond(302, h("Location", &blob), Vec::new())),
             &whole,
@@ -112,7 +118,7 @@ fn corpus_blob_protocol_abuse() {
         let proxy = FaultProxy::start(reg.port);
         proxy.add(rule);
         let mut needles = needles;
-        if !needles.contains(&layer.as_str()) && name != "slow drip" {
+        if !needles.contains(&layer.as_str()) && !name.contains("drip") {
             needles.push(&layer);
         }
         let case =
