@@ -1017,3 +1017,50 @@ fn artifact_layer_is_refused() {
         reg.log()
     );
 }
+
+/// An index that mislabels its image (an amd64 image listed as arm64): the
+/// pull takes what the index says, warns that the config disagrees, and
+/// the archive holds the image as it is.
+#[test]
+fn index_platform_that_the_config_contradicts_is_warned_about() {
+    let reg = Registry::start();
+    let img = crate::images::push_simple(
+        &reg,
+        "team/mislabelled",
+        "amd64-only",
+        crate::images::Flavor::Oci,
+    );
+    let index = json!({
+        "schemaVersion": 2,
+        "mediaType": crate::images::OCI_INDEX,
+        "manifests": [{
+            "mediaType": img.media_type,
+            "digest": img.manifest_digest,
+            "size": img.manifest.len(),
+            "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"},
+        }],
+    });
+    let bytes = serde_json::to_vec(&index).unwrap();
+    reg.put_manifest("team/mislabelled", "v1", crate::images::OCI_INDEX, &bytes);
+    let work = TempDir::new("mislabel");
+    let name = format!("{}/team/mislabelled:v1", reg.host());
+    let out = work.join("out.tar");
+    let res = pulltar_in(
+        work.path(),
+        &[
+            &name,
+            "--platform",
+            "linux/arm64",
+            "-o",
+            out.to_str().unwrap(),
+            "--no-cache",
+        ],
+    );
+    assert_eq!(res.code, 0, "{res}");
+    assert!(
+        res.stderr.contains("lists this image as linux/arm64")
+            && res.stderr.contains("its config says linux/amd64"),
+        "no warning about the mislabelled platform:\n{res}"
+    );
+    check_archive(&out, &img, &[name]);
+}
