@@ -31,42 +31,13 @@ use crate::interrupt;
 use crate::manifest::Descriptor;
 use crate::partial::Partial;
 use crate::progress::Progress;
-use crate::registry::Registry;
 use crate::retry::Policy;
 use crate::schedule::{Job, Phase, Sched, Task};
 use crate::segment::{self, Segment};
+pub use crate::sources::Sources;
 
 /// The default smallest segment.
 pub const DEFAULT_CHUNK: u64 = 1 << 20;
-
-/// Where each blob is fetched from: the repository of the first image
-/// that lists it (a layer shared by images of two repositories is fetched
-/// once).
-#[derive(Clone)]
-pub struct Sources<'a> {
-    default: &'a Registry,
-    by_digest: std::collections::HashMap<Digest, &'a Registry>,
-}
-
-impl<'a> Sources<'a> {
-    /// Every blob from `default`, until [`Sources::add`] says otherwise.
-    pub fn new(default: &'a Registry) -> Sources<'a> {
-        Sources {
-            default,
-            by_digest: Default::default(),
-        }
-    }
-
-    /// Fetch `digest` from `registry`, unless it already has a source.
-    pub fn add(&mut self, digest: &Digest, registry: &'a Registry) {
-        self.by_digest.entry(digest.clone()).or_insert(registry);
-    }
-
-    /// Where `digest` is fetched from.
-    pub fn of(&self, digest: &Digest) -> &'a Registry {
-        self.by_digest.get(digest).copied().unwrap_or(self.default)
-    }
-}
 
 /// Everything a batch of downloads shares.
 pub struct Downloader<'a> {

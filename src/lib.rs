@@ -1,6 +1,6 @@
-//! pulltar pulls a container image from a Docker or OCI registry, without
-//! a daemon, into one tar archive that `docker load`, `podman load` and
-//! skopeo accept.
+//! pulltar pulls container images from a Docker or OCI registry, without
+//! a daemon, into one tar archive that `docker load`, `podman load`,
+//! skopeo and containerd accept.
 //!
 //! A pull goes: [`cli`] reads the command line, [`plan`] validates it (with
 //! [`targets`] for the images and the output path) into
@@ -14,14 +14,16 @@
 //! into errors. [`resolve`] fetches the manifest, read by [`manifest`]
 //! (its media types checked by [`media_type`]), following indexes, where
 //! [`platform`] picks the image; [`download`] fetches the configs and
-//! layers of every image in
-//! parallel, in the order [`schedule`] chooses, each segment by
-//! [`segment`] into a resumable [`partial`] file, then into the verified
-//! [`cache`] store ([`digest`] checks the bytes), retrying by the
-//! [`retry`] policy; [`layers`] decides which layers are decompressed (by
+//! layers of every image in parallel (from the registry [`sources`] names
+//! for each blob), in the order [`schedule`] chooses, each segment by
+//! [`segment`] into a resumable [`partial`] file (its [`rangeset`]
+//! journaled), then into the verified [`cache`] store ([`digest`] checks
+//! the bytes), retrying by the [`retry`] policy; [`layers`] decides which layers are decompressed (by
 //! [`layer_types`]) and [`decompress`] does it, checking diff_ids;
 //! [`schema1`] converts Docker schema 1 images; [`archive`] writes the tar
-//! from the store, with the documents of [`archive_index`];
+//! from the store, with the documents of [`archive_index`] — or, without a
+//! cache, [`archive_inplace`] lays it out first and the downloads fill it —
+//! its disk writes started early by [`writeback`];
 //! [`progress`] reports and [`interrupt`] stops the pull on Ctrl-C;
 //! [`pull`] strings these together. Every failure is an [`error::Error`].
 //!
@@ -67,6 +69,7 @@ pub mod progress_report;
 pub mod progress_tty;
 pub mod proxy;
 pub mod pull;
+pub mod rangeset;
 pub mod reference;
 pub mod registry;
 pub mod resolve;
@@ -74,6 +77,7 @@ pub mod retry;
 pub mod schedule;
 pub mod schema1;
 pub mod segment;
+pub mod sources;
 pub mod targets;
 pub mod tls;
 pub mod transport;

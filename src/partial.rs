@@ -26,58 +26,7 @@ use std::sync::{Arc, Mutex};
 use crate::cache::Store;
 use crate::digest::{Digest, Verifier};
 use crate::error::{Error, Result};
-
-/// A set of disjoint, sorted, half-open byte ranges.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RangeSet {
-    ranges: Vec<(u64, u64)>,
-}
-
-impl RangeSet {
-    /// Adds `[start, end)`, merging with touching ranges.
-    pub fn insert(&mut self, start: u64, end: u64) {
-        if start >= end {
-            return;
-        }
-        let (mut s, mut e) = (start, end);
-        let mut out = Vec::with_capacity(self.ranges.len() + 1);
-        for &(a, b) in &self.ranges {
-            if b < s || a > e {
-                out.push((a, b));
-            } else {
-                s = s.min(a);
-                e = e.max(b);
-            }
-        }
-        out.push((s, e));
-        out.sort_unstable();
-        self.ranges = out;
-    }
-
-    /// The bytes covered.
-    pub fn covered(&self) -> u64 {
-        self.ranges.iter().map(|(a, b)| b - a).sum()
-    }
-
-    /// The ranges of `[0, size)` not covered, in order.
-    pub fn missing(&self, size: u64) -> Vec<(u64, u64)> {
-        let mut out = Vec::new();
-        let mut at = 0;
-        for &(a, b) in &self.ranges {
-            if a >= size {
-                break;
-            }
-            if a > at {
-                out.push((at, a));
-            }
-            at = at.max(b);
-        }
-        if at < size {
-            out.push((at, size));
-        }
-        out
-    }
-}
+pub use crate::rangeset::RangeSet;
 
 /// One partial blob, locked for this process.
 pub struct Partial {
@@ -330,31 +279,6 @@ fn read_journal(journal: &mut File, digest: &Digest, size: u64) -> RangeSet {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rangeset_merges() {
-        let mut r = RangeSet::default();
-        r.insert(10, 20);
-        r.insert(30, 40);
-        r.insert(20, 30);
-        assert_eq!(r.ranges, vec![(10, 40)]);
-        r.insert(0, 5);
-        r.insert(3, 12);
-        assert_eq!(r.ranges, vec![(0, 40)]);
-        r.insert(50, 50);
-        assert_eq!(r.covered(), 40);
-        assert_eq!(r.missing(100), vec![(40, 100)]);
-    }
-
-    #[test]
-    fn rangeset_missing() {
-        let mut r = RangeSet::default();
-        assert_eq!(r.missing(10), vec![(0, 10)]);
-        r.insert(2, 4);
-        r.insert(6, 12);
-        assert_eq!(r.missing(10), vec![(0, 2), (4, 6)]);
-        assert_eq!(r.missing(0), vec![]);
-    }
 
     fn blob(n: usize) -> Vec<u8> {
         (0..n).map(|i| (i * 7 % 251) as u8).collect()

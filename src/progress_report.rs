@@ -94,7 +94,7 @@ fn summary_lines(s: &Summary, p: &Progress) -> Vec<String> {
 }
 
 /// Logs a failed attempt at `what` that will be retried after `wait`, and
-/// marks the blob it names ("blob <short digest>") as retrying.
+/// marks the blob it names (`blob <short digest>`) as retrying.
 pub fn retrying(what: &str, why: &str, wait: Duration) {
     let after = if wait < Duration::from_secs(1) {
         format!("{} ms", wait.as_millis())
