@@ -8,9 +8,9 @@
 //! It does one GET per connection (`Connection: close`), reads the status
 //! and headers with bounds, and hands back a `ureq` response whose body
 //! reads `Content-Length` bytes, a chunked body, or up to the close. It
-//! follows redirects to `http` URLs itself (dropping `Authorization` when
-//! the host changes) and returns a redirect to `https` to the caller, which
-//! fetches it through ureq's tunnel. It is used only for `http://` URLs.
+//! follows no redirect: the registry client does, for every transport
+//! (an `https` target then goes through ureq's tunnel). It is used only for
+//! `http://` URLs.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -64,41 +64,9 @@ impl ForwardProxy {
         })
     }
 
-    /// GETs `url` (which must be `http://…`) with `headers`, following
-    /// `http` redirects (at most 10). A redirect to another scheme is
-    /// returned as it is, for the caller.
+    /// GETs `url` (which must be `http://…`) with `headers`, once: a
+    /// redirect is returned as it is (the registry client follows it).
     pub fn get(
-        &self,
-        url: &str,
-        headers: &[(&str, String)],
-    ) -> Result<Response<Body>, ureq::Error> {
-        let mut url = url.to_string();
-        let mut headers: Vec<(&str, String)> = headers.to_vec();
-        for _ in 0..=10 {
-            let resp = self.get_once(&url, &headers)?;
-            let status = resp.status().as_u16();
-            let location = resp
-                .headers()
-                .get("location")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
-            let (true, Some(location)) = (matches!(status, 301 | 302 | 303 | 307 | 308), location)
-            else {
-                return Ok(resp);
-            };
-            let next = resolve(&url, &location);
-            if !next.starts_with("http://") {
-                return Ok(resp);
-            }
-            if host_of(&next) != host_of(&url) {
-                headers.retain(|(k, _)| !k.eq_ignore_ascii_case("authorization"));
-            }
-            url = next;
-        }
-        Err(ureq::Error::TooManyRedirects)
-    }
-
-    fn get_once(
         &self,
         url: &str,
         headers: &[(&str, String)],
