@@ -210,6 +210,47 @@ fn two_pulls_into_one_output_both_succeed() {
     assert_eq!(files, vec!["c1", "c2", "image.tar"], "no temp file is left");
 }
 
+/// Waits (bounded) until the proxy holds a stalled request for `path`,
+/// runs `meanwhile`, then sends `signal` to `child` and returns its exit
+/// status.
+fn signal_when_stalled(
+    proxy: &FaultProxy,
+    path: &str,
+    child: &mut std::process::Child,
+    signal: &str,
+    meanwhile: impl FnOnce(),
+) -> std::process::ExitStatus {
+    let seen = crate::util::poll(300, Duration::from_millis(50), || {
+        proxy
+            .requests()
+            .iter()
+            .any(|r| r.path.contains(path) && r.fault.is_some())
+            .then_some(())
+    });
+    assert!(
+        seen.is_some(),
+        "no stalled request for {path}:\n{}",
+        proxy.dump()
+    );
+    meanwhile();
+    let st = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let start = Instant::now();
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no exit after {signal}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Sends `signal` once the proxy has seen a request for `path`, then
 /// checks exit 130, nothing at the output, and that a rerun succeeds.
 fn signal_during(signal: &str, path: &str) {
@@ -234,34 +275,7 @@ fn signal_during(signal: &str, path: &str) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let seen = crate::util::poll(300, Duration::from_millis(50), || {
-        proxy
-            .requests()
-            .iter()
-            .any(|r| r.path.contains(path) && r.fault.is_some())
-            .then_some(())
-    });
-    assert!(
-        seen.is_some(),
-        "no stalled request for {path}:\n{}",
-        proxy.dump()
-    );
-    let st = Command::new("kill")
-        .args([signal, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let start = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "no exit after {signal}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = signal_when_stalled(&proxy, path, &mut child, signal, || {});
     assert_eq!(status.code(), Some(130), "{signal} during {path}");
     assert!(!out.exists());
     assert_eq!(
@@ -303,34 +317,12 @@ fn signal_during_an_in_place_pull_leaves_nothing() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let seen = crate::util::poll(300, Duration::from_millis(50), || {
-        proxy
-            .requests()
-            .iter()
-            .any(|r| r.path.contains(&layer) && r.fault.is_some())
-            .then_some(())
-    });
-    assert!(seen.is_some(), "no stalled blob request:\n{}", proxy.dump());
-    assert!(
-        !list_dir(work.path()).is_empty(),
-        "the archive is being written in place beside the output"
-    );
-    let st = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let start = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
+    let status = signal_when_stalled(&proxy, &layer, &mut child, "-TERM", || {
         assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "no exit after SIGTERM"
+            !list_dir(work.path()).is_empty(),
+            "the archive is being written in place beside the output"
         );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    });
     assert_eq!(status.code(), Some(130));
     assert!(
         list_dir(work.path()).is_empty(),
