@@ -101,17 +101,6 @@ impl Dockerd {
 
 impl Drop for Dockerd {
     fn drop(&mut self) {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill")
-            .args(["-TERM", &pid])
-            .stdin(Stdio::null())
-            .status();
-        let gone = poll(300, Duration::from_millis(50), || {
-            self.child.try_wait().ok().flatten()
-        });
-        if gone.is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        crate::util::stop_daemon(&mut self.child, 300);
     }
 }

@@ -352,3 +352,20 @@ fn base64_round_trips_and_matches_rfc4648() {
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     );
 }
+
+/// Stops a daemon the test started: SIGTERM to its PID (never by name),
+/// a bounded wait of `tries` x 50 ms, then SIGKILL.
+pub fn stop_daemon(child: &mut std::process::Child, tries: u32) {
+    let pid = child.id().to_string();
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid])
+        .stdin(std::process::Stdio::null())
+        .status();
+    let gone = poll(tries, Duration::from_millis(50), || {
+        child.try_wait().ok().flatten()
+    });
+    if gone.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
