@@ -25,7 +25,6 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::cache::Store;
-use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::interrupt;
 use crate::manifest::Descriptor;
@@ -114,9 +113,8 @@ impl Downloader<'_> {
     /// Makes sure every blob of `blobs` is in the store, verified (the
     /// caller announces the count to the progress display). Blobs already
     /// there are not fetched again; duplicates are fetched once; the
-    /// largest start first. Returns the digests this call downloaded and
-    /// verified (not those found in the store).
-    pub fn fetch_all(&self, blobs: &[Descriptor]) -> Result<Vec<Digest>> {
+    /// largest start first.
+    pub fn fetch_all(&self, blobs: &[Descriptor]) -> Result<()> {
         let max = max_blob_size()?;
         for d in blobs {
             check_size(d, max)?;
@@ -135,7 +133,7 @@ impl Downloader<'_> {
             !held
         });
         if todo.is_empty() {
-            return Ok(Vec::new());
+            return Ok(());
         }
         todo.sort_by_key(|d| std::cmp::Reverse(d.size));
         self.progress.queue(&todo);
@@ -153,7 +151,6 @@ impl Downloader<'_> {
                 restart_pending: None,
                 whole_restarts: 0,
                 started: Instant::now(),
-                verified: false,
             })
             .collect();
         let sched = Mutex::new(Sched { jobs, error: None });
@@ -174,12 +171,7 @@ impl Downloader<'_> {
         match sched.error {
             Some(e) => Err(e),
             None if interrupt::interrupted() => Err(Error::Interrupted { resumable: true }),
-            None => Ok(sched
-                .jobs
-                .iter()
-                .filter(|j| j.verified)
-                .map(|j| j.desc.digest.clone())
-                .collect()),
+            None => Ok(()),
         }
     }
 
@@ -349,7 +341,6 @@ impl Downloader<'_> {
         match verdict {
             Ok(()) => {
                 job.phase = Phase::Done;
-                job.verified = true;
                 let took = job.started.elapsed();
                 drop(s);
                 let partial = Arc::try_unwrap(partial).map_err(|_| Error::Aborted)?;

@@ -161,7 +161,7 @@ fn run_inner(plan: &Plan) -> Result<Outcome> {
         verify_cached(&store, &configs)?;
     }
     progress.expect(unique_blobs(&images) as u64);
-    let mut trusted = downloader(None).fetch_all(&configs)?;
+    downloader(None).fetch_all(&configs)?;
     let mut work = Vec::new();
     for image in &images {
         let config = read_config(&store, &image.resolved.image.config)?;
@@ -204,30 +204,30 @@ fn run_inner(plan: &Plan) -> Result<Outcome> {
     let archive_size = if in_place {
         log::debug!("writing the archive in place: layers are downloaded straight into it");
         let entries = layers::entries(parts(), &[]);
+        // The in-place writer hashes every blob it copies (the configs).
         let contents = Contents {
             images: &entries,
             format: plan.format,
             store: &store,
-            trusted: &trusted,
+            trusted: &[],
         };
         let incoming: Vec<Digest> = to_fetch.iter().map(|d| d.digest.clone()).collect();
         let archive = InPlace::create(&plan.output, contents, &incoming)?;
         downloader(Some(&archive)).fetch_all(&to_fetch)?;
         archive.finish(&plan.output)?
     } else {
-        trusted.extend(downloader(None).fetch_all(&to_fetch)?);
+        downloader(None).fetch_all(&to_fetch)?;
         let expanded = layers::expand_all(&store, &work, plan.threads)?;
-        // Blobs still in the store from earlier runs were checked by size
-        // (or hashed with --verify-cache) and are trusted like the ones this
-        // run verified; decompressed layers were hashed when they were made.
-        trusted.extend(images.iter().flat_map(|i| {
-            let m = &i.resolved.image;
-            std::iter::once(&m.config)
-                .chain(&m.layers)
-                .map(|d| d.digest.clone())
-        }));
-        trusted.extend(expanded.iter().map(|d| d.digest.clone()));
         let entries = layers::entries(parts(), &expanded);
+        // Every blob is now in the store: verified by this run, held from
+        // an earlier one (checked by size, or hashed with --verify-cache),
+        // or decompressed and hashed against its diff_id. The archive
+        // copies them with a size check.
+        let trusted: Vec<Digest> = entries
+            .iter()
+            .flat_map(|e| std::iter::once(&e.config).chain(&e.layers))
+            .map(|d| d.digest.clone())
+            .collect();
         let contents = Contents {
             images: &entries,
             format: plan.format,

@@ -57,8 +57,6 @@ pub(crate) struct Job<'d> {
     pub(crate) whole_restarts: u32,
     /// When its download began.
     pub(crate) started: Instant,
-    /// Whether this run downloaded, verified and stored it.
-    pub(crate) verified: bool,
 }
 
 /// A piece of work for a download thread, by job index.
