@@ -16,29 +16,27 @@ const SHOWN: usize = 20;
 /// `err`, with the repository's tags as a hint when it is a manifest 404
 /// of one of `references`.
 pub fn after_failure(err: Error, references: &[Reference], options: &registry::Options) -> Error {
-    let failed = match &err {
-        Error::Http {
-            status: 404, what, ..
-        } if what.starts_with("fetching the manifest") => references.iter().find(|r| {
-            *what
-                == format!(
-                    "fetching the manifest {}:{}",
-                    r.repository(),
-                    r.manifest_key()
-                )
-        }),
-        _ => None,
+    let Error::Http {
+        status: 404, what, ..
+    } = &err
+    else {
+        return err;
     };
+    if !what.starts_with("fetching the manifest") {
+        return err;
+    }
+    // The reference whose manifest was missing (with one image, that one).
+    let failed = references.iter().find(|r| {
+        *what
+            == format!(
+                "fetching the manifest {}:{}",
+                r.repository(),
+                r.manifest_key()
+            )
+    });
     let Some(reference) = failed.or(references.first().filter(|_| references.len() == 1)) else {
         return err;
     };
-    let is_manifest_404 = matches!(
-        &err,
-        Error::Http { status: 404, what, .. } if what.starts_with("fetching the manifest")
-    );
-    if !is_manifest_404 {
-        return err;
-    }
     let tags = Registry::connect(reference, options).and_then(|r| r.tags());
     let hint = match tags {
         Ok(mut tags) if !tags.is_empty() => {
