@@ -47,6 +47,16 @@ impl Case {
     }
 }
 
+/// Fails the test with every failed case of a table of `n`.
+pub fn assert_none_failed(failures: &[String], n: usize) {
+    assert!(
+        failures.is_empty(),
+        "{} of {n} failed:\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}
+
 /// Runs `case` with a fresh output dir and cache; returns a description of
 /// what went wrong, if anything.
 pub fn check(case: &Case) -> Option<String> {
@@ -224,12 +234,7 @@ fn corpus_hostile_manifests() {
         let case = Case::new(name, &format!("{}/team/app:v1", proxy.host()), 1, &needles);
         failures.extend(check(&case));
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {n} failed:\n{}",
-        failures.len(),
-        failures.join("\n\n")
-    );
+    assert_none_failed(&failures, n);
 }
 
 /// A manifest fetched by digest, or an index child, whose bytes are not

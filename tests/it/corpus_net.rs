@@ -6,7 +6,7 @@
 //! must not matter. Faults come from the fault proxy in front of a real
 //! registry; the https case uses nginx's TLS front and the token server.
 
-use crate::corpus::{check, run_all, Case};
+use crate::corpus::{assert_none_failed, check, run_all, Case};
 use crate::faultproxy::{Fault, FaultProxy, Rule};
 use crate::images::{
     image_of_layers, push_image, push_simple, raw_layer, Flavor, AMD64, OCI_LAYER,
@@ -125,12 +125,7 @@ fn corpus_blob_protocol_abuse() {
             Case::new(name, &format!("{}/team/big:v1", proxy.host()), 1, &needles).args(args);
         failures.extend(check(&case));
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {n} failed:\n{}",
-        failures.len(),
-        failures.join("\n\n")
-    );
+    assert_none_failed(&failures, n);
 }
 
 #[test]
@@ -214,12 +209,7 @@ fn corpus_auth_abuse() {
         let case = Case::new(name, &format!("{}/team/app:v1", proxy.host()), 1, &needles);
         failures.extend(check(&case));
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {n} failed:\n{}",
-        failures.len(),
-        failures.join("\n\n")
-    );
+    assert_none_failed(&failures, n);
 }
 
 /// An https registry whose token realm is plain http: refused (the
