@@ -10,13 +10,13 @@
 
 use serde_json::{json, Value};
 
-use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::manifest::{self, Descriptor, ImageConfig, Manifest};
-use crate::progress::human_bytes;
+use crate::image::digest::Digest;
+use crate::image::manifest::{self, Descriptor, ImageConfig, Manifest};
 use crate::pull::Plan;
-use crate::registry::Registry;
+use crate::registry::client::Registry;
 use crate::resolve;
+use crate::ui::progress::human_bytes;
 
 /// What `inspect` was asked for.
 #[derive(Debug, Default, Clone, Copy)]

@@ -2,7 +2,7 @@
 //! archive: resolve every reference to an image manifest ([`resolve`]),
 //! fetch and check the configs, fetch the layers of all images in one
 //! batch (a layer shared by images is fetched and stored once),
-//! decompress the layers that need it ([`crate::layers`]), write the
+//! decompress the layers that need it ([`crate::archive::layers`]), write the
 //! archive.
 //!
 //! The configs come before the layers, so a platform or layer-count
@@ -13,19 +13,19 @@
 
 use std::path::PathBuf;
 
-use crate::archive::{self, Contents, Format};
-use crate::archive_inplace::InPlace;
-use crate::cache::Store;
-use crate::digest::Digest;
-use crate::download::{Downloader, Sources};
+use crate::archive::in_place::InPlace;
+use crate::archive::layers::{self, Expansion};
+use crate::archive::writer::{self, Contents, Format};
 use crate::error::{Error, Result};
-use crate::layers::{self, Expansion};
-use crate::manifest::{self, Descriptor, ImageConfig};
-use crate::platform::{self, Platform};
-use crate::progress::{Progress, Summary};
-use crate::reference::Reference;
-use crate::registry::{self, Registry};
+use crate::fetch::download::{Downloader, Sources};
+use crate::image::digest::Digest;
+use crate::image::manifest::{self, Descriptor, ImageConfig};
+use crate::image::platform::{self, Platform};
+use crate::image::reference::Reference;
+use crate::registry::client::{self, Registry};
 use crate::resolve::{self, Resolution, Resolved};
+use crate::store::cache::Store;
+use crate::ui::progress::{Progress, Summary};
 
 /// Everything one pull needs, already validated.
 #[derive(Debug)]
@@ -51,7 +51,7 @@ pub struct Plan {
     /// Parallel downloads.
     pub threads: usize,
     /// How to reach the registry.
-    pub registry: registry::Options,
+    pub registry: client::Options,
     /// Only errors on stderr.
     pub quiet: bool,
     /// The smallest download segment.
@@ -189,7 +189,7 @@ fn run_inner(plan: &Plan) -> Result<Outcome> {
         .flat_map(|(w, _)| w.to_fetch(&store))
         .cloned()
         .collect();
-    let to_stdout = plan.output.as_os_str() == crate::targets::STDOUT;
+    let to_stdout = plan.output.as_os_str() == crate::cli::targets::STDOUT;
     let parts = || {
         work.iter()
             .zip(&images)
@@ -235,9 +235,9 @@ fn run_inner(plan: &Plan) -> Result<Outcome> {
             trusted: &trusted,
         };
         if to_stdout {
-            archive::write_stdout(contents)?
+            writer::write_stdout(contents)?
         } else {
-            archive::write(&plan.output, contents)?
+            writer::write(&plan.output, contents)?
         }
     };
     let all_layers: Vec<Descriptor> = images
@@ -282,7 +282,7 @@ fn unique_blobs(images: &[Image]) -> usize {
 /// removed (and so fetched again).
 fn verify_cached<'a>(store: &Store, blobs: impl IntoIterator<Item = &'a Descriptor>) -> Result<()> {
     for blob in blobs {
-        if crate::interrupt::interrupted() {
+        if crate::ui::interrupt::interrupted() {
             return Err(Error::Interrupted { resumable: true });
         }
         if store.size_of(&blob.digest).is_some() {

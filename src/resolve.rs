@@ -12,12 +12,12 @@
 //! for the archive's OCI layout. This module fetches manifests only — no
 //! config, no layer — and writes nothing.
 
-use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::manifest::{self, Descriptor, ImageManifest, Index, Manifest};
-use crate::platform::{self, Platform};
-use crate::reference::Reference;
-use crate::registry::Registry;
+use crate::image::digest::Digest;
+use crate::image::manifest::{self, Descriptor, ImageManifest, Index, Manifest};
+use crate::image::platform::{self, Platform};
+use crate::image::reference::Reference;
+use crate::registry::client::Registry;
 
 /// How deep indexes may nest inside an index.
 pub const MAX_DEPTH: usize = 8;

@@ -15,14 +15,14 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::cache::Store;
-use crate::decompress;
-use crate::digest::Digest;
-use crate::download::Downloader;
+use crate::archive::decompress;
 use crate::error::{Error, Result};
-use crate::manifest::{Descriptor, ImageManifest, Schema1, DOCKER_SCHEMA1};
-use crate::registry::Registry;
+use crate::fetch::download::Downloader;
+use crate::image::digest::Digest;
+use crate::image::manifest::{Descriptor, ImageManifest, Schema1, DOCKER_SCHEMA1};
+use crate::registry::client::Registry;
 use crate::resolve::Resolved;
+use crate::store::cache::Store;
 
 const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
 const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";

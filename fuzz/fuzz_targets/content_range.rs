@@ -3,7 +3,7 @@
 //! asked for.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use pulltar::segment::check_content_range;
+use pulltar::fetch::segment::check_content_range;
 
 fuzz_target!(|input: (&str, u64, u64, u64)| {
     let (header, start, end, size) = input;

@@ -2,7 +2,7 @@
 //! every descriptor of a document that parses has a valid digest.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use pulltar::manifest::{parse, Manifest};
+use pulltar::image::manifest::{parse, Manifest};
 
 fuzz_target!(|data: &[u8]| {
     let (ct, body) = match data.iter().position(|&b| b == b'\n') {

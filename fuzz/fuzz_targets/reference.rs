@@ -7,7 +7,7 @@
 //! target).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use pulltar::reference::Reference;
+use pulltar::image::reference::Reference;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(s) = std::str::from_utf8(data) else {

@@ -3,7 +3,7 @@
 //! is an http(s) URL without spaces or control characters.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use pulltar::auth::{parse_challenges, token_url};
+use pulltar::registry::client::auth::{parse_challenges, token_url};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(s) = std::str::from_utf8(data) else {

@@ -6,11 +6,11 @@
 //! unbounded search is `fuzz/` (cargo fuzz).
 
 use proptest::prelude::*;
-use pulltar::auth::parse_challenges;
-use pulltar::digest::Digest;
-use pulltar::manifest::{self, Manifest};
-use pulltar::reference::Reference;
-use pulltar::segment::check_content_range;
+use pulltar::fetch::segment::check_content_range;
+use pulltar::image::digest::Digest;
+use pulltar::image::manifest::{self, Manifest};
+use pulltar::image::reference::Reference;
+use pulltar::registry::auth::parse_challenges;
 
 fn config() -> ProptestConfig {
     ProptestConfig {
@@ -80,7 +80,7 @@ proptest! {
     fn challenges_never_panic(s in "\\PC{0,300}") {
         for c in parse_challenges(&s) {
             prop_assert!(!c.scheme.is_empty());
-            let _ = pulltar::auth::token_url(&c, "repository:a:pull");
+            let _ = pulltar::registry::auth::token_url(&c, "repository:a:pull");
         }
     }
 
@@ -122,7 +122,7 @@ proptest! {
         pre in "[a-z/.+-]{0,20}", c in prop::char::range('\0', '\u{1f}'), post in "[a-z]{0,5}"
     ) {
         let mt = format!("{pre}{c}{post}");
-        prop_assert!(pulltar::media_type::check(&mt).is_err());
+        prop_assert!(pulltar::image::media_type::check(&mt).is_err());
         let json = serde_json::json!({"mediaType": mt, "digest": format!("sha256:{}", "0".repeat(64)), "size": 1});
         prop_assert!(serde_json::from_value::<manifest::Descriptor>(json).is_err());
     }

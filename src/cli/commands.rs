@@ -1,0 +1,204 @@
+//! The subcommands beside a pull: `pulltar inspect [OPTIONS] IMAGE`
+//! (`--json`, `--list-platforms`, and the pull's image selection, network
+//! and auth flags) and `pulltar cache ls|prune [--older-than AGE]
+//! [--cache-dir DIR]`. A subcommand is recognised only as the first
+//! argument; anything else is a pull.
+//!
+//! Parsing here reuses the pull's flag parser ([`crate::cli::args::parse`]) and
+//! validation ([`crate::cli::plan`]) for `inspect`, so both read the same
+//! flags the same way; the work is done in [`crate::inspect`] and
+//! [`crate::store::cache_admin`].
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cli::args::{usage, Args, Command};
+use crate::error::{Error, Result};
+use crate::store::cache::Store;
+use crate::{inspect, store::cache_admin};
+
+const INSPECT_HELP: &str = "\
+Usage: pulltar inspect [OPTIONS] IMAGE
+
+Shows an image without downloading its layers: the manifest's digest and
+media type, the platforms of a multi-platform image, and for the chosen
+platform the layers with their sizes and the total.
+
+      --json                 one JSON document, for scripts
+      --list-platforms       only the platforms
+      --platform OS/ARCH[/VARIANT], -a ARCH
+                             which image of an index (default: this host's)
+  Network and authentication flags are those of a pull (see pulltar --help).
+
+Examples:
+  pulltar inspect nginx:1.25
+  pulltar inspect --list-platforms alpine:3.20
+  pulltar inspect -a arm64 --json 127.0.0.1:5000/team/app:v2
+";
+
+const CACHE_HELP: &str = "\
+Usage: pulltar cache ls [--cache-dir DIR]
+       pulltar cache prune [--older-than AGE] [--cache-dir DIR]
+
+  ls                      the blobs held (digest, size, age) and the total
+  prune                   remove blobs and partial downloads, and report the
+                          space freed; waits for no pull: it stops if one is
+                          using the cache
+      --older-than AGE    only those stored at least AGE ago: 30d, 12h, 2w
+      --cache-dir DIR     the cache (default $XDG_CACHE_HOME/pulltar, else
+                          ~/.cache/pulltar)
+";
+
+/// A parsed subcommand.
+#[derive(Debug)]
+pub enum Sub {
+    /// Print this help text.
+    Help(&'static str),
+    /// `pulltar inspect`.
+    Inspect(Box<Args>, inspect::Options),
+    /// `pulltar cache ls`.
+    CacheLs(Option<PathBuf>),
+    /// `pulltar cache prune`.
+    CachePrune(Option<PathBuf>, Option<Duration>),
+}
+
+/// Whether the command line starts with a subcommand's name.
+pub fn is_subcommand(raw: &[OsString]) -> bool {
+    raw.first().is_some_and(|a| a == "inspect" || a == "cache")
+}
+
+fn pico_err(e: pico_args::Error) -> Error {
+    usage(e.to_string())
+}
+
+/// Parses a command line that [`is_subcommand`].
+pub fn parse(mut raw: Vec<OsString>) -> Result<Sub> {
+    let name = raw.remove(0);
+    let wants_help = raw.iter().any(|a| a == "-h" || a == "--help");
+    if name == "inspect" {
+        if wants_help {
+            return Ok(Sub::Help(INSPECT_HELP));
+        }
+        let mut opts = inspect::Options::default();
+        raw.retain(|a| {
+            let json = a == "--json";
+            let list = a == "--list-platforms";
+            opts.json |= json;
+            opts.list_platforms |= list;
+            !(json || list)
+        });
+        if is_subcommand(&raw) {
+            return Err(usage("pulltar inspect takes an image, not a subcommand"));
+        }
+        return match crate::cli::args::parse(raw)? {
+            Command::Pull(args) if args.images.len() != 1 || !args.image_files.is_empty() => {
+                Err(usage("pulltar inspect takes one image (no -f list)"))
+            }
+            Command::Pull(args) => Ok(Sub::Inspect(args, opts)),
+            _ => Ok(Sub::Help(INSPECT_HELP)),
+        };
+    }
+    if wants_help {
+        return Ok(Sub::Help(CACHE_HELP));
+    }
+    if raw.is_empty() {
+        return Err(usage("pulltar cache needs ls or prune"));
+    }
+    let action = raw.remove(0);
+    let mut p = pico_args::Arguments::from_vec(raw);
+    let dir: Option<PathBuf> = p
+        .opt_value_from_os_str("--cache-dir", |s| Ok::<_, String>(PathBuf::from(s)))
+        .map_err(pico_err)?;
+    let older: Option<String> = if action == "prune" {
+        p.opt_value_from_str("--older-than").map_err(pico_err)?
+    } else {
+        None
+    };
+    let rest = p.finish();
+    if let Some(extra) = rest.first() {
+        return Err(usage(format!(
+            "unexpected argument {:?} for pulltar cache",
+            extra.to_string_lossy()
+        )));
+    }
+    match action.to_str() {
+        Some("ls") => Ok(Sub::CacheLs(dir)),
+        Some("prune") => {
+            let age = older
+                .map(|o| cache_admin::parse_age(&o))
+                .transpose()
+                .map_err(usage)?;
+            Ok(Sub::CachePrune(dir, age))
+        }
+        _ => Err(usage(format!(
+            "pulltar cache {:?}: expected ls or prune",
+            action.to_string_lossy()
+        ))),
+    }
+}
+
+fn cache_root(dir: Option<PathBuf>) -> Result<PathBuf> {
+    dir.or_else(Store::default_root)
+        .ok_or_else(|| usage("no cache directory: set HOME or XDG_CACHE_HOME, or pass --cache-dir"))
+}
+
+/// Runs a subcommand, printing its result on stdout.
+pub fn run(sub: Sub) -> Result<()> {
+    match sub {
+        Sub::Help(text) => print!("{text}"),
+        Sub::CacheLs(dir) => print!("{}", cache_admin::ls(&cache_root(dir)?)),
+        Sub::CachePrune(dir, age) => {
+            let pruned = cache_admin::prune(&cache_root(dir)?, age)?;
+            print!("{}", cache_admin::report(&pruned));
+        }
+        Sub::Inspect(args, opts) => {
+            let plan = crate::cli::args::prepare(&args)?;
+            let text = inspect::run(&plan, opts).map_err(|e| {
+                crate::cli::hints::after_failure(e, &plan.references, &plan.registry)
+            })?;
+            print!("{text}");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sub(v: &[&str]) -> Result<Sub> {
+        parse(v.iter().map(OsString::from).collect())
+    }
+
+    #[test]
+    fn parses() {
+        assert!(is_subcommand(&[OsString::from("cache")]));
+        assert!(!is_subcommand(&[OsString::from("nginx")]));
+        match sub(&["inspect", "--json", "-a", "arm64", "nginx"]).unwrap() {
+            Sub::Inspect(a, o) => {
+                assert!(o.json && !o.list_platforms);
+                assert_eq!(a.arch.as_deref(), Some("arm64"));
+                assert_eq!(a.images, ["nginx"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            sub(&["cache", "prune", "--older-than", "30d", "--cache-dir", "x"]),
+            Ok(Sub::CachePrune(Some(_), Some(d))) if d == Duration::from_secs(30 * 86_400)
+        ));
+        assert!(matches!(sub(&["cache", "ls"]), Ok(Sub::CacheLs(None))));
+        assert!(matches!(sub(&["inspect", "-h"]), Ok(Sub::Help(_))));
+        for bad in [
+            &["cache"][..],
+            &["cache", "rm"][..],
+            &["cache", "ls", "--older-than", "1d"][..],
+            &["cache", "prune", "--older-than", "30"][..],
+            &["inspect"][..],
+            &["inspect", "a", "b"][..],
+        ] {
+            let e = sub(bad).err().unwrap_or_else(|| panic!("{bad:?} accepted"));
+            assert_eq!(e.exit_code(), 2, "{bad:?}");
+        }
+    }
+}

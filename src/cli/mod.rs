@@ -1,0 +1,16 @@
+//! The command line: the flags as typed ([`args`]), the subcommands
+//! ([`commands`]), the [`plan`] a command runs (with [`targets`] for the
+//! images and the output path), the logger ([`logging`]) and the [`hints`]
+//! added to a failure.
+//!
+//! It takes in the arguments, the environment and standard input (for
+//! `--password-stdin`), and gives out a validated plan to the commands'
+//! flows (`pull`, `inspect`). Beyond reading those, it does no I/O of its
+//! own.
+
+pub mod args;
+pub mod commands;
+pub mod hints;
+pub mod logging;
+pub mod plan;
+pub mod targets;

@@ -1,0 +1,391 @@
+//! Fetching blobs into the store on a dedicated pool of the user's thread
+//! count, so that every connection stays busy whether the image has one
+//! large layer or sixty small ones.
+//!
+//! Each thread takes the next task (which one, and how blobs are cut into
+//! `Range` segments, is decided in [`crate::fetch::schedule`]) and runs it:
+//! opening a blob's resumable partial file ([`crate::fetch::partial`]); fetching a
+//! segment, its bytes written at their offsets and journaled
+//! ([`crate::fetch::segment`], where a 206 must carry exactly the requested
+//! `Content-Range` and failed requests are retried by the [`Policy`],
+//! counting only attempts that brought no bytes); or, once every byte is
+//! in, hashing the file, checking it against the descriptor and moving it
+//! into the store. A 200 to a `Range` request makes the blob fall back to
+//! one connection from byte 0, a limited number of times. A resumed blob
+//! the registry disagrees with (a 416, a wrong `Content-Range`, a digest
+//! mismatch) is discarded and fetched afresh, once. The first fatal error,
+//! or an interrupt, stops every thread.
+//!
+//! A descriptor declaring more than [`max_blob_size`] bytes (1 TiB, or
+//! `PULLTAR_MAX_BLOB_SIZE`) is refused before anything is fetched or any
+//! file made, so an absurd size can neither fill a disk nor overflow a sum.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::fetch::partial::Partial;
+use crate::fetch::schedule::{Job, Phase, Sched, Task};
+use crate::fetch::segment::{self, Segment};
+pub use crate::fetch::sources::Sources;
+use crate::image::manifest::Descriptor;
+use crate::registry::retry::Policy;
+use crate::store::cache::Store;
+use crate::ui::interrupt;
+use crate::ui::progress::Progress;
+
+/// The default smallest segment.
+pub const DEFAULT_CHUNK: u64 = 1 << 20;
+
+/// Everything a batch of downloads shares.
+pub struct Downloader<'a> {
+    /// Where blobs come from.
+    pub sources: Sources<'a>,
+    /// Where verified blobs go.
+    pub store: &'a Store,
+    /// What the user sees.
+    pub progress: &'a Progress,
+    /// When to retry.
+    pub policy: Policy,
+    /// How many connections are used at once.
+    pub threads: usize,
+    /// The smallest segment; blobs under twice this are not split.
+    pub chunk: u64,
+    /// An archive written in place: blobs with a region there are
+    /// downloaded into it instead of the store.
+    pub in_place: Option<&'a crate::archive::in_place::InPlace>,
+}
+
+/// The largest blob accepted unless `PULLTAR_MAX_BLOB_SIZE` says otherwise.
+pub const DEFAULT_MAX_BLOB_SIZE: u64 = 1 << 40;
+
+/// The largest size a descriptor may declare: `PULLTAR_MAX_BLOB_SIZE`
+/// (bytes, or with a K/M/G suffix), else [`DEFAULT_MAX_BLOB_SIZE`]. The
+/// bound itself is capped at 2^50 so that sums of sizes cannot overflow.
+pub fn max_blob_size() -> Result<u64> {
+    match std::env::var("PULLTAR_MAX_BLOB_SIZE") {
+        Err(_) => Ok(DEFAULT_MAX_BLOB_SIZE),
+        Ok(v) => parse_bytes(&v).map(|n| n.min(1 << 50)).ok_or_else(|| {
+            Error::Usage(format!(
+                "PULLTAR_MAX_BLOB_SIZE={v:?} is not a size like 2000000000, 500M, 64G or 2T"
+            ))
+        }),
+    }
+}
+
+/// `N`, `NK`, `NM`, `NG` or `NT` (powers of 1024), at least 1.
+fn parse_bytes(s: &str) -> Option<u64> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let shift = match unit.to_ascii_uppercase().as_str() {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => return None,
+    };
+    let n: u64 = num.parse().ok().filter(|&n| n > 0)?;
+    n.checked_mul(1 << shift)
+}
+
+/// Refuses a descriptor whose declared size is over `max`.
+pub fn check_size(desc: &Descriptor, max: u64) -> Result<()> {
+    if desc.size <= max {
+        return Ok(());
+    }
+    Err(Error::Manifest {
+        what: format!("blob {}", desc.digest),
+        reason: format!(
+            "its declared size of {} bytes is larger than the {max} bytes allowed (set PULLTAR_MAX_BLOB_SIZE to pull larger blobs)",
+            desc.size
+        ),
+    })
+}
+
+/// How often a blob may start again from byte 0 on a registry that ignores
+/// Range, before the pull gives up on it.
+const MAX_WHOLE_RESTARTS: u32 = 5;
+
+impl Downloader<'_> {
+    /// Makes sure every blob of `blobs` is in the store, verified (the
+    /// caller announces the count to the progress display). Blobs already
+    /// there are not fetched again; duplicates are fetched once; the
+    /// largest start first.
+    pub fn fetch_all(&self, blobs: &[Descriptor]) -> Result<()> {
+        let max = max_blob_size()?;
+        for d in blobs {
+            check_size(d, max)?;
+        }
+        let mut todo: Vec<&Descriptor> = Vec::new();
+        for d in blobs {
+            if !todo.iter().any(|t| t.digest == d.digest) {
+                todo.push(d);
+            }
+        }
+        todo.retain(|d| {
+            let held = self.store.has(&d.digest, d.size);
+            if held {
+                self.progress.cached(&d.digest, d.size);
+            }
+            !held
+        });
+        if todo.is_empty() {
+            return Ok(());
+        }
+        todo.sort_by_key(|d| std::cmp::Reverse(d.size));
+        self.progress.queue(&todo);
+        let jobs = todo
+            .into_iter()
+            .map(|desc| Job {
+                desc,
+                phase: Phase::Waiting,
+                partial: None,
+                pending: Vec::new(),
+                active: Vec::new(),
+                ranged: true,
+                resumed: false,
+                restarted: false,
+                restart_pending: None,
+                whole_restarts: 0,
+                started: Instant::now(),
+            })
+            .collect();
+        let sched = Mutex::new(Sched { jobs, error: None });
+        let wake = Condvar::new();
+        let abort = AtomicBool::new(false);
+        let threads = self.threads.max(1);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("pulltar-download-{i}"))
+            .build()
+            .map_err(|e| Error::Usage(format!("cannot start download threads: {e}")))?;
+        pool.scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|_| self.worker(&sched, &wake, &abort));
+            }
+        });
+        let sched = sched.into_inner().unwrap_or_else(|p| p.into_inner());
+        match sched.error {
+            Some(e) => Err(e),
+            None if interrupt::interrupted() => Err(Error::Interrupted { resumable: true }),
+            None => Ok(()),
+        }
+    }
+
+    fn worker(&self, sched: &Mutex<Sched>, wake: &Condvar, abort: &AtomicBool) {
+        loop {
+            let task = {
+                let mut s = sched.lock().unwrap_or_else(|p| p.into_inner());
+                loop {
+                    if s.error.is_some() || interrupt::interrupted() {
+                        abort.store(true, Ordering::Relaxed);
+                        wake.notify_all();
+                        return;
+                    }
+                    if let Some(t) = self.next_task(&mut s) {
+                        break t;
+                    }
+                    if s.jobs.iter().all(|j| matches!(j.phase, Phase::Done)) {
+                        return;
+                    }
+                    s = wake
+                        .wait_timeout(s, Duration::from_millis(200))
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0;
+                }
+            };
+            let outcome = match task {
+                Task::Open(i) => self.open(sched, i),
+                Task::Fetch(i, partial, seg) => {
+                    let desc = sched.lock().unwrap_or_else(|p| p.into_inner()).jobs[i].desc;
+                    let r = segment::fetch(self, desc, &partial, &seg, abort);
+                    // Released before the job is updated, so that whoever
+                    // verifies or restarts the blob holds the only handle.
+                    drop(partial);
+                    self.segment_done(sched, i, &seg, r)
+                }
+                Task::Finish(i, partial) => self.finish(sched, i, partial),
+            };
+            if let Err(e) = outcome {
+                let mut s = sched.lock().unwrap_or_else(|p| p.into_inner());
+                if s.error.is_none() && !matches!(e, Error::Aborted) {
+                    s.error = Some(e);
+                }
+                abort.store(true, Ordering::Relaxed);
+            }
+            wake.notify_all();
+        }
+    }
+
+    fn open(&self, sched: &Mutex<Sched>, i: usize) -> Result<()> {
+        let desc = sched.lock().unwrap_or_else(|p| p.into_inner()).jobs[i].desc;
+        let partial = match self.in_place.and_then(|a| a.region(&desc.digest)) {
+            Some((file, at, path)) => {
+                Some(Partial::in_region(file, at, path, &desc.digest, desc.size))
+            }
+            None => Partial::open(self.store, &desc.digest, desc.size)?,
+        };
+        let mut s = sched.lock().unwrap_or_else(|p| p.into_inner());
+        let job = &mut s.jobs[i];
+        match partial {
+            None => {
+                job.phase = Phase::Done;
+                drop(s);
+                self.progress.cached(&desc.digest, desc.size);
+            }
+            Some(p) => {
+                job.resumed = p.done.covered() > 0;
+                if job.resumed {
+                    log::info!(
+                        "blob {}: resuming with {} of {} bytes already downloaded",
+                        desc.digest.short(),
+                        p.done.covered(),
+                        desc.size
+                    );
+                }
+                self.progress.started(&desc.digest, p.done.covered());
+                job.pending = p.done.missing(desc.size);
+                job.partial = Some(Arc::new(p));
+                job.phase = Phase::Active;
+                job.started = Instant::now();
+            }
+        }
+        Ok(())
+    }
+
+    fn segment_done(
+        &self,
+        sched: &Mutex<Sched>,
+        i: usize,
+        seg: &Arc<Segment>,
+        r: Result<segment::Outcome>,
+    ) -> Result<()> {
+        let mut s = sched.lock().unwrap_or_else(|p| p.into_inner());
+        let job = &mut s.jobs[i];
+        job.active.retain(|a| !Arc::ptr_eq(a, seg));
+        match r {
+            Ok(segment::Outcome::Complete) => {}
+            Ok(segment::Outcome::NoRanges) => {
+                // The server ignores Range: one connection does the blob,
+                // from byte 0 each time its connection breaks.
+                job.whole_restarts += 1;
+                if job.whole_restarts > MAX_WHOLE_RESTARTS {
+                    return Err(Error::Network {
+                        what: format!("downloading blob {}", job.desc.digest),
+                        url: format!("GET {}", crate::error::redact_url(&self.sources.of(&job.desc.digest).blob_url(&job.desc.digest))),
+                        cause: format!("the registry ignores Range requests and the connection broke {MAX_WHOLE_RESTARTS} times before the blob was complete"),
+                        transient: false,
+                    });
+                }
+                log::info!(
+                    "blob {}: the registry ignores Range requests; fetching it on one connection",
+                    job.desc.digest.short()
+                );
+                job.ranged = false;
+                for other in &job.active {
+                    other.stop();
+                }
+                job.pending = vec![(0, job.desc.size)];
+            }
+            // A resumed blob the registry disagrees with (416, a wrong
+            // Content-Range): start it afresh, once, when its other
+            // segments have stopped.
+            Err(e @ Error::Verify { .. }) if job.resumed && !job.restarted => {
+                for other in &job.active {
+                    other.stop();
+                }
+                job.pending.clear();
+                job.restart_pending = Some(e);
+            }
+            Err(e) => return Err(e),
+        }
+        if job.active.is_empty() {
+            if let Some(why) = job.restart_pending.take() {
+                return self.restart(job, &why, None);
+            }
+        }
+        Ok(())
+    }
+
+    /// Discards a resumed blob's partial copy and fetches it again from
+    /// zero. Call only when no segment of it runs; `partial` is the handle
+    /// if the caller holds it rather than the job.
+    fn restart(&self, job: &mut Job, why: &Error, partial: Option<Arc<Partial>>) -> Result<()> {
+        log::warn!(
+            "blob {}: {why}; the resumed partial copy is discarded and the blob fetched again",
+            job.desc.digest.short()
+        );
+        let partial = partial
+            .or_else(|| job.partial.take())
+            .ok_or(Error::Aborted)?;
+        job.partial = None;
+        let mut partial = Arc::try_unwrap(partial).map_err(|_| Error::Aborted)?;
+        partial.reset()?;
+        job.partial = Some(Arc::new(partial));
+        job.pending = vec![(0, job.desc.size)];
+        job.restarted = true;
+        job.resumed = false;
+        job.phase = Phase::Active;
+        Ok(())
+    }
+
+    fn finish(&self, sched: &Mutex<Sched>, i: usize, partial: Arc<Partial>) -> Result<()> {
+        let desc = sched.lock().unwrap_or_else(|p| p.into_inner()).jobs[i].desc;
+        self.progress.verifying(&desc.digest);
+        let verdict = partial.verify();
+        let mut s = sched.lock().unwrap_or_else(|p| p.into_inner());
+        let job = &mut s.jobs[i];
+        match verdict {
+            Ok(()) => {
+                job.phase = Phase::Done;
+                let took = job.started.elapsed();
+                drop(s);
+                let partial = Arc::try_unwrap(partial).map_err(|_| Error::Aborted)?;
+                partial.commit(self.store)?;
+                self.progress.downloaded(&desc.digest, desc.size, took);
+                Ok(())
+            }
+            Err(detail) => {
+                let e = Error::Verify {
+                    digest: desc.digest.to_string(),
+                    detail,
+                };
+                if job.resumed && !job.restarted {
+                    return self.restart(job, &e, Some(partial));
+                }
+                // Bad bytes from the registry itself: keep none of them.
+                job.phase = Phase::Done;
+                if let Ok(p) = Arc::try_unwrap(partial) {
+                    p.discard();
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blob_size_bounds() {
+        assert_eq!(parse_bytes("2000"), Some(2000));
+        assert_eq!(parse_bytes("64g"), Some(64 << 30));
+        assert_eq!(parse_bytes("2T"), Some(2 << 40));
+        for bad in [
+            "",
+            "0",
+            "-1",
+            "1.5G",
+            "1P",
+            "99999999999999999999",
+            "16777216T",
+        ] {
+            assert_eq!(parse_bytes(bad), None, "{bad}");
+        }
+    }
+}

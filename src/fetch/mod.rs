@@ -1,0 +1,17 @@
+//! Getting blobs onto disk: the [`download`] pool that runs every blob of
+//! a pull on the user's connections, the [`schedule`] that picks the next
+//! piece of work, each [`segment`] fetched with `Range` into a resumable
+//! [`partial`] file whose written bytes are journaled as a [`rangeset`],
+//! from the registry [`sources`] names for each blob.
+//!
+//! It takes in descriptors (digest and size) and registry clients, and
+//! gives out verified blobs in the store, or in their region of an archive
+//! written in place. It never knows the archive's format, and never
+//! trusts a byte it has not hashed against its digest.
+
+pub mod download;
+pub mod partial;
+pub mod rangeset;
+pub mod schedule;
+pub mod segment;
+pub mod sources;

@@ -1,0 +1,149 @@
+//! Which piece of work a download thread takes next, and the bookkeeping
+//! the choice is made from: each blob's `Job` (its `Phase`, the byte
+//! ranges not yet started, the segments running), all of them in a
+//! `Sched`.
+//!
+//! A waiting blob is opened first, and a blob whose bytes are all in is
+//! verified next. Otherwise a blob of at least twice the chunk size is cut
+//! into `Range` segments: each new segment takes a share of the work left
+//! (all of it divided by the thread count, never less than the chunk size),
+//! a blob nobody works on yet coming before more segments of another; and
+//! a thread with nothing left to start takes over the second half of the
+//! largest segment still running. Smaller blobs, and blobs whose registry
+//! ignores `Range`, go on one connection each.
+//!
+//! This module only chooses: it makes no request and touches no file;
+//! `download.rs` runs the tasks and moves the jobs through their phases.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::error::Error;
+use crate::fetch::download::Downloader;
+use crate::fetch::partial::Partial;
+use crate::fetch::segment::Segment;
+use crate::image::manifest::Descriptor;
+
+/// Where a blob is in its download.
+pub(crate) enum Phase {
+    Waiting,
+    Opening,
+    Active,
+    Finishing,
+    Done,
+}
+
+/// One blob of the batch.
+pub(crate) struct Job<'d> {
+    /// The blob.
+    pub(crate) desc: &'d Descriptor,
+    pub(crate) phase: Phase,
+    /// Its partial file, while no task has taken it to verify it.
+    pub(crate) partial: Option<Arc<Partial>>,
+    /// Byte ranges `[start, end)` no segment has been given yet.
+    pub(crate) pending: Vec<(u64, u64)>,
+    /// The segments running.
+    pub(crate) active: Vec<Arc<Segment>>,
+    /// Whether the registry honours `Range` for it (false after a 200 to a
+    /// `Range` request).
+    pub(crate) ranged: bool,
+    /// Whether its partial file held bytes from an earlier run.
+    pub(crate) resumed: bool,
+    /// Whether it has already been discarded and started afresh.
+    pub(crate) restarted: bool,
+    /// Why it must start afresh, once its running segments have stopped.
+    pub(crate) restart_pending: Option<Error>,
+    /// How often it went back to byte 0 on a registry that ignores `Range`.
+    pub(crate) whole_restarts: u32,
+    /// When its download began.
+    pub(crate) started: Instant,
+}
+
+/// A piece of work for a download thread, by job index.
+pub(crate) enum Task {
+    Open(usize),
+    Fetch(usize, Arc<Partial>, Arc<Segment>),
+    Finish(usize, Arc<Partial>),
+}
+
+/// The jobs of a batch, and the first fatal error.
+pub(crate) struct Sched<'d> {
+    pub(crate) jobs: Vec<Job<'d>>,
+    pub(crate) error: Option<Error>,
+}
+
+impl Downloader<'_> {
+    /// The next piece of work, if any: open a blob, fetch a new or stolen
+    /// segment, or verify a blob whose bytes are all in.
+    pub(crate) fn next_task(&self, s: &mut Sched) -> Option<Task> {
+        if let Some(i) = s
+            .jobs
+            .iter()
+            .position(|j| matches!(j.phase, Phase::Waiting))
+        {
+            s.jobs[i].phase = Phase::Opening;
+            return Some(Task::Open(i));
+        }
+        for (i, job) in s.jobs.iter_mut().enumerate() {
+            if matches!(job.phase, Phase::Active) && job.pending.is_empty() && job.active.is_empty()
+            {
+                job.phase = Phase::Finishing;
+                let partial = job.partial.take()?;
+                return Some(Task::Finish(i, partial));
+            }
+        }
+        let unassigned: u64 = s
+            .jobs
+            .iter()
+            .filter(|j| matches!(j.phase, Phase::Active))
+            .flat_map(|j| j.pending.iter().map(|(a, b)| b - a))
+            .sum();
+        let share = (unassigned / self.threads.max(1) as u64).max(self.chunk);
+        // A blob nobody works on yet comes before more segments of another.
+        let idle_first = s.jobs.iter().position(|j| {
+            matches!(j.phase, Phase::Active) && !j.pending.is_empty() && j.active.is_empty()
+        });
+        let order = idle_first.into_iter().chain(0..s.jobs.len());
+        for i in order {
+            let job = &mut s.jobs[i];
+            if !matches!(job.phase, Phase::Active) || job.pending.is_empty() {
+                continue;
+            }
+            let splittable = job.ranged && job.desc.size >= 2 * self.chunk;
+            let (a, b) = job.pending[0];
+            let end = if splittable && b - a >= share + self.chunk {
+                a + share
+            } else {
+                b
+            };
+            if end == b {
+                job.pending.remove(0);
+            } else {
+                job.pending[0].0 = end;
+            }
+            let seg = Arc::new(Segment::new(a, end));
+            job.active.push(seg.clone());
+            return Some(Task::Fetch(i, job.partial.clone()?, seg));
+        }
+        // Nothing new to start: take over half of the largest running
+        // segment.
+        let (mut best, mut best_left) = (None, 2 * self.chunk - 1);
+        for (i, job) in s.jobs.iter().enumerate() {
+            if !matches!(job.phase, Phase::Active) || !job.ranged {
+                continue;
+            }
+            for (k, seg) in job.active.iter().enumerate() {
+                let left = seg.remaining();
+                if left > best_left {
+                    (best, best_left) = (Some((i, k)), left);
+                }
+            }
+        }
+        let (i, k) = best?;
+        let job = &mut s.jobs[i];
+        let (mid, end) = job.active[k].split(self.chunk)?;
+        let seg = Arc::new(Segment::new(mid, end));
+        job.active.push(seg.clone());
+        Some(Task::Fetch(i, job.partial.clone()?, seg))
+    }
+}

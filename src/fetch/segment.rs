@@ -1,0 +1,415 @@
+//! One segment of one blob: a byte range that a single thread fetches with
+//! one request at a time, writes at its offsets into the partial file, and
+//! journals as it goes; retried by the policy when a request fails.
+//!
+//! A [`Segment`]'s end can move down while it runs (another thread takes
+//! over its tail), so every read is first reserved against the current end
+//! under the segment's own small lock, and the write never passes it.
+//! Requests always go to the registry's blob URL (a redirect is followed
+//! afresh each time, never reused). This module does not choose segments;
+//! `schedule.rs` does.
+//!
+//! What a registry sends is held to what was asked: a `Content-Length`
+//! other than the blob's (or the range's) size is refused before a byte is
+//! read, a 206 must carry exactly the requested `Content-Range`, and a
+//! body longer than asked for is an error, not truncated silently. A
+//! segment whose bytes arrive at under [`MIN_RATE`] on average, once it has
+//! run for twice the read timeout, is given up (a slow drip would
+//! otherwise keep a pull alive forever, each cut connection counting as
+//! progress).
+
+use std::io::Read;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::error::{excerpt, Error, Result};
+use crate::fetch::download::Downloader;
+use crate::fetch::partial::Partial;
+use crate::image::manifest::Descriptor;
+use crate::registry::retry;
+use crate::ui::interrupt;
+
+/// How much a segment writes between journal records.
+const JOURNAL_STEP: u64 = 256 << 10;
+/// The read buffer of one request.
+const BUF_SIZE: usize = 256 << 10;
+/// The slowest average a segment may keep (bytes per second), measured
+/// from its start once it has run for twice the read timeout.
+pub const MIN_RATE: u64 = 1024;
+
+/// The low-speed guard of one segment: when it started, and where.
+struct Pace {
+    started: Instant,
+    first: u64,
+    window: Duration,
+}
+
+impl Pace {
+    /// An error text if the segment, now at `pos`, is too slow.
+    fn check(&self, pos: u64) -> std::result::Result<(), String> {
+        let took = self.started.elapsed();
+        let got = pos.saturating_sub(self.first);
+        if took < self.window || got >= MIN_RATE.saturating_mul(took.as_secs()) {
+            return Ok(());
+        }
+        Err(format!(
+            "only {got} bytes arrived in {} s, under the {} KiB/s a download needs (the registry or the link is dripping); run the same command again to resume",
+            took.as_secs(),
+            MIN_RATE >> 10
+        ))
+    }
+}
+
+/// A byte range `[pos, end)` still to fetch; `pos` only grows, `end` only
+/// shrinks.
+#[derive(Debug)]
+pub struct Segment {
+    range: Mutex<(u64, u64)>,
+}
+
+/// How a segment ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Its bytes are written (or its tail was handed to another thread).
+    Complete,
+    /// The server answered a `Range` request with the whole blob.
+    NoRanges,
+}
+
+impl Segment {
+    /// A segment for `[start, end)`.
+    pub fn new(start: u64, end: u64) -> Segment {
+        Segment {
+            range: Mutex::new((start, end)),
+        }
+    }
+
+    fn get(&self) -> (u64, u64) {
+        *self.range.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Bytes not yet reserved.
+    pub fn remaining(&self) -> u64 {
+        let (pos, end) = self.get();
+        end.saturating_sub(pos)
+    }
+
+    /// Gives away the second half of what is left, if at least `2 * min`
+    /// is left: returns that half's `[start, end)`.
+    pub fn split(&self, min: u64) -> Option<(u64, u64)> {
+        let mut r = self.range.lock().unwrap_or_else(|p| p.into_inner());
+        let left = r.1.saturating_sub(r.0);
+        if left < 2 * min {
+            return None;
+        }
+        let mid = r.0 + left / 2;
+        let old_end = r.1;
+        r.1 = mid;
+        Some((mid, old_end))
+    }
+
+    /// Ends the segment where it is.
+    pub fn stop(&self) {
+        let mut r = self.range.lock().unwrap_or_else(|p| p.into_inner());
+        r.1 = r.1.min(r.0);
+    }
+
+    /// Reserves up to `n` bytes at the current position: returns their
+    /// offset and how many may be written.
+    fn reserve(&self, n: u64) -> (u64, u64) {
+        let mut r = self.range.lock().unwrap_or_else(|p| p.into_inner());
+        let allowed = n.min(r.1.saturating_sub(r.0));
+        let at = r.0;
+        r.0 += allowed;
+        (at, allowed)
+    }
+}
+
+/// Fetches `seg` of `desc` into `partial`, retrying failed requests.
+pub fn fetch(
+    dl: &Downloader,
+    desc: &Descriptor,
+    partial: &Partial,
+    seg: &Segment,
+    abort: &AtomicBool,
+) -> Result<Outcome> {
+    let mut before = seg.get().0;
+    let progressed = || {
+        let now = seg.get().0;
+        std::mem::replace(&mut before, now) < now
+    };
+    let what = format!("blob {}", desc.digest.short());
+    let pace = Pace {
+        started: Instant::now(),
+        first: seg.get().0,
+        window: dl.sources.of(&desc.digest).read_timeout * 2,
+    };
+    retry::run(&dl.policy, &what, Some(abort), progressed, || {
+        let r = attempt(dl, desc, partial, seg, abort, &pace);
+        match r {
+            // A connection cut (by the read timeout, say) after a little
+            // data: no retry if the segment crawls.
+            Err(Error::Network { .. }) => match pace.check(seg.get().0) {
+                Err(why) => Err(too_slow(dl, desc, why)),
+                Ok(()) => r,
+            },
+            other => other,
+        }
+    })
+}
+
+fn attempt(
+    dl: &Downloader,
+    desc: &Descriptor,
+    partial: &Partial,
+    seg: &Segment,
+    abort: &AtomicBool,
+    pace: &Pace,
+) -> Result<Outcome> {
+    let (pos, end) = seg.get();
+    if pos >= end {
+        return Ok(Outcome::Complete);
+    }
+    let digest = &desc.digest;
+    let whole = pos == 0 && end == desc.size;
+    let registry = dl.sources.of(digest);
+    let mut resp = registry.open_blob(digest, (!whole).then_some((pos, end)))?;
+    let header = |name: &str| {
+        resp.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    match resp.status().as_u16() {
+        200 if whole => {
+            let length = header("content-length").and_then(|v| v.trim().parse::<u64>().ok());
+            if let Some(len) = length.filter(|&l| l != desc.size) {
+                return Err(verify_error(
+                    desc,
+                    format!(
+                        "the registry announced {len} bytes, the manifest says {}",
+                        desc.size
+                    ),
+                ));
+            }
+        }
+        200 => return Ok(Outcome::NoRanges),
+        // The registry disagrees about what the blob holds: for a resumed
+        // blob the download starts again from zero (download.rs).
+        416 => {
+            return Err(verify_error(
+                desc,
+                format!(
+                "the registry answered 416 (range not satisfiable) to a request for bytes {pos}-{}",
+                end - 1
+            ),
+            ))
+        }
+        206 if !whole => {
+            let range = header("content-range").unwrap_or_default();
+            check_content_range(&range, pos, end, desc.size)
+                .map_err(|detail| verify_error(desc, detail))?;
+            let length = header("content-length").map(|v| v.trim().parse::<u64>());
+            if let Some(len) = length.filter(|l| l.as_ref().ok() != Some(&(end - pos))) {
+                return Err(verify_error(
+                    desc,
+                    format!(
+                        "the registry announced {} bytes for the {} bytes {pos}-{} it was asked for",
+                        len.map_or_else(|_| "a malformed number of".to_string(), |l| l.to_string()),
+                        end - pos,
+                        end - 1
+                    ),
+                ));
+            }
+        }
+        _ => return Err(registry.blob_error(digest, &mut resp)),
+    }
+    let length_known = resp.headers().contains_key("content-length");
+    let mut reader = resp.into_body().into_reader();
+    let mut buf = vec![0u8; BUF_SIZE];
+    let (mut journaled, mut written) = (pos, pos);
+    // Every byte the server sent: more than the range asked for is a lie
+    // about the blob, not something to cut silently.
+    let mut received = 0u64;
+    let result = loop {
+        if abort.load(Ordering::Relaxed) {
+            break Err(Error::Aborted);
+        }
+        if interrupt::interrupted() {
+            break Err(Error::Interrupted { resumable: true });
+        }
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => break Err(broken(dl, desc, written, &e.to_string())),
+        };
+        received += n as u64;
+        if received > end - pos {
+            break Err(verify_error(
+                desc,
+                format!(
+                    "the registry sent more than the {} bytes asked for (bytes {pos}-{})",
+                    end - pos,
+                    end - 1
+                ),
+            ));
+        }
+        let (at, allowed) = seg.reserve(n as u64);
+        if allowed > 0 {
+            if let Err(e) = partial.write_at(&buf[..allowed as usize], at) {
+                break Err(e);
+            }
+            written = at + allowed;
+            dl.progress.add_blob_bytes(&desc.digest, allowed);
+        }
+        if written - journaled >= JOURNAL_STEP {
+            partial.record(journaled, written)?;
+            journaled = written;
+        }
+        if allowed < n as u64 || seg.remaining() == 0 {
+            break Ok(());
+        }
+        if let Err(why) = pace.check(written) {
+            break Err(too_slow(dl, desc, why));
+        }
+    };
+    partial.record(journaled, written)?;
+    result?;
+    // A body without Content-Length ends when the server closes it: one
+    // more read shows whether it held more than was asked for (not when
+    // another thread took over the tail, which the server does not know).
+    if !length_known && written == end && seg.get().1 == end {
+        if let Ok(n @ 1..) = reader.read(&mut buf[..1]) {
+            return Err(verify_error(
+                desc,
+                format!(
+                    "the registry sent more than the {} bytes asked for (bytes {pos}-{}, {n} more at least)",
+                    end - pos,
+                    end - 1
+                ),
+            ));
+        }
+    }
+    if seg.remaining() > 0 {
+        return Err(broken(dl, desc, written, "the connection closed early"));
+    }
+    Ok(Outcome::Complete)
+}
+
+fn verify_error(desc: &Descriptor, detail: String) -> Error {
+    Error::Verify {
+        digest: desc.digest.to_string(),
+        detail,
+    }
+}
+
+fn broken(dl: &Downloader, desc: &Descriptor, at: u64, cause: &str) -> Error {
+    Error::Network {
+        what: format!("downloading blob {}", desc.digest),
+        url: format!(
+            "GET {}",
+            crate::error::redact_url(&dl.sources.of(&desc.digest).blob_url(&desc.digest))
+        ),
+        cause: format!("{cause} at byte {at} of {}", desc.size),
+        transient: true,
+    }
+}
+
+/// The error of a segment that the low-speed guard gave up on.
+fn too_slow(dl: &Downloader, desc: &Descriptor, why: String) -> Error {
+    Error::Network {
+        what: format!("downloading blob {}", desc.digest),
+        url: format!(
+            "GET {}",
+            crate::error::redact_url(&dl.sources.of(&desc.digest).blob_url(&desc.digest))
+        ),
+        cause: why,
+        transient: false,
+    }
+}
+
+/// Checks a `Content-Range: bytes FIRST-LAST/TOTAL` answer to a request for
+/// `[start, end)`: it must be exactly that range, of a blob of `size` bytes
+/// (or `*`).
+pub fn check_content_range(
+    header: &str,
+    start: u64,
+    end: u64,
+    size: u64,
+) -> std::result::Result<(), String> {
+    let bad = || {
+        format!(
+            "the registry answered a request for bytes {start}-{} with Content-Range {:?} (expected bytes {start}-{}/{size})",
+            end.saturating_sub(1),
+            excerpt(header.as_bytes(), 80),
+            end.saturating_sub(1)
+        )
+    };
+    let spec = header.trim().strip_prefix("bytes ").ok_or_else(bad)?;
+    let (range, total) = spec.split_once('/').ok_or_else(bad)?;
+    let (first, last) = range.split_once('-').ok_or_else(bad)?;
+    let num = |s: &str| -> Option<u64> {
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    let (first, last) = (num(first).ok_or_else(bad)?, num(last).ok_or_else(bad)?);
+    if first != start || last.checked_add(1) != Some(end) {
+        return Err(bad());
+    }
+    if total != "*" && num(total) != Some(size) {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_range_ok() {
+        assert!(check_content_range("bytes 10-99/100", 10, 100, 100).is_ok());
+        assert!(check_content_range("bytes 10-49/*", 10, 50, 100).is_ok());
+    }
+
+    #[test]
+    fn content_range_bad() {
+        for bad in [
+            "",
+            "bytes 0-99/100",
+            "bytes 10-98/100",
+            "bytes 10-99/101",
+            "bytes 10-99",
+            "items 10-99/100",
+            "bytes -99/100",
+            "bytes 10-/100",
+            "bytes +10-99/100",
+            "bytes 10-18446744073709551615/100",
+        ] {
+            assert!(check_content_range(bad, 10, 100, 100).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn reserve_respects_a_moving_end() {
+        let s = Segment::new(0, 100);
+        assert_eq!(s.reserve(30), (0, 30));
+        assert_eq!(s.split(10), Some((65, 100)));
+        assert_eq!(s.reserve(50), (30, 35));
+        assert_eq!(s.remaining(), 0);
+        assert_eq!(s.reserve(5), (65, 0));
+    }
+
+    #[test]
+    fn split_needs_twice_the_minimum() {
+        let s = Segment::new(0, 19);
+        assert_eq!(s.split(10), None);
+        let s = Segment::new(0, 20);
+        assert_eq!(s.split(10), Some((10, 20)));
+        s.stop();
+        assert_eq!(s.remaining(), 0);
+    }
+}

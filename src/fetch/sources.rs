@@ -1,0 +1,38 @@
+//! Where each blob of a pull is fetched from: the repository of the first
+//! image that lists it, so that a layer shared by images of two
+//! repositories (or two registries) is fetched once, by the one download
+//! pool. This module only maps digests to registry clients.
+
+use std::collections::HashMap;
+
+use crate::image::digest::Digest;
+use crate::registry::client::Registry;
+
+/// Where each blob is fetched from: the repository of the first image
+/// that lists it (a layer shared by images of two repositories is fetched
+/// once).
+#[derive(Clone)]
+pub struct Sources<'a> {
+    default: &'a Registry,
+    by_digest: HashMap<Digest, &'a Registry>,
+}
+
+impl<'a> Sources<'a> {
+    /// Every blob from `default`, until [`Sources::add`] says otherwise.
+    pub fn new(default: &'a Registry) -> Sources<'a> {
+        Sources {
+            default,
+            by_digest: Default::default(),
+        }
+    }
+
+    /// Fetch `digest` from `registry`, unless it already has a source.
+    pub fn add(&mut self, digest: &Digest, registry: &'a Registry) {
+        self.by_digest.entry(digest.clone()).or_insert(registry);
+    }
+
+    /// Where `digest` is fetched from.
+    pub fn of(&self, digest: &Digest) -> &'a Registry {
+        self.by_digest.get(digest).copied().unwrap_or(self.default)
+    }
+}

@@ -1,0 +1,382 @@
+//! The registry client: one shared `ureq::Agent` per registry, the `/v2/`
+//! ping, GETs that carry the current authorization and, on a 401, learn
+//! the new challenge, renew the authorization and try once more; manifest
+//! fetches with every manifest type accepted, and opening blob streams
+//! (whole, or a byte range).
+//!
+//! The authentication itself (Basic, or Bearer with cached tokens renewed
+//! before they expire) is in `handshake.rs`, and turning failed responses
+//! into errors in `http_error.rs`; the agent and the scheme (HTTPS, plain
+//! HTTP only for loopback or `--insecure` registries) come from
+//! `transport.rs`. It returns bytes and open streams; it does not choose
+//! platforms, verify blobs or write files (`download.rs` and `pull.rs` do).
+//! The `Authorization` header is never forwarded across a redirect, so blob
+//! redirects to a CDN carry no token.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use ureq::http::Response;
+use ureq::Body;
+
+use crate::error::{redact_url, Error, Result};
+use crate::image::digest::Digest;
+use crate::image::manifest;
+use crate::image::reference::Reference;
+use crate::registry::auth::{Credentials, TokenCache};
+use crate::registry::forward::ForwardProxy;
+use crate::registry::handshake::AuthMode;
+use crate::registry::http_error::{
+    drain, http_error, network_error, read_limited, small_body_deadline,
+};
+use crate::registry::proxy::ProxyConfig;
+use crate::registry::retry::{self, Policy};
+use crate::{registry::credentials, registry::transport};
+
+/// How the client reaches a registry.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Skip TLS certificate verification (and allow an http token realm).
+    pub insecure: bool,
+    /// Credentials from the command line or the environment, if any; else
+    /// the docker config is consulted.
+    pub credentials: Option<Credentials>,
+    /// How many connections may be open at once.
+    pub connections: usize,
+    /// How long a connection may send nothing before it is cut.
+    pub read_timeout: Duration,
+    /// When to retry the ping, token and manifest requests.
+    pub policy: Policy,
+    /// Extra certificate authorities (`--ca-cert`).
+    pub ca_certs: Vec<PathBuf>,
+    /// Proxy settings.
+    pub proxy: ProxyConfig,
+    /// A Docker Hub mirror (`--registry`).
+    pub mirror: Option<String>,
+}
+
+/// A client for one repository on one registry.
+pub struct Registry {
+    // The `pub(crate)` fields are the ones the auth handshake
+    // (`handshake.rs`) reads or updates.
+    pub(crate) agent: ureq::Agent,
+    /// For a plain-HTTP registry behind an HTTP proxy: requests in absolute
+    /// form, without CONNECT.
+    forward: Option<ForwardProxy>,
+    pub(crate) base: String,
+    pub(crate) scope: String,
+    repository: String,
+    pub(crate) insecure: bool,
+    pub(crate) credentials: Mutex<Option<Credentials>>,
+    /// Whether the credentials were found in the docker config (and may be
+    /// dropped for anonymous access when refused).
+    pub(crate) stored_credentials: bool,
+    policy: Policy,
+    /// How long a connection may be silent (`--read-timeout`); blob
+    /// segments also use it to judge a slow drip (`segment.rs`).
+    pub read_timeout: Duration,
+    pub(crate) mode: Mutex<AuthMode>,
+    pub(crate) tokens: TokenCache,
+    /// Held while a token is fetched, so that threads needing a new one
+    /// at the same moment make one request, not one each.
+    pub(crate) token_fetch: Mutex<()>,
+}
+
+impl Registry {
+    /// Builds the client for `reference` (through the `--registry` mirror
+    /// for Docker Hub images when one is given) and pings the registry to
+    /// learn how it authenticates.
+    pub fn connect(reference: &Reference, options: &Options) -> Result<Registry> {
+        let host = match &options.mirror {
+            Some(m) if reference.is_docker_hub() => m.as_str(),
+            _ => reference.api_host(),
+        };
+        let (credentials, stored_credentials) = match &options.credentials {
+            Some(c) => (Some(c.clone()), false),
+            None => match credentials::from_docker_config(host) {
+                Some(c) => {
+                    log::debug!("using the docker config's credentials for {host}");
+                    (Some(c), true)
+                }
+                None => (None, false),
+            },
+        };
+        let endpoint = transport::open(host, options)?;
+        let registry = Registry {
+            agent: endpoint.agent,
+            forward: endpoint.forward,
+            base: endpoint.base,
+            scope: reference.scope(),
+            repository: reference.repository().to_string(),
+            insecure: options.insecure,
+            credentials: Mutex::new(credentials),
+            stored_credentials,
+            policy: options.policy.clone(),
+            read_timeout: options.read_timeout,
+            mode: Mutex::new(AuthMode::Anonymous),
+            tokens: TokenCache::default(),
+            token_fetch: Mutex::new(()),
+        };
+        match endpoint.probe {
+            Some(resp) => registry.ping_answer(resp)?,
+            None => registry.ping()?,
+        }
+        Ok(registry)
+    }
+
+    fn ping(&self) -> Result<()> {
+        let url = format!("{}/v2/", self.base);
+        self.retrying("contacting the registry", || {
+            let resp = self.send(&url, "contacting the registry", None, None, None)?;
+            self.ping_answer(resp)
+        })
+    }
+
+    /// Reads the answer to `GET /v2/`: 200 means anonymous, 401 carries
+    /// the challenge.
+    fn ping_answer(&self, mut resp: Response<Body>) -> Result<()> {
+        match resp.status().as_u16() {
+            200..=299 => Ok(()),
+            401 => {
+                self.learn_challenge(&resp)?;
+                drain(&mut resp);
+                Ok(())
+            }
+            status => {
+                let url = format!("{}/v2/", self.base);
+                Err(http_error(
+                    "contacting the registry",
+                    &url,
+                    status,
+                    &mut resp,
+                ))
+            }
+        }
+    }
+
+    /// Runs `attempt` by the retry policy; for requests that stream
+    /// nothing (ping, token, manifest), so no attempt counts as progress.
+    fn retrying<T>(&self, what: &str, attempt: impl FnMut() -> Result<T>) -> Result<T> {
+        retry::run(&self.policy, what, None, || false, attempt)
+    }
+
+    /// Sends a GET with the current authorization (for the bytes
+    /// `[start, end)` when `range` is given); on a 401 learns the new
+    /// challenge, renews the token and tries once more.
+    fn get(
+        &self,
+        url: &str,
+        what: &str,
+        accept: Option<&str>,
+        range: Option<(u64, u64)>,
+    ) -> Result<Response<Body>> {
+        let auth = self.authorization()?;
+        let mut resp = self.send(url, what, accept, auth.as_deref(), range)?;
+        if resp.status().as_u16() == 401 {
+            log::debug!("401 from {}: renewing authorization", redact_url(url));
+            self.learn_challenge(&resp)?;
+            drain(&mut resp);
+            self.forget_tokens();
+            let auth = self.authorization()?;
+            resp = self.send(url, what, accept, auth.as_deref(), range)?;
+        }
+        Ok(resp)
+    }
+
+    /// A GET of `url` with `headers`, following redirects here rather than
+    /// in ureq: at most [`transport::MAX_REDIRECTS`] of them, only to
+    /// `http`/`https` URLs (a `file:` or `ftp:` Location is an error, not a
+    /// path on the same host), and never with `Authorization`. Plain-HTTP
+    /// URLs go through the forward proxy when there is one.
+    pub(crate) fn http_get(
+        &self,
+        url: &str,
+        mut headers: Vec<(&str, String)>,
+    ) -> std::result::Result<Response<Body>, ureq::Error> {
+        let mut url = url.to_string();
+        for _ in 0..=transport::MAX_REDIRECTS {
+            let resp = self.get_once(&url, &headers)?;
+            let redirect = matches!(resp.status().as_u16(), 301 | 302 | 303 | 307 | 308);
+            let location = resp.headers().get("location").and_then(|v| v.to_str().ok());
+            let Some(location) = location.filter(|_| redirect) else {
+                return Ok(resp);
+            };
+            let next = crate::registry::forward::resolve(&url, location.trim());
+            let scheme = next.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+            if !matches!(scheme.as_deref(), Some("http" | "https")) {
+                return Err(ureq::Error::BadUri(format!(
+                    "the registry redirected to {:?}, which is not an http(s) URL",
+                    crate::error::excerpt(redact_url(&next).as_bytes(), 100)
+                )));
+            }
+            log::debug!("redirected to {}", redact_url(&next));
+            // Another host, or a signed URL: the registry's token stays behind.
+            headers.retain(|(k, _)| *k != "Authorization");
+            url = next;
+        }
+        Err(ureq::Error::TooManyRedirects)
+    }
+
+    /// One GET, without following redirects.
+    fn get_once(
+        &self,
+        url: &str,
+        headers: &[(&str, String)],
+    ) -> std::result::Result<Response<Body>, ureq::Error> {
+        match self.forward.as_ref().filter(|_| url.starts_with("http://")) {
+            Some(forward) => forward.get(url, headers),
+            None => {
+                let mut req = self.agent.get(url);
+                for (k, v) in headers {
+                    req = req.header(*k, v);
+                }
+                req.call()
+            }
+        }
+    }
+
+    fn send(
+        &self,
+        url: &str,
+        what: &str,
+        accept: Option<&str>,
+        authorization: Option<&str>,
+        range: Option<(u64, u64)>,
+    ) -> Result<Response<Body>> {
+        let mut headers = Vec::new();
+        if let Some(a) = accept {
+            headers.push(("Accept", a.to_string()));
+        }
+        if let Some(a) = authorization {
+            headers.push(("Authorization", a.to_string()));
+        }
+        if let Some((start, end)) = range {
+            headers.push(("Range", format!("bytes={start}-{}", end.saturating_sub(1))));
+        }
+        let started = Instant::now();
+        let resp = self
+            .http_get(url, headers)
+            .map_err(|e| network_error(what, url, e))?;
+        log::debug!(
+            "GET {}{} -> {} ({} ms)",
+            redact_url(url),
+            range.map_or(String::new(), |(a, b)| format!(
+                " bytes {a}-{}",
+                b.saturating_sub(1)
+            )),
+            resp.status().as_u16(),
+            started.elapsed().as_millis()
+        );
+        Ok(resp)
+    }
+
+    /// Fetches a manifest or index by tag or digest: its bytes and the
+    /// `Content-Type` the registry gave. Bodies over
+    /// [`manifest::MAX_MANIFEST_BYTES`] are refused.
+    pub fn manifest(&self, key: &str) -> Result<(Vec<u8>, Option<String>)> {
+        let url = format!("{}/v2/{}/manifests/{key}", self.base, self.repository);
+        let what = format!("fetching the manifest {}:{key}", self.repository);
+        self.retrying(&what, || {
+            let mut resp = self.get(&url, &what, Some(manifest::ACCEPT), None)?;
+            let status = resp.status().as_u16();
+            if status != 200 {
+                return Err(http_error(&what, &url, status, &mut resp));
+            }
+            let content_type = resp
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let body = read_limited(
+                &mut resp,
+                manifest::MAX_MANIFEST_BYTES,
+                small_body_deadline(self.read_timeout),
+                &what,
+                &url,
+            )?;
+            Ok((body, content_type))
+        })
+    }
+
+    /// Opens the blob `digest`, or only its bytes `[start, end)` (a `Range`
+    /// request). Returns the response whatever its status; the caller
+    /// checks it (200, or 206 for a range).
+    pub fn open_blob(&self, digest: &Digest, range: Option<(u64, u64)>) -> Result<Response<Body>> {
+        let url = self.blob_url(digest);
+        self.get(&url, &format!("downloading blob {digest}"), None, range)
+    }
+
+    /// The registry URL of a blob (never a redirect target).
+    pub fn blob_url(&self, digest: &Digest) -> String {
+        format!("{}/v2/{}/blobs/{digest}", self.base, self.repository)
+    }
+
+    /// Turns a blob response with an unexpected status into an error that
+    /// names the blob.
+    pub fn blob_error(&self, digest: &Digest, resp: &mut Response<Body>) -> Error {
+        let status = resp.status().as_u16();
+        http_error(
+            &format!("downloading blob {digest}"),
+            &self.blob_url(digest),
+            status,
+            resp,
+        )
+    }
+
+    /// Fetches a small blob (a config) whole, at most `limit` bytes; the
+    /// caller verifies it.
+    pub fn small_blob(&self, digest: &Digest, limit: u64) -> Result<Vec<u8>> {
+        let url = self.blob_url(digest);
+        let what = format!("fetching blob {digest}");
+        self.retrying(&what, || {
+            let mut resp = self.get(&url, &what, None, None)?;
+            let status = resp.status().as_u16();
+            if status != 200 {
+                return Err(http_error(&what, &url, status, &mut resp));
+            }
+            read_limited(
+                &mut resp,
+                limit,
+                small_body_deadline(self.read_timeout),
+                &what,
+                &url,
+            )
+        })
+    }
+
+    /// The repository's tags (`GET /v2/<name>/tags/list`, first page, at
+    /// most 1 MiB), for hints after a 404; an error when the registry does
+    /// not allow listing.
+    pub fn tags(&self) -> Result<Vec<String>> {
+        #[derive(serde::Deserialize)]
+        struct TagList {
+            #[serde(default)]
+            tags: Option<Vec<String>>,
+        }
+        let url = format!("{}/v2/{}/tags/list", self.base, self.repository);
+        let what = format!("listing the tags of {}", self.repository);
+        let mut resp = self.get(&url, &what, None, None)?;
+        let status = resp.status().as_u16();
+        if status != 200 {
+            return Err(http_error(&what, &url, status, &mut resp));
+        }
+        let body = read_limited(
+            &mut resp,
+            1 << 20,
+            small_body_deadline(self.read_timeout),
+            &what,
+            &url,
+        )?;
+        let list: TagList = serde_json::from_slice(&body).map_err(|e| Error::Manifest {
+            what: what.clone(),
+            reason: format!("not a tag list: {e}"),
+        })?;
+        Ok(list
+            .tags
+            .unwrap_or_default()
+            .iter()
+            .map(|t| crate::error::excerpt(t.as_bytes(), 128))
+            .collect())
+    }
+}

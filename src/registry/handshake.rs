@@ -1,0 +1,238 @@
+//! The authentication half of the registry client: learning the scheme
+//! from a 401's `WWW-Authenticate` challenges, the `Authorization` value
+//! for each request (Basic credentials, or a Bearer token, from the cache
+//! while it is fresh), and fetching tokens from the challenge's realm: a
+//! GET (with Basic credentials if there are any), or docker's OAuth2
+//! refresh POST for an identity token. Stored credentials the realm refuses
+//! are dropped and the token fetched anonymously; a token realm on plain
+//! http is refused for an https registry unless `--insecure`, and a realm on
+//! a loopback or link-local address, for a registry that is not on one, is
+//! warned about (a registry steering the client at this machine's own
+//! services, or at a cloud metadata address). One thread at a time fetches
+//! a token.
+//!
+//! These are methods of [`Registry`]; the ping, and the retry once on a
+//! 401, are in `registry.rs`. Parsing challenges and token answers, and the
+//! token cache itself, are in [`crate::registry::auth`].
+
+use std::time::Instant;
+
+use ureq::http::Response;
+use ureq::Body;
+
+use crate::error::{excerpt, redact_url, Error, Result};
+use crate::registry::auth::{self, Challenge, Credentials};
+use crate::registry::client::Registry;
+use crate::registry::credentials;
+use crate::registry::http_error::{drain, http_error, network_error, read_limited, SMALL_BODY};
+
+/// What the ping said about authentication.
+#[derive(Clone, Debug)]
+pub(crate) enum AuthMode {
+    Anonymous,
+    Basic,
+    Bearer(Challenge),
+}
+
+impl Registry {
+    /// Reads the challenge of a 401 answer and switches to its scheme; a
+    /// 401 without one keeps the scheme already known, if there is one.
+    pub(crate) fn learn_challenge(&self, resp: &Response<Body>) -> Result<()> {
+        let header = resp
+            .headers()
+            .get_all("www-authenticate")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let challenges = auth::parse_challenges(&header);
+        let mut current = self.mode.lock().unwrap_or_else(|p| p.into_inner());
+        let mode = if let Some(b) = challenges.iter().find(|c| c.scheme == "bearer") {
+            self.check_realm_host(b);
+            AuthMode::Bearer(b.clone())
+        } else if challenges.iter().any(|c| c.scheme == "basic") {
+            AuthMode::Basic
+        } else if !matches!(*current, AuthMode::Anonymous) {
+            // A bare 401 (GCR sends some): the scheme already learned still
+            // holds; the caller renews the token.
+            log::debug!("401 without a challenge: keeping the registry's known scheme");
+            return Ok(());
+        } else {
+            return Err(Error::Auth(format!(
+                "{} asked for authentication without a usable WWW-Authenticate challenge ({:?})",
+                self.base,
+                excerpt(header.as_bytes(), 100)
+            )));
+        };
+        log::debug!(
+            "registry auth: {}",
+            match &mode {
+                AuthMode::Anonymous => "anonymous",
+                AuthMode::Basic => "basic",
+                AuthMode::Bearer(_) => "bearer",
+            }
+        );
+        *current = mode;
+        Ok(())
+    }
+
+    /// Warns when the token realm is on a loopback or link-local address
+    /// while the registry is not.
+    fn check_realm_host(&self, challenge: &Challenge) {
+        let Some(realm) = challenge.param("realm") else {
+            return;
+        };
+        let realm_host = url_host(realm);
+        if is_local_address(realm_host) && !is_local_address(url_host(&self.base)) {
+            log::warn!(
+                "the registry {} sends its token requests to {:?}, a loopback or link-local address; check that the registry is the one you meant",
+                self.base,
+                excerpt(realm_host.as_bytes(), 100)
+            );
+        }
+    }
+
+    /// The `Authorization` value for the next request, fetching a token if
+    /// none is fresh.
+    pub(crate) fn authorization(&self) -> Result<Option<String>> {
+        let mode = self.mode.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        match mode {
+            AuthMode::Anonymous => Ok(None),
+            AuthMode::Basic => match self.current_credentials() {
+                Some(c) => Ok(Some(c.basic_header())),
+                None => Err(Error::Auth(format!(
+                    "{} requires a user name and password: pass -u USER --password-stdin",
+                    self.base
+                ))),
+            },
+            AuthMode::Bearer(challenge) => {
+                let url = auth::token_url(&challenge, &self.scope).map_err(Error::Auth)?;
+                if let Some(t) = self.tokens.get(&url, Instant::now()) {
+                    return Ok(Some(t.header()));
+                }
+                let _one_at_a_time = self.token_fetch.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(t) = self.tokens.get(&url, Instant::now()) {
+                    return Ok(Some(t.header()));
+                }
+                let token = self.fetch_token(&challenge, &url)?;
+                self.tokens.put(&url, token.clone());
+                Ok(Some(token.header()))
+            }
+        }
+    }
+
+    pub(crate) fn forget_tokens(&self) {
+        let mode = self.mode.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let AuthMode::Bearer(challenge) = mode {
+            if let Ok(url) = auth::token_url(&challenge, &self.scope) {
+                self.tokens.forget(&url);
+            }
+        }
+    }
+
+    fn current_credentials(&self) -> Option<Credentials> {
+        self.credentials
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Fetches a token from the challenge's realm: a GET (with Basic
+    /// credentials if there are any), or for an identity token docker's
+    /// OAuth2 refresh POST. Stored credentials the realm refuses are
+    /// dropped, and the token fetched anonymously.
+    fn fetch_token(&self, challenge: &Challenge, url: &str) -> Result<auth::Token> {
+        if url.starts_with("http://") && self.base.starts_with("https://") && !self.insecure {
+            return Err(Error::Auth(format!(
+                "the registry sends tokens over plain http ({}); refusing to fetch one (use --insecure to allow it)",
+                redact_url(url)
+            )));
+        }
+        log::debug!("fetching a token from {}", redact_url(url));
+        let what = "fetching a registry token";
+        let creds = self.current_credentials();
+        let sent = match &creds {
+            Some(c) if c.username == credentials::TOKEN_USER => {
+                let realm = challenge.param("realm").unwrap_or(url);
+                let mut form = vec![
+                    ("grant_type", "refresh_token"),
+                    ("client_id", "pulltar"),
+                    ("refresh_token", c.password.as_str()),
+                ];
+                if let Some(service) = challenge.param("service") {
+                    form.push(("service", service));
+                }
+                let scope = challenge.param("scope").unwrap_or(&self.scope);
+                form.push(("scope", scope));
+                self.agent.post(realm).send_form(form)
+            }
+            Some(c) => self.http_get(url, vec![("Authorization", c.basic_header())]),
+            None => self.http_get(url, Vec::new()),
+        };
+        let mut resp = sent.map_err(|e| network_error(what, url, e))?;
+        let status = resp.status().as_u16();
+        if matches!(status, 401 | 403) && creds.is_some() && self.stored_credentials {
+            drain(&mut resp);
+            log::warn!(
+                "the docker config's credentials for {} were refused; continuing anonymously",
+                self.base
+            );
+            *self.credentials.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            return self.fetch_token(challenge, url);
+        }
+        if status != 200 {
+            let e = http_error(what, url, status, &mut resp);
+            // Busy or broken token servers are worth another try.
+            return Err(if e.is_retryable() {
+                e
+            } else {
+                Error::Auth(e.to_string())
+            });
+        }
+        let deadline = crate::registry::http_error::small_body_deadline(self.read_timeout);
+        let body = read_limited(&mut resp, SMALL_BODY, deadline, what, url)?;
+        auth::parse_token(&body, Instant::now()).map_err(Error::Auth)
+    }
+}
+
+/// The host of a URL, without user info, port or IPv6 brackets.
+fn url_host(url: &str) -> &str {
+    let authority = crate::registry::forward::host_of(url);
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    crate::image::reference::host_of(authority)
+}
+
+/// Loopback (`localhost`, 127/8, ::1) or link-local (169.254/16,
+/// fe80::/10, where cloud metadata services live).
+fn is_local_address(host: &str) -> bool {
+    if crate::image::reference::is_loopback_host(host) {
+        return true;
+    }
+    match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(ip)) => ip.is_link_local() || ip.is_unspecified(),
+        Ok(std::net::IpAddr::V6(ip)) => {
+            ip.is_loopback() || ip.is_unspecified() || (ip.segments()[0] & 0xffc0) == 0xfe80
+        }
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_realm_hosts() {
+        for (url, local) in [
+            ("http://169.254.169.254/latest/meta-data", true),
+            ("https://user:pw@127.0.0.1:8080/token", true),
+            ("https://[::1]:5000/token", true),
+            ("https://[fe80::1]/token", true),
+            ("https://localhost/token", true),
+            ("https://auth.docker.io/token?x=1", false),
+            ("https://10.0.0.1/token", false),
+        ] {
+            assert_eq!(is_local_address(url_host(url)), local, "{url}");
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! How a registry host is reached: the one `ureq::Agent` for it (trusted
+//! roots, `--insecure`, proxy, timeouts, a connection pool as large as the
+//! thread count, no automatic gzip, statuses returned rather than turned
+//! into errors) and the scheme, HTTPS unless plain HTTP is allowed and
+//! HTTPS does not answer.
+//!
+//! Plain HTTP is allowed only for registries on loopback and for
+//! `--insecure` ones; for those HTTPS is tried first and HTTP used when the
+//! TLS handshake fails for a reason other than the certificate (a loopback
+//! registry with an untrusted certificate is an error, not a downgrade).
+//! Plain HTTP through an HTTP proxy uses [`crate::registry::forward`] (no CONNECT).
+//! The agent follows no redirect itself: the registry client does, at most
+//! [`MAX_REDIRECTS`] times (a loop is an error, not a hang), only to
+//! `http`/`https` URLs, and never with the `Authorization` header.
+//! This module knows nothing of authentication or of the registry API
+//! beyond the `/v2/` probe.
+
+use std::time::Duration;
+
+use ureq::http::Response;
+use ureq::Body;
+
+use crate::error::{redact_url, Error, Result};
+use crate::image::reference;
+use crate::registry::client::Options;
+use crate::registry::forward::ForwardProxy;
+use crate::registry::http_error::network_error;
+use crate::registry::tls;
+
+/// How many redirects one request may follow.
+pub const MAX_REDIRECTS: u32 = 10;
+
+/// A reachable registry host: the agent and the base URL to use with it.
+pub struct Endpoint {
+    /// The shared agent (clones share its pool).
+    pub agent: ureq::Agent,
+    /// `https://host[:port]` or `http://host[:port]`.
+    pub base: String,
+    /// The answer to `GET /v2/` when the scheme probe already got one.
+    pub probe: Option<Response<Body>>,
+    /// For plain HTTP through an HTTP proxy: the proxy, spoken to in
+    /// absolute form rather than through a CONNECT tunnel.
+    pub forward: Option<ForwardProxy>,
+}
+
+fn agent(
+    options: &Options,
+    roots: ureq::tls::RootCerts,
+    proxy: Option<&str>,
+) -> Result<ureq::Agent> {
+    let tls = ureq::tls::TlsConfig::builder()
+        .root_certs(roots)
+        .disable_verification(options.insecure)
+        .build();
+    let conns = options.connections.max(1);
+    let proxy = match proxy {
+        Some(url) => {
+            log::debug!("using the proxy {}", redact_url(url));
+            Some(ureq::Proxy::new(url).map_err(|_| {
+                Error::Usage(format!(
+                    "the proxy {:?} is not a proxy URL like http://host:port",
+                    redact_url(url)
+                ))
+            })?)
+        }
+        None => None,
+    };
+    let config = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .user_agent(concat!("pulltar/", env!("CARGO_PKG_VERSION")))
+        .tls_config(tls)
+        .proxy(proxy)
+        .timeout_connect(Some(Duration::from_secs(30)))
+        .timeout_recv_response(Some(options.read_timeout.max(Duration::from_secs(1))))
+        .timeout_per_read(Some(options.read_timeout))
+        .max_idle_connections(conns * 2 + 4)
+        .max_idle_connections_per_host(conns + 2)
+        .build();
+    Ok(config.into())
+}
+
+/// Sets up the agent for `host` and picks the scheme.
+pub fn open(host: &str, options: &Options) -> Result<Endpoint> {
+    let (name, port) = split_host(host);
+    let loopback = reference::is_loopback_host(name);
+    let roots = tls::roots(&options.ca_certs)?;
+    let https_proxy = options
+        .proxy
+        .for_target("https", name, port.unwrap_or(443), loopback);
+    let https = agent(options, roots.clone(), https_proxy)?;
+    let base = format!("https://{host}");
+    if options.insecure {
+        log::warn!(
+            "--insecure: the TLS certificate of {host} is not verified, and plain HTTP is allowed"
+        );
+    }
+    if !(loopback || options.insecure) {
+        return Ok(Endpoint {
+            agent: https,
+            base,
+            probe: None,
+            forward: None,
+        });
+    }
+    let url = format!("{base}/v2/");
+    // A loopback server that takes a TLS hello for the start of an HTTP
+    // request may sit silent; do not wait the full read timeout for it.
+    let probe_timeout = if loopback {
+        options.read_timeout.min(Duration::from_secs(3))
+    } else {
+        options.read_timeout.max(Duration::from_secs(30))
+    };
+    let probe = https
+        .get(&url)
+        .config()
+        .timeout_connect(Some(probe_timeout))
+        .timeout_recv_response(Some(probe_timeout))
+        .build()
+        .call();
+    match probe {
+        Ok(resp) => Ok(Endpoint {
+            agent: https,
+            base,
+            probe: Some(resp),
+            forward: None,
+        }),
+        Err(e) if tls::is_certificate_error(&e) => {
+            Err(network_error("contacting the registry", &url, e))
+        }
+        Err(e) => {
+            log::debug!("https://{host} did not answer ({e}); using plain http");
+            let http_proxy = options
+                .proxy
+                .for_target("http", name, port.unwrap_or(80), loopback);
+            let forward = http_proxy.and_then(|p| {
+                ForwardProxy::parse(p, Duration::from_secs(30), options.read_timeout)
+            });
+            let agent = match forward {
+                // Plain-HTTP requests go to the proxy directly; the agent
+                // (and its tunnel) only serves redirects to https.
+                Some(_) => https,
+                None => agent(options, roots, http_proxy)?,
+            };
+            Ok(Endpoint {
+                agent,
+                base: format!("http://{host}"),
+                probe: None,
+                forward,
+            })
+        }
+    }
+}
+
+/// `host:port` or `[v6]:port` → (host without brackets, port).
+fn split_host(host: &str) -> (&str, Option<u16>) {
+    if let Some(rest) = host.strip_prefix('[') {
+        let (inside, after) = rest.split_once(']').unwrap_or((rest, ""));
+        return (inside, after.strip_prefix(':').and_then(|p| p.parse().ok()));
+    }
+    match host.split_once(':') {
+        Some((h, p)) => (h, p.parse().ok()),
+        None => (host, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_and_ports() {
+        assert_eq!(split_host("r.example"), ("r.example", None));
+        assert_eq!(split_host("127.0.0.1:5000"), ("127.0.0.1", Some(5000)));
+        assert_eq!(split_host("[::1]:5000"), ("::1", Some(5000)));
+        assert_eq!(split_host("[::1]"), ("::1", None));
+    }
+}

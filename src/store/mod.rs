@@ -1,0 +1,10 @@
+//! The content-addressed blob store (the [`cache`]) and its
+//! administration ([`cache_admin`]: `pulltar cache ls|prune`).
+//!
+//! It takes in files that were verified as they were written, and gives
+//! out paths of blobs named by their digest. It never holds anything
+//! unverified under `blobs/` (unfinished downloads stay in `tmp/`), and
+//! makes no network request.
+
+pub mod cache;
+pub mod cache_admin;

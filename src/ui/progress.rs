@@ -1,0 +1,435 @@
+//! What the user sees while a pull runs, on stderr, in one of three modes:
+//! on a terminal, one line per blob (short digest, size, bar, percent,
+//! speed, state) and a total line, redrawn in place by one drawing thread
+//! (`progress_tty.rs`); elsewhere (CI, a file), one plain line per event
+//! and a summary line every 10 s; with `--quiet`, nothing but errors. A
+//! final summary ([`Progress::summary`]) names the image, platform,
+//! digest, size, time, speed, output and cache hits.
+//!
+//! Download threads only update atomics in a per-blob [`Slot`] (found by
+//! digest under a read lock held for the lookup, never across I/O) and
+//! never allocate per chunk; all drawing happens on the drawing thread or
+//! under the screen lock. While a display is active, log records are
+//! printed through [`write_log`], above the bars, so the two never
+//! interleave. This module decides nothing about the pull.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::image::digest::Digest;
+use crate::image::manifest::Descriptor;
+pub use crate::ui::progress_report::{human_bytes, retrying, Summary};
+use crate::ui::progress_tty as tty;
+
+/// Where a blob is, as shown on its line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum State {
+    /// Waiting for a download thread.
+    Queued = 0,
+    /// Bytes are arriving.
+    Downloading = 1,
+    /// Every byte is in; it is being hashed.
+    Verifying = 2,
+    /// Downloaded and verified.
+    Done = 3,
+    /// Found in the cache.
+    Cached = 4,
+    /// A request failed and will be tried again.
+    Retrying = 5,
+}
+
+impl State {
+    fn from_u8(v: u8) -> State {
+        match v {
+            1 => State::Downloading,
+            2 => State::Verifying,
+            3 => State::Done,
+            4 => State::Cached,
+            5 => State::Retrying,
+            _ => State::Queued,
+        }
+    }
+}
+
+/// One blob's counters.
+#[derive(Debug)]
+pub struct Slot {
+    pub(crate) digest: Digest,
+    pub(crate) size: u64,
+    pub(crate) state: AtomicU8,
+    pub(crate) bytes: AtomicU64,
+    pub(crate) segments: AtomicU32,
+    /// Milliseconds after the pull started when bytes began / ended.
+    pub(crate) began_ms: AtomicU64,
+    pub(crate) ended_ms: AtomicU64,
+    /// Why it is retrying (written only on a retry).
+    pub(crate) reason: Mutex<String>,
+}
+
+impl Slot {
+    pub(crate) fn state(&self) -> State {
+        State::from_u8(self.state.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn set(&self, s: State) {
+        self.state.store(s as u8, Ordering::Relaxed);
+    }
+}
+
+/// How output is shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Quiet,
+    Plain,
+    Tty,
+}
+
+/// The state shared with the drawing thread.
+pub(crate) struct Shared {
+    pub(crate) mode: Mode,
+    pub(crate) started: Instant,
+    pub(crate) blobs_total: AtomicU64,
+    pub(crate) blobs_done: AtomicU64,
+    pub(crate) bytes_downloaded: AtomicU64,
+    bytes_cached: AtomicU64,
+    blobs_cached: AtomicU64,
+    pub(crate) slots: RwLock<Vec<Arc<Slot>>>,
+    pub(crate) stop: AtomicBool,
+    /// How many bar lines are on the screen below the last printed line.
+    pub(crate) screen: Mutex<tty::Screen>,
+}
+
+impl Shared {
+    fn ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    pub(crate) fn slot(&self, digest: &Digest) -> Option<Arc<Slot>> {
+        let slots = self.slots.read().unwrap_or_else(|p| p.into_inner());
+        slots.iter().find(|s| &s.digest == digest).cloned()
+    }
+
+    fn with_slot(&self, digest: &Digest, f: impl FnOnce(&Slot)) {
+        let slots = self.slots.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = slots.iter().find(|s| &s.digest == digest) {
+            f(s);
+        }
+    }
+
+    fn slot_or_new(&self, digest: &Digest, size: u64) -> Arc<Slot> {
+        if let Some(s) = self.slot(digest) {
+            return s;
+        }
+        let mut slots = self.slots.write().unwrap_or_else(|p| p.into_inner());
+        let slot = Arc::new(Slot {
+            digest: digest.clone(),
+            size,
+            state: AtomicU8::new(State::Queued as u8),
+            bytes: AtomicU64::new(0),
+            segments: AtomicU32::new(0),
+            began_ms: AtomicU64::new(0),
+            ended_ms: AtomicU64::new(0),
+            reason: Mutex::new(String::new()),
+        });
+        slots.push(slot.clone());
+        slot
+    }
+
+    /// Prints whole lines (already ending in `\n`) above the bars (the
+    /// screen lock first, then stderr's, as the drawing thread takes them).
+    pub(crate) fn print(&self, text: &[u8]) {
+        if self.mode == Mode::Tty && !self.stop.load(Ordering::Relaxed) {
+            let mut screen = self.screen.lock().unwrap_or_else(|p| p.into_inner());
+            let mut buf = screen.clear_sequence();
+            buf.extend_from_slice(text);
+            buf.extend_from_slice(tty::frame(self, &mut screen).as_bytes());
+            let mut err = std::io::stderr().lock();
+            let _ = err.write_all(&buf);
+            let _ = err.flush();
+        } else {
+            // After the last frame: print below it, and keep the drawing
+            // thread (if still finishing) from moving back over the text.
+            let mut screen = self.screen.lock().unwrap_or_else(|p| p.into_inner());
+            screen.forget();
+            let mut err = std::io::stderr().lock();
+            let _ = err.write_all(text);
+            let _ = err.flush();
+        }
+    }
+}
+
+/// The active display, for routing log records above its bars.
+pub(crate) static ACTIVE: Mutex<Option<Arc<Shared>>> = Mutex::new(None);
+
+/// Writes a formatted log record to stderr: above the bars when a display
+/// is active, else directly.
+pub fn write_log(text: &[u8]) {
+    let active = ACTIVE.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    match active {
+        Some(shared) => shared.print(text),
+        None => {
+            let _ = std::io::stderr().lock().write_all(text);
+        }
+    }
+}
+
+/// Counters and the reporting switch for one pull.
+pub struct Progress {
+    pub(crate) shared: Arc<Shared>,
+    drawer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Progress {
+    /// A reporter; `quiet` silences everything but errors. On a terminal
+    /// stderr the bars are drawn (unless `PULLTAR_PROGRESS=plain`).
+    pub fn new(quiet: bool) -> Progress {
+        let plain = std::env::var("PULLTAR_PROGRESS").is_ok_and(|v| v == "plain");
+        let mode = if quiet {
+            Mode::Quiet
+        } else if !plain && tty::stderr_is_terminal() {
+            Mode::Tty
+        } else {
+            Mode::Plain
+        };
+        Progress::with_mode(mode)
+    }
+
+    pub(crate) fn with_mode(mode: Mode) -> Progress {
+        let shared = Arc::new(Shared {
+            mode,
+            started: Instant::now(),
+            blobs_total: AtomicU64::new(0),
+            blobs_done: AtomicU64::new(0),
+            bytes_downloaded: AtomicU64::new(0),
+            bytes_cached: AtomicU64::new(0),
+            blobs_cached: AtomicU64::new(0),
+            slots: RwLock::new(Vec::new()),
+            stop: AtomicBool::new(false),
+            screen: Mutex::new(tty::Screen::default()),
+        });
+        let drawer = match mode {
+            Mode::Quiet => None,
+            Mode::Plain | Mode::Tty => {
+                let s = shared.clone();
+                std::thread::Builder::new()
+                    .name("pulltar-progress".into())
+                    .spawn(move || tty::draw_loop(&s))
+                    .ok()
+            }
+        };
+        if mode == Mode::Tty {
+            *ACTIVE.lock().unwrap_or_else(|p| p.into_inner()) = Some(shared.clone());
+        }
+        Progress {
+            shared,
+            drawer: Mutex::new(drawer),
+        }
+    }
+
+    /// Prints one line, unless quiet.
+    pub fn say(&self, line: &str) {
+        if self.shared.mode != Mode::Quiet {
+            let mut text = line.as_bytes().to_vec();
+            text.push(b'\n');
+            self.shared.print(&text);
+        }
+    }
+
+    /// Announces `n` more blobs to fetch.
+    pub fn expect(&self, n: u64) {
+        self.shared.blobs_total.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Lists blobs about to be downloaded (shown as queued).
+    pub fn queue(&self, blobs: &[&Descriptor]) {
+        for d in blobs {
+            self.shared.slot_or_new(&d.digest, d.size);
+        }
+    }
+
+    /// A blob's download begins, with `resumed` bytes already on disk.
+    pub fn started(&self, digest: &Digest, resumed: u64) {
+        let ms = self.shared.ms();
+        self.shared.with_slot(digest, |s| {
+            s.bytes.store(resumed, Ordering::Relaxed);
+            s.began_ms.store(ms, Ordering::Relaxed);
+            s.set(State::Downloading);
+        });
+    }
+
+    /// A segment of `digest` starts; it ends when the guard is dropped.
+    pub fn segment(&self, digest: &Digest) -> SegmentGuard {
+        let slot = self.shared.slot(digest);
+        if let Some(s) = &slot {
+            s.segments.fetch_add(1, Ordering::Relaxed);
+        }
+        SegmentGuard(slot)
+    }
+
+    /// Counts bytes received from the network.
+    pub fn add_bytes(&self, n: u64) {
+        self.shared.bytes_downloaded.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts bytes received for the blob `digest`.
+    pub fn add_blob_bytes(&self, digest: &Digest, n: u64) {
+        self.add_bytes(n);
+        self.shared.with_slot(digest, |s| {
+            s.bytes.fetch_add(n, Ordering::Relaxed);
+            let _ = s.state.compare_exchange(
+                State::Retrying as u8,
+                State::Downloading as u8,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+        });
+    }
+
+    /// Every byte of `digest` is in; it is being hashed.
+    pub fn verifying(&self, digest: &Digest) {
+        self.shared.with_slot(digest, |s| s.set(State::Verifying));
+    }
+
+    /// Reports a blob served from the cache.
+    pub fn cached(&self, digest: &Digest, size: u64) {
+        let slot = self.shared.slot_or_new(digest, size);
+        slot.set(State::Cached);
+        slot.bytes.store(size, Ordering::Relaxed);
+        self.shared.blobs_cached.fetch_add(1, Ordering::Relaxed);
+        self.shared.bytes_cached.fetch_add(size, Ordering::Relaxed);
+        self.finished(digest, size, "already in the cache");
+    }
+
+    /// Reports a blob downloaded and verified.
+    pub fn downloaded(&self, digest: &Digest, size: u64, took: Duration) {
+        let ms = self.shared.ms();
+        self.shared.with_slot(digest, |s| {
+            s.ended_ms.store(ms, Ordering::Relaxed);
+            s.bytes.store(size, Ordering::Relaxed);
+            s.set(State::Done);
+        });
+        let rate = size as f64 / took.as_secs_f64().max(0.001);
+        self.finished(
+            digest,
+            size,
+            &format!("downloaded, verified ({}/s)", human_bytes(rate as u64)),
+        );
+    }
+
+    fn finished(&self, digest: &Digest, size: u64, how: &str) {
+        let done = self.shared.blobs_done.fetch_add(1, Ordering::Relaxed) + 1;
+        if self.shared.mode == Mode::Plain {
+            let total = self.shared.blobs_total.load(Ordering::Relaxed);
+            self.say(&format!(
+                "  [{done}/{total}] {} {:>10}  {how}",
+                digest.short(),
+                human_bytes(size)
+            ));
+        }
+    }
+
+    /// Bytes received from the network so far.
+    pub fn bytes_downloaded(&self) -> u64 {
+        self.shared.bytes_downloaded.load(Ordering::Relaxed)
+    }
+
+    /// Blobs and bytes served from the cache.
+    pub fn cache_hits(&self) -> (u64, u64) {
+        (
+            self.shared.blobs_cached.load(Ordering::Relaxed),
+            self.shared.bytes_cached.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Time since the pull started.
+    pub fn elapsed(&self) -> Duration {
+        self.shared.started.elapsed()
+    }
+
+    /// Stops the display, leaving its last frame on the screen.
+    pub fn finish(&self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        let handle = self.drawer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+        let mut active = ACTIVE.lock().unwrap_or_else(|p| p.into_inner());
+        if active
+            .as_ref()
+            .is_some_and(|a| Arc::ptr_eq(a, &self.shared))
+        {
+            *active = None;
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// Ends a segment's count when dropped.
+pub struct SegmentGuard(Option<Arc<Slot>>);
+
+impl Drop for SegmentGuard {
+    fn drop(&mut self) {
+        if let Some(s) = &self.0 {
+            s.segments.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters() {
+        let p = Progress::new(true);
+        p.expect(2);
+        p.add_bytes(10);
+        p.cached(&Digest::of(b"x"), 5);
+        assert_eq!(p.bytes_downloaded(), 10);
+        assert_eq!(p.cache_hits(), (1, 5));
+    }
+
+    #[test]
+    fn blob_states() {
+        let p = Progress::with_mode(Mode::Quiet);
+        let d = Descriptor {
+            media_type: String::new(),
+            digest: Digest::of(b"a"),
+            size: 100,
+            platform: None,
+            annotations: Default::default(),
+        };
+        p.queue(&[&d]);
+        p.started(&d.digest, 10);
+        {
+            let _g = p.segment(&d.digest);
+            p.add_blob_bytes(&d.digest, 40);
+            let s = p.shared.slot(&d.digest).unwrap();
+            assert_eq!(s.segments.load(Ordering::Relaxed), 1);
+            assert_eq!(s.bytes.load(Ordering::Relaxed), 50);
+            assert_eq!(s.state(), State::Downloading);
+        }
+        p.verifying(&d.digest);
+        p.downloaded(&d.digest, 100, Duration::from_millis(10));
+        let s = p.shared.slot(&d.digest).unwrap();
+        assert_eq!(s.segments.load(Ordering::Relaxed), 0);
+        assert_eq!(s.state(), State::Done);
+        assert_eq!(p.cached_among(std::slice::from_ref(&d)), (0, 0));
+        p.cached(&Digest::of(b"b"), 7);
+        let e = Descriptor {
+            digest: Digest::of(b"b"),
+            size: 7,
+            ..d.clone()
+        };
+        assert_eq!(p.cached_among(&[d, e.clone(), e]), (1, 7));
+    }
+}

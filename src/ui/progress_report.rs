@@ -1,0 +1,143 @@
+//! The words of the progress display that are not drawn: the final
+//! summary of a pull (image, platform, digest, size, time, average speed,
+//! output, and the cache line `Cache: 5/6 layers, 72.8 MB saved`), the
+//! retry message (which also marks the blob as retrying on the display),
+//! and sizes as people read them.
+//!
+//! It prints through [`Progress`], so quiet mode and the terminal display
+//! are respected; it decides nothing about the pull.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::image::digest::Digest;
+use crate::image::manifest::Descriptor;
+use crate::image::platform::Platform;
+use crate::ui::progress::{Progress, State, ACTIVE};
+
+/// What the final summary line reports.
+pub struct Summary<'a> {
+    /// The references as typed (comma-separated for several images).
+    pub image: &'a str,
+    /// The platform pulled.
+    pub platform: &'a Platform,
+    /// The manifest digest (of a single image).
+    pub digest: Option<&'a Digest>,
+    /// The archive's size.
+    pub archive_size: u64,
+    /// Where it went; `None` for standard output.
+    pub output: Option<&'a Path>,
+    /// The images' layers as pulled, for the cache line.
+    pub layers: &'a [Descriptor],
+}
+
+impl Progress {
+    /// Of `layers`, how many (and how many bytes) came from the cache.
+    pub fn cached_among(&self, layers: &[Descriptor]) -> (usize, u64) {
+        let mut seen: Vec<&Digest> = Vec::new();
+        let (mut n, mut bytes) = (0, 0);
+        for l in layers {
+            if seen.contains(&&l.digest) {
+                continue;
+            }
+            seen.push(&l.digest);
+            if self
+                .shared
+                .slot(&l.digest)
+                .is_some_and(|s| s.state() == State::Cached)
+            {
+                n += 1;
+                bytes += l.size;
+            }
+        }
+        (n, bytes)
+    }
+
+    /// Stops the display and prints the final summary lines.
+    pub fn summary(&self, s: &Summary) {
+        self.finish();
+        for line in summary_lines(s, self) {
+            self.say(&line);
+        }
+    }
+}
+
+fn summary_lines(s: &Summary, p: &Progress) -> Vec<String> {
+    let secs = p.elapsed().as_secs_f64();
+    let downloaded = p.bytes_downloaded();
+    let to = match s.output {
+        Some(path) => path.display().to_string(),
+        None => "standard output".to_string(),
+    };
+    let (hits, saved) = p.cached_among(s.layers);
+    let mut unique: Vec<&Digest> = s.layers.iter().map(|l| &l.digest).collect();
+    unique.sort();
+    unique.dedup();
+    vec![
+        format!(
+            "Pulled {} ({}){}: {} in {:.1} s, {} downloaded ({}/s) -> {}",
+            s.image,
+            s.platform,
+            s.digest.map(|d| format!(" {d}")).unwrap_or_default(),
+            human_bytes(s.archive_size),
+            secs,
+            human_bytes(downloaded),
+            human_bytes((downloaded as f64 / secs.max(0.001)) as u64),
+            to
+        ),
+        format!(
+            "Cache: {hits}/{} layers, {} saved",
+            unique.len(),
+            human_bytes(saved)
+        ),
+    ]
+}
+
+/// Logs a failed attempt at `what` that will be retried after `wait`, and
+/// marks the blob it names (`blob <short digest>`) as retrying.
+pub fn retrying(what: &str, why: &str, wait: Duration) {
+    let after = if wait < Duration::from_secs(1) {
+        format!("{} ms", wait.as_millis())
+    } else {
+        format!("{:.1} s", wait.as_secs_f64())
+    };
+    let active = ACTIVE.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    if let (Some(shared), Some(short)) = (active, what.strip_prefix("blob ")) {
+        let slots = shared.slots.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = slots.iter().find(|s| s.digest.short() == short) {
+            *s.reason.lock().unwrap_or_else(|p| p.into_inner()) = format!("{why}, in {after}");
+            s.set(State::Retrying);
+        }
+    }
+    log::warn!("{what}: {why}; retrying in {after}");
+}
+
+/// `1536` → `1.5 KB` (powers of 1000, as docker prints sizes).
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KB", "MB", "GB", "TB", "PB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1000.0 && unit + 1 < UNITS.len() {
+        v /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(1500), "1.5 KB");
+        assert_eq!(human_bytes(72_800_000), "72.8 MB");
+        assert_eq!(human_bytes(9_000_000_000), "9.0 GB");
+    }
+}
