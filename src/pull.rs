@@ -19,13 +19,17 @@ use crate::archive::writer::{self, Contents, Format};
 use crate::error::{Error, Result};
 use crate::fetch::download::{Downloader, Sources};
 use crate::image::digest::Digest;
+use crate::image::manifest::Resolved;
 use crate::image::manifest::{self, Descriptor, ImageConfig};
 use crate::image::platform::{self, Platform};
 use crate::image::reference::Reference;
 use crate::registry::client::{self, Registry};
-use crate::resolve::{self, Resolution, Resolved};
+use crate::resolve::{self, Resolution};
 use crate::store::cache::Store;
 use crate::ui::progress::{Progress, Summary};
+
+/// The output path that means standard output (`-o -`).
+pub const STDOUT: &str = "-";
 
 /// Everything one pull needs, already validated.
 #[derive(Debug)]
@@ -189,7 +193,7 @@ fn run_inner(plan: &Plan) -> Result<Outcome> {
         .flat_map(|(w, _)| w.to_fetch(&store))
         .cloned()
         .collect();
-    let to_stdout = plan.output.as_os_str() == crate::cli::targets::STDOUT;
+    let to_stdout = plan.output.as_os_str() == STDOUT;
     let parts = || {
         work.iter()
             .zip(&images)

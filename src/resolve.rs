@@ -14,7 +14,7 @@
 
 use crate::error::{Error, Result};
 use crate::image::digest::Digest;
-use crate::image::manifest::{self, Descriptor, ImageManifest, Index, Manifest};
+use crate::image::manifest::{self, Descriptor, ImageManifest, Index, Manifest, Resolved};
 use crate::image::platform::{self, Platform};
 use crate::image::reference::Reference;
 use crate::registry::client::Registry;
@@ -23,20 +23,6 @@ use crate::registry::client::Registry;
 pub const MAX_DEPTH: usize = 8;
 /// How many nested indexes one reference may make pulltar fetch.
 const MAX_NESTED: usize = 32;
-
-/// The image manifest a reference resolved to.
-#[derive(Debug)]
-pub struct Resolved {
-    /// The digest of the manifest bytes.
-    pub digest: Digest,
-    /// The manifest exactly as the registry sent it.
-    pub bytes: Vec<u8>,
-    /// The manifest.
-    pub image: ImageManifest,
-    /// Whether it was chosen from an index (a config whose platform
-    /// differs is then the index's mistake: a warning).
-    pub from_index: bool,
-}
 
 /// A manifest as fetched: its digest, media type, bytes and parsed form.
 #[derive(Debug)]

@@ -19,9 +19,9 @@ use crate::archive::decompress;
 use crate::error::{Error, Result};
 use crate::fetch::download::Downloader;
 use crate::image::digest::Digest;
+use crate::image::manifest::Resolved;
 use crate::image::manifest::{Descriptor, ImageManifest, Schema1, DOCKER_SCHEMA1};
 use crate::registry::client::Registry;
-use crate::resolve::Resolved;
 use crate::store::cache::Store;
 
 const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";

@@ -20,9 +20,9 @@ use crate::archive::writer::ImageEntry;
 use crate::error::{Error, Result};
 use crate::image::digest::Digest;
 use crate::image::layer_types::{self, Compression, LayerType};
+use crate::image::manifest::Resolved;
 use crate::image::manifest::{self, Descriptor, ImageConfig, ImageManifest, PlatformSpec};
 use crate::image::reference::Reference;
-use crate::resolve::Resolved;
 use crate::store::cache::Store;
 
 /// Which layers are decompressed into the archive.

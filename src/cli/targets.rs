@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::cli::args::{usage, Args};
 use crate::error::Result;
 use crate::image::reference::Reference;
+use crate::pull::STDOUT;
 
 /// The references from the command line, then from each `-f` file (one
 /// per line; `#` starts a comment; blank lines are skipped). A reference
@@ -52,9 +53,6 @@ pub fn references(args: &Args, cwd: &Path) -> Result<Vec<Reference>> {
 /// Where the archive goes: `-o FILE`, `-o DIR/` (or an existing
 /// directory) with the default name inside, or the default name in `cwd`.
 /// The directory must exist, so that a typo fails before any download.
-/// The output path that means standard output.
-pub const STDOUT: &str = "-";
-
 /// `-o -` is standard output ([`STDOUT`]), refused when that is a terminal.
 pub fn output_path(
     output: Option<&Path>,

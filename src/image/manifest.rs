@@ -301,6 +301,20 @@ impl Descriptor {
     }
 }
 
+/// The image manifest a reference resolved to.
+#[derive(Debug)]
+pub struct Resolved {
+    /// The digest of the manifest bytes.
+    pub digest: Digest,
+    /// The manifest exactly as the registry sent it.
+    pub bytes: Vec<u8>,
+    /// The manifest.
+    pub image: ImageManifest,
+    /// Whether it was chosen from an index (a config whose platform
+    /// differs is then the index's mistake: a warning).
+    pub from_index: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
