@@ -16,7 +16,7 @@ use crate::image::manifest::{self, Descriptor, ImageConfig, Manifest};
 use crate::pull::Plan;
 use crate::registry::client::Registry;
 use crate::resolve;
-use crate::ui::progress::human_bytes;
+use crate::ui::counters::human_bytes;
 
 /// What `inspect` was asked for.
 #[derive(Debug, Default, Clone, Copy)]

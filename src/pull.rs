@@ -26,7 +26,8 @@ use crate::image::reference::Reference;
 use crate::registry::client::{self, Registry};
 use crate::resolve::{self, Resolution};
 use crate::store::cache::Store;
-use crate::ui::progress::{Progress, Summary};
+use crate::ui::progress::Progress;
+use crate::ui::progress_report::Summary;
 
 /// The output path that means standard output (`-o -`).
 pub const STDOUT: &str = "-";

@@ -12,7 +12,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::error::Result;
-use crate::{ui::interrupt, ui::progress};
+use crate::ui::{interrupt, progress_report};
 
 /// Exponential backoff with jitter, bounded in attempts and delay.
 #[derive(Clone, Debug)]
@@ -85,7 +85,7 @@ pub fn run<T>(
                 let Some(wait) = policy.next_delay(failures, e.retry_after(), jitter()) else {
                     return Err(e);
                 };
-                progress::retrying(what, &e.short_cause(), wait);
+                progress_report::retrying(what, &e.short_cause(), wait);
                 interrupt::sleep(wait, abort)?;
             }
             other => return other,

@@ -17,8 +17,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::error::{Error, Result};
 use crate::store::cache::Store;
-use crate::ui::progress::human_bytes;
-use crate::ui::progress_tty::duration;
+use crate::ui::counters::{duration, human_bytes};
 
 /// One file of the store.
 #[derive(Debug)]

@@ -6,171 +6,29 @@
 //! final summary ([`Progress::summary`]) names the image, platform,
 //! digest, size, time, speed, output and cache hits.
 //!
-//! Download threads only update atomics in a per-blob [`Slot`] (found by
-//! digest under a read lock held for the lookup, never across I/O) and
-//! never allocate per chunk; all drawing happens on the drawing thread or
+//! Download threads only update atomics in a per-blob [`Slot`] (in
+//! `counters.rs`) and never allocate per chunk; all drawing happens on the drawing thread or
 //! under the screen lock. While a display is active, log records are
 //! printed through [`write_log`], above the bars, so the two never
 //! interleave. This module decides nothing about the pull.
 
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::image::digest::Digest;
 use crate::image::manifest::Descriptor;
-pub use crate::ui::progress_report::{human_bytes, retrying, Summary};
+use crate::ui::counters::{human_bytes, Mode, Screen, Shared, Slot, State, ACTIVE};
 use crate::ui::progress_tty as tty;
-
-/// Where a blob is, as shown on its line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum State {
-    /// Waiting for a download thread.
-    Queued = 0,
-    /// Bytes are arriving.
-    Downloading = 1,
-    /// Every byte is in; it is being hashed.
-    Verifying = 2,
-    /// Downloaded and verified.
-    Done = 3,
-    /// Found in the cache.
-    Cached = 4,
-    /// A request failed and will be tried again.
-    Retrying = 5,
-}
-
-impl State {
-    fn from_u8(v: u8) -> State {
-        match v {
-            1 => State::Downloading,
-            2 => State::Verifying,
-            3 => State::Done,
-            4 => State::Cached,
-            5 => State::Retrying,
-            _ => State::Queued,
-        }
-    }
-}
-
-/// One blob's counters.
-#[derive(Debug)]
-pub struct Slot {
-    pub(crate) digest: Digest,
-    pub(crate) size: u64,
-    pub(crate) state: AtomicU8,
-    pub(crate) bytes: AtomicU64,
-    pub(crate) segments: AtomicU32,
-    /// Milliseconds after the pull started when bytes began / ended.
-    pub(crate) began_ms: AtomicU64,
-    pub(crate) ended_ms: AtomicU64,
-    /// Why it is retrying (written only on a retry).
-    pub(crate) reason: Mutex<String>,
-}
-
-impl Slot {
-    pub(crate) fn state(&self) -> State {
-        State::from_u8(self.state.load(Ordering::Relaxed))
-    }
-
-    pub(crate) fn set(&self, s: State) {
-        self.state.store(s as u8, Ordering::Relaxed);
-    }
-}
-
-/// How output is shown.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Mode {
-    Quiet,
-    Plain,
-    Tty,
-}
-
-/// The state shared with the drawing thread.
-pub(crate) struct Shared {
-    pub(crate) mode: Mode,
-    pub(crate) started: Instant,
-    pub(crate) blobs_total: AtomicU64,
-    pub(crate) blobs_done: AtomicU64,
-    pub(crate) bytes_downloaded: AtomicU64,
-    bytes_cached: AtomicU64,
-    blobs_cached: AtomicU64,
-    pub(crate) slots: RwLock<Vec<Arc<Slot>>>,
-    pub(crate) stop: AtomicBool,
-    /// How many bar lines are on the screen below the last printed line.
-    pub(crate) screen: Mutex<tty::Screen>,
-}
-
-impl Shared {
-    fn ms(&self) -> u64 {
-        self.started.elapsed().as_millis() as u64
-    }
-
-    pub(crate) fn slot(&self, digest: &Digest) -> Option<Arc<Slot>> {
-        let slots = self.slots.read().unwrap_or_else(|p| p.into_inner());
-        slots.iter().find(|s| &s.digest == digest).cloned()
-    }
-
-    fn with_slot(&self, digest: &Digest, f: impl FnOnce(&Slot)) {
-        let slots = self.slots.read().unwrap_or_else(|p| p.into_inner());
-        if let Some(s) = slots.iter().find(|s| &s.digest == digest) {
-            f(s);
-        }
-    }
-
-    fn slot_or_new(&self, digest: &Digest, size: u64) -> Arc<Slot> {
-        if let Some(s) = self.slot(digest) {
-            return s;
-        }
-        let mut slots = self.slots.write().unwrap_or_else(|p| p.into_inner());
-        let slot = Arc::new(Slot {
-            digest: digest.clone(),
-            size,
-            state: AtomicU8::new(State::Queued as u8),
-            bytes: AtomicU64::new(0),
-            segments: AtomicU32::new(0),
-            began_ms: AtomicU64::new(0),
-            ended_ms: AtomicU64::new(0),
-            reason: Mutex::new(String::new()),
-        });
-        slots.push(slot.clone());
-        slot
-    }
-
-    /// Prints whole lines (already ending in `\n`) above the bars (the
-    /// screen lock first, then stderr's, as the drawing thread takes them).
-    pub(crate) fn print(&self, text: &[u8]) {
-        if self.mode == Mode::Tty && !self.stop.load(Ordering::Relaxed) {
-            let mut screen = self.screen.lock().unwrap_or_else(|p| p.into_inner());
-            let mut buf = screen.clear_sequence();
-            buf.extend_from_slice(text);
-            buf.extend_from_slice(tty::frame(self, &mut screen).as_bytes());
-            let mut err = std::io::stderr().lock();
-            let _ = err.write_all(&buf);
-            let _ = err.flush();
-        } else {
-            // After the last frame: print below it, and keep the drawing
-            // thread (if still finishing) from moving back over the text.
-            let mut screen = self.screen.lock().unwrap_or_else(|p| p.into_inner());
-            screen.forget();
-            let mut err = std::io::stderr().lock();
-            let _ = err.write_all(text);
-            let _ = err.flush();
-        }
-    }
-}
-
-/// The active display, for routing log records above its bars.
-pub(crate) static ACTIVE: Mutex<Option<Arc<Shared>>> = Mutex::new(None);
 
 /// Writes a formatted log record to stderr: above the bars when a display
 /// is active, else directly.
 pub fn write_log(text: &[u8]) {
     let active = ACTIVE.lock().unwrap_or_else(|p| p.into_inner()).clone();
     match active {
-        Some(shared) => shared.print(text),
+        Some(shared) => tty::print(&shared, text),
         None => {
             let _ = std::io::stderr().lock().write_all(text);
         }
@@ -209,7 +67,7 @@ impl Progress {
             blobs_cached: AtomicU64::new(0),
             slots: RwLock::new(Vec::new()),
             stop: AtomicBool::new(false),
-            screen: Mutex::new(tty::Screen::default()),
+            screen: Mutex::new(Screen::default()),
         });
         let drawer = match mode {
             Mode::Quiet => None,
@@ -235,7 +93,7 @@ impl Progress {
         if self.shared.mode != Mode::Quiet {
             let mut text = line.as_bytes().to_vec();
             text.push(b'\n');
-            self.shared.print(&text);
+            tty::print(&self.shared, &text);
         }
     }
 

@@ -13,7 +13,8 @@ use std::time::Duration;
 use crate::image::digest::Digest;
 use crate::image::manifest::Descriptor;
 use crate::image::platform::Platform;
-use crate::ui::progress::{Progress, State, ACTIVE};
+use crate::ui::counters::{human_bytes, State, ACTIVE};
+use crate::ui::progress::Progress;
 
 /// What the final summary line reports.
 pub struct Summary<'a> {
@@ -110,34 +111,4 @@ pub fn retrying(what: &str, why: &str, wait: Duration) {
         }
     }
     log::warn!("{what}: {why}; retrying in {after}");
-}
-
-/// `1536` → `1.5 KB` (powers of 1000, as docker prints sizes).
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KB", "MB", "GB", "TB", "PB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1000.0 && unit + 1 < UNITS.len() {
-        v /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(human_bytes(0), "0 B");
-        assert_eq!(human_bytes(999), "999 B");
-        assert_eq!(human_bytes(1500), "1.5 KB");
-        assert_eq!(human_bytes(72_800_000), "72.8 MB");
-        assert_eq!(human_bytes(9_000_000_000), "9.0 GB");
-    }
 }

@@ -10,46 +10,31 @@
 //! log lines). Like `interrupt.rs`, it declares the one C function it
 //! needs (`ioctl(2)`) rather than linking a crate.
 
-use std::collections::VecDeque;
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crate::ui::progress::{human_bytes, Mode, Shared, Slot, State};
+use crate::ui::counters::{duration, human_bytes, Mode, Screen, Shared, Slot, State};
 
-/// What is on the screen below the last printed line.
-#[derive(Debug, Default)]
-pub(crate) struct Screen {
-    /// How many lines the last frame drew.
-    lines: usize,
-    /// Recent (milliseconds, bytes downloaded) samples, for the speed.
-    samples: VecDeque<(u64, u64)>,
-}
-
-impl Screen {
-    /// Moves the cursor to the top of the bars and clears them.
-    pub(crate) fn clear_sequence(&mut self) -> Vec<u8> {
-        let n = std::mem::take(&mut self.lines);
-        if n == 0 {
-            Vec::new()
-        } else {
-            format!("\r\x1b[{n}A\x1b[J").into_bytes()
-        }
-    }
-
-    /// Leaves what is drawn where it is: the next frame starts below it.
-    pub(crate) fn forget(&mut self) {
-        self.lines = 0;
-    }
-
-    /// Moves the cursor to the top of the bars without clearing them.
-    fn up_sequence(&mut self) -> String {
-        let n = std::mem::take(&mut self.lines);
-        if n == 0 {
-            String::new()
-        } else {
-            format!("\r\x1b[{n}A")
-        }
+/// Prints whole lines (already ending in `\n`) above the bars (the
+/// screen lock first, then stderr's, as the drawing thread takes them).
+pub(crate) fn print(sh: &Shared, text: &[u8]) {
+    if sh.mode == Mode::Tty && !sh.stop.load(Ordering::Relaxed) {
+        let mut screen = sh.screen.lock().unwrap_or_else(|p| p.into_inner());
+        let mut buf = screen.clear_sequence();
+        buf.extend_from_slice(text);
+        buf.extend_from_slice(frame(sh, &mut screen).as_bytes());
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(&buf);
+        let _ = err.flush();
+    } else {
+        // After the last frame: print below it, and keep the drawing
+        // thread (if still finishing) from moving back over the text.
+        let mut screen = sh.screen.lock().unwrap_or_else(|p| p.into_inner());
+        screen.forget();
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(text);
+        let _ = err.flush();
     }
 }
 
@@ -88,15 +73,6 @@ pub(crate) fn terminal_size() -> (usize, usize) {
         .filter(|&c| c > 0)
         .unwrap_or(80);
     (cols, 24)
-}
-
-/// `65` → `1m05s`.
-pub(crate) fn duration(secs: u64) -> String {
-    match secs {
-        0..=59 => format!("{secs}s"),
-        60..=3599 => format!("{}m{:02}s", secs / 60, secs % 60),
-        _ => format!("{}h{:02}m", secs / 3600, secs % 3600 / 60),
-    }
 }
 
 /// Cuts `s` to at most `width` characters.
@@ -348,12 +324,5 @@ mod tests {
         assert!(line.ends_with("downloading, 4 segments"), "{line}");
         let narrow = blob_line(&slot(2_000_000, 500_000, State::Retrying), 1000, 40);
         assert!(narrow.contains("25% retrying"), "{narrow}");
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(duration(5), "5s");
-        assert_eq!(duration(65), "1m05s");
-        assert_eq!(duration(7260), "2h01m");
     }
 }
