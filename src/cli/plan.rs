@@ -23,12 +23,11 @@ use crate::cli::targets::{output_path, references};
 use crate::error::Result;
 use crate::fetch::download::DEFAULT_CHUNK;
 use crate::image::platform::Platform;
-use crate::pull::Plan;
-use crate::pull::STDOUT;
+use crate::pull::{Plan, STDOUT};
 use crate::registry::auth::Credentials;
-use crate::registry::client;
 use crate::registry::proxy::ProxyConfig;
 use crate::registry::retry::Policy;
+use crate::registry::{client, transport};
 use crate::store::cache::Store;
 
 /// Validates `args` into a pull plan. `stdin` is read only for
@@ -140,13 +139,15 @@ pub fn plan(args: &Args, cwd: &Path, stdin: &mut dyn BufRead) -> Result<Plan> {
         cache_dir,
         threads,
         registry: client::Options {
-            insecure: args.insecure,
+            transport: transport::Options {
+                insecure: args.insecure,
+                connections: threads,
+                read_timeout: Duration::from_secs(read_timeout),
+                ca_certs: args.ca_certs.iter().map(|c| cwd.join(c)).collect(),
+                proxy: ProxyConfig::new(args.proxy.clone()),
+            },
             credentials,
-            connections: threads,
-            read_timeout: Duration::from_secs(read_timeout),
             policy,
-            ca_certs: args.ca_certs.iter().map(|c| cwd.join(c)).collect(),
-            proxy: ProxyConfig::new(args.proxy.clone()),
             mirror,
         },
         quiet: args.quiet,
@@ -306,7 +307,7 @@ pub(crate) mod tests {
         ])
         .unwrap();
         assert_eq!(
-            p.registry.ca_certs,
+            p.registry.transport.ca_certs,
             vec![
                 std::path::PathBuf::from("/tmp/a.pem"),
                 std::path::PathBuf::from("/b.pem")
@@ -355,7 +356,7 @@ pub(crate) mod tests {
         .unwrap();
         assert_eq!(p.registry.policy.max_failures, 2);
         assert_eq!(p.chunk, 2 << 20);
-        assert_eq!(p.registry.read_timeout, Duration::from_secs(5));
+        assert_eq!(p.registry.transport.read_timeout, Duration::from_secs(5));
         for bad in [
             &["--retries", "101", "x"][..],
             &["--read-timeout", "0", "x"][..],

@@ -13,8 +13,6 @@
 //! The `Authorization` header is never forwarded across a redirect, so blob
 //! redirects to a CDN carry no token.
 
-use std::path::PathBuf;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use ureq::http::Response;
@@ -24,63 +22,40 @@ use crate::error::{redact_url, Error, Result};
 use crate::image::digest::Digest;
 use crate::image::manifest;
 use crate::image::reference::Reference;
-use crate::registry::auth::{Credentials, TokenCache};
-use crate::registry::forward::ForwardProxy;
-use crate::registry::handshake::AuthMode;
+use crate::registry::auth::Credentials;
+use crate::registry::credentials;
+use crate::registry::handshake::Auth;
 use crate::registry::http_error::{
     drain, http_error, network_error, read_limited, small_body_deadline,
 };
-use crate::registry::proxy::ProxyConfig;
 use crate::registry::retry::{self, Policy};
-use crate::{registry::credentials, registry::transport};
+use crate::registry::transport::{self, Endpoint};
 
-/// How the client reaches a registry.
+/// How the client reaches a registry and authenticates to it.
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// Skip TLS certificate verification (and allow an http token realm).
-    pub insecure: bool,
+    /// How the registry's host is reached.
+    pub transport: transport::Options,
     /// Credentials from the command line or the environment, if any; else
     /// the docker config is consulted.
     pub credentials: Option<Credentials>,
-    /// How many connections may be open at once.
-    pub connections: usize,
-    /// How long a connection may send nothing before it is cut.
-    pub read_timeout: Duration,
     /// When to retry the ping, token and manifest requests.
     pub policy: Policy,
-    /// Extra certificate authorities (`--ca-cert`).
-    pub ca_certs: Vec<PathBuf>,
-    /// Proxy settings.
-    pub proxy: ProxyConfig,
     /// A Docker Hub mirror (`--registry`).
     pub mirror: Option<String>,
 }
 
 /// A client for one repository on one registry.
 pub struct Registry {
-    // The `pub(crate)` fields are the ones the auth handshake
-    // (`handshake.rs`) reads or updates.
-    pub(crate) agent: ureq::Agent,
-    /// For a plain-HTTP registry behind an HTTP proxy: requests in absolute
-    /// form, without CONNECT.
-    forward: Option<ForwardProxy>,
-    pub(crate) base: String,
-    pub(crate) scope: String,
+    /// The agent, the base URL and any forward proxy.
+    endpoint: Endpoint,
+    /// The scheme, credentials and tokens.
+    auth: Auth,
     repository: String,
-    pub(crate) insecure: bool,
-    pub(crate) credentials: Mutex<Option<Credentials>>,
-    /// Whether the credentials were found in the docker config (and may be
-    /// dropped for anonymous access when refused).
-    pub(crate) stored_credentials: bool,
     policy: Policy,
     /// How long a connection may be silent (`--read-timeout`); blob
     /// segments also use it to judge a slow drip (`segment.rs`).
     pub read_timeout: Duration,
-    pub(crate) mode: Mutex<AuthMode>,
-    pub(crate) tokens: TokenCache,
-    /// Held while a token is fetched, so that threads needing a new one
-    /// at the same moment make one request, not one each.
-    pub(crate) token_fetch: Mutex<()>,
 }
 
 impl Registry {
@@ -102,23 +77,24 @@ impl Registry {
                 None => (None, false),
             },
         };
-        let endpoint = transport::open(host, options)?;
-        let registry = Registry {
-            agent: endpoint.agent,
-            forward: endpoint.forward,
-            base: endpoint.base,
-            scope: reference.scope(),
-            repository: reference.repository().to_string(),
-            insecure: options.insecure,
-            credentials: Mutex::new(credentials),
+        let mut endpoint = transport::open(host, &options.transport)?;
+        let probe = endpoint.probe.take();
+        let auth = Auth::new(
+            &endpoint.base,
+            reference.scope(),
+            options.transport.insecure,
+            options.transport.read_timeout,
+            credentials,
             stored_credentials,
+        );
+        let registry = Registry {
+            endpoint,
+            auth,
+            repository: reference.repository().to_string(),
             policy: options.policy.clone(),
-            read_timeout: options.read_timeout,
-            mode: Mutex::new(AuthMode::Anonymous),
-            tokens: TokenCache::default(),
-            token_fetch: Mutex::new(()),
+            read_timeout: options.transport.read_timeout,
         };
-        match endpoint.probe {
+        match probe {
             Some(resp) => registry.ping_answer(resp)?,
             None => registry.ping()?,
         }
@@ -126,7 +102,7 @@ impl Registry {
     }
 
     fn ping(&self) -> Result<()> {
-        let url = format!("{}/v2/", self.base);
+        let url = format!("{}/v2/", self.endpoint.base);
         self.retrying("contacting the registry", || {
             let resp = self.send(&url, "contacting the registry", None, None, None)?;
             self.ping_answer(resp)
@@ -139,12 +115,12 @@ impl Registry {
         match resp.status().as_u16() {
             200..=299 => Ok(()),
             401 => {
-                self.learn_challenge(&resp)?;
+                self.auth.learn_challenge(&resp)?;
                 drain(&mut resp);
                 Ok(())
             }
             status => {
-                let url = format!("{}/v2/", self.base);
+                let url = format!("{}/v2/", self.endpoint.base);
                 Err(http_error(
                     "contacting the registry",
                     &url,
@@ -171,69 +147,17 @@ impl Registry {
         accept: Option<&str>,
         range: Option<(u64, u64)>,
     ) -> Result<Response<Body>> {
-        let auth = self.authorization()?;
+        let auth = self.auth.authorization(&self.endpoint)?;
         let mut resp = self.send(url, what, accept, auth.as_deref(), range)?;
         if resp.status().as_u16() == 401 {
             log::debug!("401 from {}: renewing authorization", redact_url(url));
-            self.learn_challenge(&resp)?;
+            self.auth.learn_challenge(&resp)?;
             drain(&mut resp);
-            self.forget_tokens();
-            let auth = self.authorization()?;
+            self.auth.forget_tokens();
+            let auth = self.auth.authorization(&self.endpoint)?;
             resp = self.send(url, what, accept, auth.as_deref(), range)?;
         }
         Ok(resp)
-    }
-
-    /// A GET of `url` with `headers`, following redirects here rather than
-    /// in ureq: at most [`transport::MAX_REDIRECTS`] of them, only to
-    /// `http`/`https` URLs (a `file:` or `ftp:` Location is an error, not a
-    /// path on the same host), and never with `Authorization`. Plain-HTTP
-    /// URLs go through the forward proxy when there is one.
-    pub(crate) fn http_get(
-        &self,
-        url: &str,
-        mut headers: Vec<(&str, String)>,
-    ) -> std::result::Result<Response<Body>, ureq::Error> {
-        let mut url = url.to_string();
-        for _ in 0..=transport::MAX_REDIRECTS {
-            let resp = self.get_once(&url, &headers)?;
-            let redirect = matches!(resp.status().as_u16(), 301 | 302 | 303 | 307 | 308);
-            let location = resp.headers().get("location").and_then(|v| v.to_str().ok());
-            let Some(location) = location.filter(|_| redirect) else {
-                return Ok(resp);
-            };
-            let next = crate::registry::forward::resolve(&url, location.trim());
-            let scheme = next.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
-            if !matches!(scheme.as_deref(), Some("http" | "https")) {
-                return Err(ureq::Error::BadUri(format!(
-                    "the registry redirected to {:?}, which is not an http(s) URL",
-                    crate::error::excerpt(redact_url(&next).as_bytes(), 100)
-                )));
-            }
-            log::debug!("redirected to {}", redact_url(&next));
-            // Another host, or a signed URL: the registry's token stays behind.
-            headers.retain(|(k, _)| *k != "Authorization");
-            url = next;
-        }
-        Err(ureq::Error::TooManyRedirects)
-    }
-
-    /// One GET, without following redirects.
-    fn get_once(
-        &self,
-        url: &str,
-        headers: &[(&str, String)],
-    ) -> std::result::Result<Response<Body>, ureq::Error> {
-        match self.forward.as_ref().filter(|_| url.starts_with("http://")) {
-            Some(forward) => forward.get(url, headers),
-            None => {
-                let mut req = self.agent.get(url);
-                for (k, v) in headers {
-                    req = req.header(*k, v);
-                }
-                req.call()
-            }
-        }
     }
 
     fn send(
@@ -256,6 +180,7 @@ impl Registry {
         }
         let started = Instant::now();
         let resp = self
+            .endpoint
             .http_get(url, headers)
             .map_err(|e| network_error(what, url, e))?;
         log::debug!(
@@ -275,7 +200,10 @@ impl Registry {
     /// `Content-Type` the registry gave. Bodies over
     /// [`manifest::MAX_MANIFEST_BYTES`] are refused.
     pub fn manifest(&self, key: &str) -> Result<(Vec<u8>, Option<String>)> {
-        let url = format!("{}/v2/{}/manifests/{key}", self.base, self.repository);
+        let url = format!(
+            "{}/v2/{}/manifests/{key}",
+            self.endpoint.base, self.repository
+        );
         let what = format!("fetching the manifest {}:{key}", self.repository);
         self.retrying(&what, || {
             let mut resp = self.get(&url, &what, Some(manifest::ACCEPT), None)?;
@@ -309,7 +237,10 @@ impl Registry {
 
     /// The registry URL of a blob (never a redirect target).
     pub fn blob_url(&self, digest: &Digest) -> String {
-        format!("{}/v2/{}/blobs/{digest}", self.base, self.repository)
+        format!(
+            "{}/v2/{}/blobs/{digest}",
+            self.endpoint.base, self.repository
+        )
     }
 
     /// Turns a blob response with an unexpected status into an error that
@@ -354,7 +285,7 @@ impl Registry {
             #[serde(default)]
             tags: Option<Vec<String>>,
         }
-        let url = format!("{}/v2/{}/tags/list", self.base, self.repository);
+        let url = format!("{}/v2/{}/tags/list", self.endpoint.base, self.repository);
         let what = format!("listing the tags of {}", self.repository);
         let mut resp = self.get(&url, &what, None, None)?;
         let status = resp.status().as_u16();

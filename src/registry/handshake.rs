@@ -11,20 +11,24 @@
 //! services, or at a cloud metadata address). One thread at a time fetches
 //! a token.
 //!
-//! These are methods of [`Registry`]; the ping, and the retry once on a
-//! 401, are in `registry.rs`. Parsing challenges and token answers, and the
-//! token cache itself, are in [`crate::registry::auth`].
+//! The state lives in an [`Auth`], one per registry client; the ping, and
+//! the retry once on a 401, are in `client.rs`, and requests go out through
+//! the [`Endpoint`] of `transport.rs`. Parsing challenges and token
+//! answers, and the token cache itself, are in [`crate::registry::auth`].
 
-use std::time::Instant;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use ureq::http::Response;
 use ureq::Body;
 
 use crate::error::{excerpt, redact_url, Error, Result};
-use crate::registry::auth::{self, Challenge, Credentials};
-use crate::registry::client::Registry;
+use crate::registry::auth::{self, Challenge, Credentials, TokenCache};
 use crate::registry::credentials;
-use crate::registry::http_error::{drain, http_error, network_error, read_limited, SMALL_BODY};
+use crate::registry::http_error::{
+    drain, http_error, network_error, read_limited, small_body_deadline, SMALL_BODY,
+};
+use crate::registry::transport::Endpoint;
 
 /// What the ping said about authentication.
 #[derive(Clone, Debug)]
@@ -34,7 +38,51 @@ pub(crate) enum AuthMode {
     Bearer(Challenge),
 }
 
-impl Registry {
+/// The authentication state of one registry client: the scheme learned,
+/// the credentials, and the tokens fetched for its scope.
+pub(crate) struct Auth {
+    /// The registry's base URL, for messages and the realm checks.
+    base: String,
+    /// The token scope (`repository:<name>:pull`).
+    scope: String,
+    /// `--insecure`: a token realm on plain http is allowed.
+    insecure: bool,
+    /// How long a token answer may take to arrive.
+    read_timeout: Duration,
+    credentials: Mutex<Option<Credentials>>,
+    /// Whether the credentials were found in the docker config (and may be
+    /// dropped for anonymous access when refused).
+    stored_credentials: bool,
+    mode: Mutex<AuthMode>,
+    tokens: TokenCache,
+    /// Held while a token is fetched, so that threads needing a new one
+    /// at the same moment make one request, not one each.
+    token_fetch: Mutex<()>,
+}
+
+impl Auth {
+    /// Anonymous until a challenge says otherwise.
+    pub(crate) fn new(
+        base: &str,
+        scope: String,
+        insecure: bool,
+        read_timeout: Duration,
+        credentials: Option<Credentials>,
+        stored_credentials: bool,
+    ) -> Auth {
+        Auth {
+            base: base.to_string(),
+            scope,
+            insecure,
+            read_timeout,
+            credentials: Mutex::new(credentials),
+            stored_credentials,
+            mode: Mutex::new(AuthMode::Anonymous),
+            tokens: TokenCache::default(),
+            token_fetch: Mutex::new(()),
+        }
+    }
+
     /// Reads the challenge of a 401 answer and switches to its scheme; a
     /// 401 without one keeps the scheme already known, if there is one.
     pub(crate) fn learn_challenge(&self, resp: &Response<Body>) -> Result<()> {
@@ -94,7 +142,7 @@ impl Registry {
 
     /// The `Authorization` value for the next request, fetching a token if
     /// none is fresh.
-    pub(crate) fn authorization(&self) -> Result<Option<String>> {
+    pub(crate) fn authorization(&self, endpoint: &Endpoint) -> Result<Option<String>> {
         let mode = self.mode.lock().unwrap_or_else(|p| p.into_inner()).clone();
         match mode {
             AuthMode::Anonymous => Ok(None),
@@ -114,7 +162,7 @@ impl Registry {
                 if let Some(t) = self.tokens.get(&url, Instant::now()) {
                     return Ok(Some(t.header()));
                 }
-                let token = self.fetch_token(&challenge, &url)?;
+                let token = self.fetch_token(endpoint, &challenge, &url)?;
                 self.tokens.put(&url, token.clone());
                 Ok(Some(token.header()))
             }
@@ -141,7 +189,12 @@ impl Registry {
     /// credentials if there are any), or for an identity token docker's
     /// OAuth2 refresh POST. Stored credentials the realm refuses are
     /// dropped, and the token fetched anonymously.
-    fn fetch_token(&self, challenge: &Challenge, url: &str) -> Result<auth::Token> {
+    fn fetch_token(
+        &self,
+        endpoint: &Endpoint,
+        challenge: &Challenge,
+        url: &str,
+    ) -> Result<auth::Token> {
         if url.starts_with("http://") && self.base.starts_with("https://") && !self.insecure {
             return Err(Error::Auth(format!(
                 "the registry sends tokens over plain http ({}); refusing to fetch one (use --insecure to allow it)",
@@ -164,10 +217,10 @@ impl Registry {
                 }
                 let scope = challenge.param("scope").unwrap_or(&self.scope);
                 form.push(("scope", scope));
-                self.agent.post(realm).send_form(form)
+                endpoint.agent.post(realm).send_form(form)
             }
-            Some(c) => self.http_get(url, vec![("Authorization", c.basic_header())]),
-            None => self.http_get(url, Vec::new()),
+            Some(c) => endpoint.http_get(url, vec![("Authorization", c.basic_header())]),
+            None => endpoint.http_get(url, Vec::new()),
         };
         let mut resp = sent.map_err(|e| network_error(what, url, e))?;
         let status = resp.status().as_u16();
@@ -178,7 +231,7 @@ impl Registry {
                 self.base
             );
             *self.credentials.lock().unwrap_or_else(|p| p.into_inner()) = None;
-            return self.fetch_token(challenge, url);
+            return self.fetch_token(endpoint, challenge, url);
         }
         if status != 200 {
             let e = http_error(what, url, status, &mut resp);
@@ -189,7 +242,7 @@ impl Registry {
                 Error::Auth(e.to_string())
             });
         }
-        let deadline = crate::registry::http_error::small_body_deadline(self.read_timeout);
+        let deadline = small_body_deadline(self.read_timeout);
         let body = read_limited(&mut resp, SMALL_BODY, deadline, what, url)?;
         auth::parse_token(&body, Instant::now()).map_err(Error::Auth)
     }

@@ -15,6 +15,7 @@
 //! This module knows nothing of authentication or of the registry API
 //! beyond the `/v2/` probe.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use ureq::http::Response;
@@ -22,10 +23,25 @@ use ureq::Body;
 
 use crate::error::{redact_url, Error, Result};
 use crate::image::reference;
-use crate::registry::client::Options;
 use crate::registry::forward::ForwardProxy;
 use crate::registry::http_error::network_error;
+use crate::registry::proxy::ProxyConfig;
 use crate::registry::tls;
+
+/// How a registry host is reached.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Skip TLS certificate verification (and allow an http token realm).
+    pub insecure: bool,
+    /// How many connections may be open at once.
+    pub connections: usize,
+    /// How long a connection may send nothing before it is cut.
+    pub read_timeout: Duration,
+    /// Extra certificate authorities (`--ca-cert`).
+    pub ca_certs: Vec<PathBuf>,
+    /// Proxy settings.
+    pub proxy: ProxyConfig,
+}
 
 /// How many redirects one request may follow.
 pub const MAX_REDIRECTS: u32 = 10;
@@ -41,6 +57,60 @@ pub struct Endpoint {
     /// For plain HTTP through an HTTP proxy: the proxy, spoken to in
     /// absolute form rather than through a CONNECT tunnel.
     pub forward: Option<ForwardProxy>,
+}
+
+impl Endpoint {
+    /// A GET of `url` with `headers`, following redirects here rather than
+    /// in ureq: at most [`MAX_REDIRECTS`] of them, only to
+    /// `http`/`https` URLs (a `file:` or `ftp:` Location is an error, not a
+    /// path on the same host), and never with `Authorization`. Plain-HTTP
+    /// URLs go through the forward proxy when there is one.
+    pub fn http_get(
+        &self,
+        url: &str,
+        mut headers: Vec<(&str, String)>,
+    ) -> std::result::Result<Response<Body>, ureq::Error> {
+        let mut url = url.to_string();
+        for _ in 0..=MAX_REDIRECTS {
+            let resp = self.get_once(&url, &headers)?;
+            let redirect = matches!(resp.status().as_u16(), 301 | 302 | 303 | 307 | 308);
+            let location = resp.headers().get("location").and_then(|v| v.to_str().ok());
+            let Some(location) = location.filter(|_| redirect) else {
+                return Ok(resp);
+            };
+            let next = crate::registry::forward::resolve(&url, location.trim());
+            let scheme = next.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+            if !matches!(scheme.as_deref(), Some("http" | "https")) {
+                return Err(ureq::Error::BadUri(format!(
+                    "the registry redirected to {:?}, which is not an http(s) URL",
+                    crate::error::excerpt(redact_url(&next).as_bytes(), 100)
+                )));
+            }
+            log::debug!("redirected to {}", redact_url(&next));
+            // Another host, or a signed URL: the registry's token stays behind.
+            headers.retain(|(k, _)| *k != "Authorization");
+            url = next;
+        }
+        Err(ureq::Error::TooManyRedirects)
+    }
+
+    /// One GET, without following redirects.
+    fn get_once(
+        &self,
+        url: &str,
+        headers: &[(&str, String)],
+    ) -> std::result::Result<Response<Body>, ureq::Error> {
+        match self.forward.as_ref().filter(|_| url.starts_with("http://")) {
+            Some(forward) => forward.get(url, headers),
+            None => {
+                let mut req = self.agent.get(url);
+                for (k, v) in headers {
+                    req = req.header(*k, v);
+                }
+                req.call()
+            }
+        }
+    }
 }
 
 fn agent(
