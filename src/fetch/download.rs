@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, Result};
 use crate::fetch::partial::Partial;
 use crate::fetch::schedule::{Job, Phase, Sched, Task};
-use crate::fetch::segment::{self, Segment};
+use crate::fetch::segment::{self, Link, Segment};
 pub use crate::fetch::sources::Sources;
 use crate::image::manifest::Descriptor;
 use crate::registry::retry::Policy;
@@ -153,7 +153,12 @@ impl Downloader<'_> {
                 started: Instant::now(),
             })
             .collect();
-        let sched = Mutex::new(Sched { jobs, error: None });
+        let sched = Mutex::new(Sched {
+            jobs,
+            error: None,
+            threads: self.threads.max(1),
+            chunk: self.chunk,
+        });
         let wake = Condvar::new();
         let abort = AtomicBool::new(false);
         let threads = self.threads.max(1);
@@ -185,7 +190,7 @@ impl Downloader<'_> {
                         wake.notify_all();
                         return;
                     }
-                    if let Some(t) = self.next_task(&mut s) {
+                    if let Some(t) = s.next_task() {
                         break t;
                     }
                     if s.jobs.iter().all(|j| matches!(j.phase, Phase::Done)) {
@@ -201,7 +206,12 @@ impl Downloader<'_> {
                 Task::Open(i) => self.open(sched, i),
                 Task::Fetch(i, partial, seg) => {
                     let desc = sched.lock().unwrap_or_else(|p| p.into_inner()).jobs[i].desc;
-                    let r = segment::fetch(self, desc, &partial, &seg, abort);
+                    let link = Link {
+                        registry: self.sources.of(&desc.digest),
+                        policy: &self.policy,
+                        progress: self.progress,
+                    };
+                    let r = segment::fetch(&link, desc, &partial, &seg, abort);
                     // Released before the job is updated, so that whoever
                     // verifies or restarts the blob holds the only handle.
                     drop(partial);

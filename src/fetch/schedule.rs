@@ -19,7 +19,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::error::Error;
-use crate::fetch::download::Downloader;
 use crate::fetch::partial::Partial;
 use crate::fetch::segment::Segment;
 use crate::image::manifest::Descriptor;
@@ -70,12 +69,18 @@ pub(crate) enum Task {
 pub(crate) struct Sched<'d> {
     pub(crate) jobs: Vec<Job<'d>>,
     pub(crate) error: Option<Error>,
+    /// How many connections are used at once.
+    pub(crate) threads: usize,
+    /// The smallest segment; blobs under twice this are not split.
+    pub(crate) chunk: u64,
 }
 
-impl Downloader<'_> {
+impl Sched<'_> {
     /// The next piece of work, if any: open a blob, fetch a new or stolen
     /// segment, or verify a blob whose bytes are all in.
-    pub(crate) fn next_task(&self, s: &mut Sched) -> Option<Task> {
+    pub(crate) fn next_task(&mut self) -> Option<Task> {
+        let (threads, chunk) = (self.threads, self.chunk);
+        let s = self;
         if let Some(i) = s
             .jobs
             .iter()
@@ -98,7 +103,7 @@ impl Downloader<'_> {
             .filter(|j| matches!(j.phase, Phase::Active))
             .flat_map(|j| j.pending.iter().map(|(a, b)| b - a))
             .sum();
-        let share = (unassigned / self.threads.max(1) as u64).max(self.chunk);
+        let share = (unassigned / threads.max(1) as u64).max(chunk);
         // A blob nobody works on yet comes before more segments of another.
         let idle_first = s.jobs.iter().position(|j| {
             matches!(j.phase, Phase::Active) && !j.pending.is_empty() && j.active.is_empty()
@@ -109,9 +114,9 @@ impl Downloader<'_> {
             if !matches!(job.phase, Phase::Active) || job.pending.is_empty() {
                 continue;
             }
-            let splittable = job.ranged && job.desc.size >= 2 * self.chunk;
+            let splittable = job.ranged && job.desc.size >= 2 * chunk;
             let (a, b) = job.pending[0];
-            let end = if splittable && b - a >= share + self.chunk {
+            let end = if splittable && b - a >= share + chunk {
                 a + share
             } else {
                 b
@@ -127,7 +132,7 @@ impl Downloader<'_> {
         }
         // Nothing new to start: take over half of the largest running
         // segment.
-        let (mut best, mut best_left) = (None, 2 * self.chunk - 1);
+        let (mut best, mut best_left) = (None, 2 * chunk - 1);
         for (i, job) in s.jobs.iter().enumerate() {
             if !matches!(job.phase, Phase::Active) || !job.ranged {
                 continue;
@@ -141,7 +146,7 @@ impl Downloader<'_> {
         }
         let (i, k) = best?;
         let job = &mut s.jobs[i];
-        let (mid, end) = job.active[k].split(self.chunk)?;
+        let (mid, end) = job.active[k].split(chunk)?;
         let seg = Arc::new(Segment::new(mid, end));
         job.active.push(seg.clone());
         Some(Task::Fetch(i, job.partial.clone()?, seg))

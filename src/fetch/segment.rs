@@ -24,11 +24,12 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::error::{excerpt, Error, Result};
-use crate::fetch::download::Downloader;
 use crate::fetch::partial::Partial;
 use crate::image::manifest::Descriptor;
-use crate::registry::retry;
+use crate::registry::client::Registry;
+use crate::registry::retry::{self, Policy};
 use crate::ui::interrupt;
+use crate::ui::progress::Progress;
 
 /// How much a segment writes between journal records.
 const JOURNAL_STEP: u64 = 256 << 10;
@@ -126,9 +127,19 @@ impl Segment {
     }
 }
 
+/// Where a segment's bytes come from, and whom it tells.
+pub struct Link<'a> {
+    /// The registry the blob is fetched from.
+    pub registry: &'a Registry,
+    /// When a failed request is tried again.
+    pub policy: &'a Policy,
+    /// The display its bytes are counted on.
+    pub progress: &'a Progress,
+}
+
 /// Fetches `seg` of `desc` into `partial`, retrying failed requests.
 pub fn fetch(
-    dl: &Downloader,
+    dl: &Link,
     desc: &Descriptor,
     partial: &Partial,
     seg: &Segment,
@@ -143,9 +154,9 @@ pub fn fetch(
     let pace = Pace {
         started: Instant::now(),
         first: seg.get().0,
-        window: dl.sources.of(&desc.digest).read_timeout * 2,
+        window: dl.registry.read_timeout * 2,
     };
-    retry::run(&dl.policy, &what, Some(abort), progressed, || {
+    retry::run(dl.policy, &what, Some(abort), progressed, || {
         let r = attempt(dl, desc, partial, seg, abort, &pace);
         match r {
             // A connection cut (by the read timeout, say) after a little
@@ -160,7 +171,7 @@ pub fn fetch(
 }
 
 fn attempt(
-    dl: &Downloader,
+    dl: &Link,
     desc: &Descriptor,
     partial: &Partial,
     seg: &Segment,
@@ -173,7 +184,7 @@ fn attempt(
     }
     let digest = &desc.digest;
     let whole = pos == 0 && end == desc.size;
-    let registry = dl.sources.of(digest);
+    let registry = dl.registry;
     let mut resp = registry.open_blob(digest, (!whole).then_some((pos, end)))?;
     let header = |name: &str| {
         resp.headers()
@@ -305,12 +316,12 @@ fn verify_error(desc: &Descriptor, detail: String) -> Error {
     }
 }
 
-fn broken(dl: &Downloader, desc: &Descriptor, at: u64, cause: &str) -> Error {
+fn broken(dl: &Link, desc: &Descriptor, at: u64, cause: &str) -> Error {
     Error::Network {
         what: format!("downloading blob {}", desc.digest),
         url: format!(
             "GET {}",
-            crate::error::redact_url(&dl.sources.of(&desc.digest).blob_url(&desc.digest))
+            crate::error::redact_url(&dl.registry.blob_url(&desc.digest))
         ),
         cause: format!("{cause} at byte {at} of {}", desc.size),
         transient: true,
@@ -318,12 +329,12 @@ fn broken(dl: &Downloader, desc: &Descriptor, at: u64, cause: &str) -> Error {
 }
 
 /// The error of a segment that the low-speed guard gave up on.
-fn too_slow(dl: &Downloader, desc: &Descriptor, why: String) -> Error {
+fn too_slow(dl: &Link, desc: &Descriptor, why: String) -> Error {
     Error::Network {
         what: format!("downloading blob {}", desc.digest),
         url: format!(
             "GET {}",
-            crate::error::redact_url(&dl.sources.of(&desc.digest).blob_url(&desc.digest))
+            crate::error::redact_url(&dl.registry.blob_url(&desc.digest))
         ),
         cause: why,
         transient: false,
