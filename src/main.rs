@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = std::env::args_os().skip(1).collect();
-    match pulltar::cli::args::run(args) {
+    match pulltar::cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("pulltar: error: {e}");

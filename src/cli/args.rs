@@ -1,27 +1,23 @@
-//! The command line as typed: flags in docker's spelling (and the older
-//! scripts' aliases) read with pico-args into the raw [`Args`], or the
-//! `--help` and `--version` [`Command`]s; and [`run`], which prints the
-//! help or version, or sets up logging and the Ctrl-C handler, prompts for
-//! a `--password-stdin` password on a terminal, validates the arguments
-//! into a plan and pulls.
+//! The flags of a pull (and of `inspect`) as typed: docker's spelling and
+//! the older scripts' aliases, read with pico-args into the raw [`Args`],
+//! or the `--help`, `-h` and `--version` requests ([`Parsed`]).
 //!
 //! Parsing here only checks flag syntax and that numbers are numbers; it
 //! contacts no registry. Whether the values make sense (references,
-//! platforms, ranges, paths, credentials) is decided in [`crate::cli::plan`],
-//! and the logger is configured in [`crate::cli::logging`]. Every usage problem
-//! is an [`Error::Usage`], never a panic.
+//! platforms, ranges, paths, credentials) is decided in
+//! [`crate::cli::plan`]; subcommands are told apart in
+//! [`crate::cli::commands`]. Every usage problem is an [`Error::Usage`],
+//! never a panic.
 
 use std::ffi::OsString;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use crate::cli::logging::init_logging;
-use crate::cli::plan::plan;
 use crate::error::{Error, Result};
-use crate::pull;
 
-const HELP: &str = include_str!("help.txt");
-const SHORT_HELP: &str = include_str!("help_short.txt");
+/// The full help (`--help`).
+pub(crate) const HELP: &str = include_str!("help.txt");
+/// The short help (`-h`).
+pub(crate) const SHORT_HELP: &str = include_str!("help_short.txt");
 
 /// The command line as typed, checked only for syntax.
 #[derive(Debug, Default)]
@@ -53,17 +49,15 @@ pub struct Args {
     pub(crate) log_file: Option<PathBuf>,
 }
 
-/// What the command line asks for.
-pub enum Command {
+/// What the flags ask for.
+pub enum Parsed {
     /// Print the help.
     Help,
     /// Print the short help (`-h`).
     ShortHelp,
-    /// `pulltar inspect …` or `pulltar cache …`.
-    Sub(Box<crate::cli::commands::Sub>),
     /// Print the version.
     Version,
-    /// Pull an image.
+    /// Pull (or inspect) an image.
     Pull(Box<Args>),
 }
 
@@ -75,20 +69,17 @@ fn pico_err(e: pico_args::Error) -> Error {
     usage(e.to_string())
 }
 
-/// Parses the arguments (without the program name).
-pub fn parse(raw: Vec<OsString>) -> Result<Command> {
-    if crate::cli::commands::is_subcommand(&raw) {
-        return crate::cli::commands::parse(raw).map(|s| Command::Sub(Box::new(s)));
-    }
+/// Parses the arguments of a pull (without the program name).
+pub fn parse(raw: Vec<OsString>) -> Result<Parsed> {
     let mut p = pico_args::Arguments::from_vec(raw);
     if p.contains("--help") {
-        return Ok(Command::Help);
+        return Ok(Parsed::Help);
     }
     if p.contains("-h") {
-        return Ok(Command::ShortHelp);
+        return Ok(Parsed::ShortHelp);
     }
     if p.contains(["-V", "--version"]) {
-        return Ok(Command::Version);
+        return Ok(Parsed::Version);
     }
     let mut a = Args {
         output: p
@@ -156,46 +147,15 @@ pub fn parse(raw: Vec<OsString>) -> Result<Command> {
             "no image given: pulltar [OPTIONS] IMAGE [IMAGE...] (or -f FILE)",
         ));
     }
-    Ok(Command::Pull(Box::new(a)))
+    Ok(Parsed::Pull(Box::new(a)))
 }
 
-/// What a pull and `inspect` do before contacting a registry: set up
-/// logging and the Ctrl-C handler, prompt for a `--password-stdin`
-/// password on a terminal, validate the arguments into a plan.
-pub(crate) fn prepare(args: &Args) -> Result<crate::pull::Plan> {
-    init_logging(args)?;
-    crate::ui::interrupt::install();
-    let cwd =
-        std::env::current_dir().map_err(|e| Error::io("find the current directory", ".", e))?;
-    let stdin = std::io::stdin();
-    if args.password_stdin && stdin.is_terminal() {
-        eprint!("Password: ");
-    }
-    plan(args, &cwd, &mut stdin.lock())
-}
-
-/// Runs the command line `raw` (without the program name).
-pub fn run(raw: Vec<OsString>) -> Result<()> {
-    match parse(raw)? {
-        Command::Help => {
-            print!("{HELP}");
-            Ok(())
-        }
-        Command::ShortHelp => {
-            print!("{SHORT_HELP}");
-            Ok(())
-        }
-        Command::Sub(sub) => crate::cli::commands::run(*sub),
-        Command::Version => {
-            println!("pulltar {}", env!("CARGO_PKG_VERSION"));
-            Ok(())
-        }
-        Command::Pull(args) => {
-            let plan = prepare(&args)?;
-            pull::run(&plan)
-                .map(|_| ())
-                .map_err(|e| crate::cli::hints::after_failure(e, &plan.references, &plan.registry))
-        }
+/// The raw arguments of a pull command line, for tests.
+#[cfg(test)]
+pub(crate) fn pull_args(v: &[&str]) -> Args {
+    match parse(v.iter().map(OsString::from).collect()).unwrap() {
+        Parsed::Pull(a) => *a,
+        _ => panic!("not a pull"),
     }
 }
 
@@ -203,22 +163,15 @@ pub fn run(raw: Vec<OsString>) -> Result<()> {
 mod tests {
     use super::*;
 
-    fn args(v: &[&str]) -> Result<Command> {
+    fn args(v: &[&str]) -> Result<Parsed> {
         parse(v.iter().map(OsString::from).collect())
-    }
-
-    fn pull_args(v: &[&str]) -> Args {
-        match args(v).unwrap() {
-            Command::Pull(a) => *a,
-            _ => panic!("not a pull"),
-        }
     }
 
     #[test]
     fn help_and_version() {
-        assert!(matches!(args(&["--help"]), Ok(Command::Help)));
-        assert!(matches!(args(&["-h"]), Ok(Command::ShortHelp)));
-        assert!(matches!(args(&["-V"]), Ok(Command::Version)));
+        assert!(matches!(args(&["--help"]), Ok(Parsed::Help)));
+        assert!(matches!(args(&["-h"]), Ok(Parsed::ShortHelp)));
+        assert!(matches!(args(&["-V"]), Ok(Parsed::Version)));
         for flag in [
             "--platform",
             "--arch",

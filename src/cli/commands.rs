@@ -1,22 +1,27 @@
-//! The subcommands beside a pull: `pulltar inspect [OPTIONS] IMAGE`
-//! (`--json`, `--list-platforms`, and the pull's image selection, network
-//! and auth flags) and `pulltar cache ls|prune [--older-than AGE]
-//! [--cache-dir DIR]`. A subcommand is recognised only as the first
-//! argument; anything else is a pull.
+//! What the command line asks for, and running it: a pull (the default),
+//! the help or the version, or a subcommand beside a pull: `pulltar
+//! inspect [OPTIONS] IMAGE` (`--json`, `--list-platforms`, and the pull's
+//! image selection, network and auth flags) and `pulltar cache ls|prune
+//! [--older-than AGE] [--cache-dir DIR]`. A subcommand is recognised only
+//! as the first argument; anything else is a pull.
 //!
-//! Parsing here reuses the pull's flag parser ([`crate::cli::args::parse`]) and
-//! validation ([`crate::cli::plan`]) for `inspect`, so both read the same
-//! flags the same way; the work is done in [`crate::inspect`] and
-//! [`crate::store::cache_admin`].
+//! Parsing here reuses the pull's flag parser ([`crate::cli::args::parse`])
+//! and validation ([`crate::cli::plan`]) for `inspect`, so both read the
+//! same flags the same way; the work is done in [`crate::pull`],
+//! [`crate::inspect`] and [`crate::store::cache_admin`], and a failure gets
+//! its [`crate::cli::hints`].
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cli::args::{usage, Args, Command};
+use crate::cli::args::{self, usage, Args, Parsed};
+use crate::cli::hints::after_failure;
+use crate::cli::plan::prepare;
 use crate::error::{Error, Result};
 use crate::store::cache::Store;
-use crate::{inspect, store::cache_admin};
+use crate::store::cache_admin;
+use crate::{inspect, pull};
 
 const INSPECT_HELP: &str = "\
 Usage: pulltar inspect [OPTIONS] IMAGE
@@ -50,11 +55,15 @@ Usage: pulltar cache ls [--cache-dir DIR]
                           ~/.cache/pulltar)
 ";
 
-/// A parsed subcommand.
+/// What the command line asks for.
 #[derive(Debug)]
-pub enum Sub {
+pub enum Command {
     /// Print this help text.
     Help(&'static str),
+    /// Print the version.
+    Version,
+    /// Pull images.
+    Pull(Box<Args>),
     /// `pulltar inspect`.
     Inspect(Box<Args>, inspect::Options),
     /// `pulltar cache ls`.
@@ -72,13 +81,26 @@ fn pico_err(e: pico_args::Error) -> Error {
     usage(e.to_string())
 }
 
+/// Parses the command line (without the program name).
+pub fn parse(raw: Vec<OsString>) -> Result<Command> {
+    if is_subcommand(&raw) {
+        return parse_sub(raw);
+    }
+    Ok(match args::parse(raw)? {
+        Parsed::Help => Command::Help(args::HELP),
+        Parsed::ShortHelp => Command::Help(args::SHORT_HELP),
+        Parsed::Version => Command::Version,
+        Parsed::Pull(a) => Command::Pull(a),
+    })
+}
+
 /// Parses a command line that [`is_subcommand`].
-pub fn parse(mut raw: Vec<OsString>) -> Result<Sub> {
+fn parse_sub(mut raw: Vec<OsString>) -> Result<Command> {
     let name = raw.remove(0);
     let wants_help = raw.iter().any(|a| a == "-h" || a == "--help");
     if name == "inspect" {
         if wants_help {
-            return Ok(Sub::Help(INSPECT_HELP));
+            return Ok(Command::Help(INSPECT_HELP));
         }
         let mut opts = inspect::Options::default();
         raw.retain(|a| {
@@ -91,16 +113,16 @@ pub fn parse(mut raw: Vec<OsString>) -> Result<Sub> {
         if is_subcommand(&raw) {
             return Err(usage("pulltar inspect takes an image, not a subcommand"));
         }
-        return match crate::cli::args::parse(raw)? {
-            Command::Pull(args) if args.images.len() != 1 || !args.image_files.is_empty() => {
+        return match args::parse(raw)? {
+            Parsed::Pull(args) if args.images.len() != 1 || !args.image_files.is_empty() => {
                 Err(usage("pulltar inspect takes one image (no -f list)"))
             }
-            Command::Pull(args) => Ok(Sub::Inspect(args, opts)),
-            _ => Ok(Sub::Help(INSPECT_HELP)),
+            Parsed::Pull(args) => Ok(Command::Inspect(args, opts)),
+            _ => Ok(Command::Help(INSPECT_HELP)),
         };
     }
     if wants_help {
-        return Ok(Sub::Help(CACHE_HELP));
+        return Ok(Command::Help(CACHE_HELP));
     }
     if raw.is_empty() {
         return Err(usage("pulltar cache needs ls or prune"));
@@ -123,13 +145,13 @@ pub fn parse(mut raw: Vec<OsString>) -> Result<Sub> {
         )));
     }
     match action.to_str() {
-        Some("ls") => Ok(Sub::CacheLs(dir)),
+        Some("ls") => Ok(Command::CacheLs(dir)),
         Some("prune") => {
             let age = older
                 .map(|o| cache_admin::parse_age(&o))
                 .transpose()
                 .map_err(usage)?;
-            Ok(Sub::CachePrune(dir, age))
+            Ok(Command::CachePrune(dir, age))
         }
         _ => Err(usage(format!(
             "pulltar cache {:?}: expected ls or prune",
@@ -143,20 +165,24 @@ fn cache_root(dir: Option<PathBuf>) -> Result<PathBuf> {
         .ok_or_else(|| usage("no cache directory: set HOME or XDG_CACHE_HOME, or pass --cache-dir"))
 }
 
-/// Runs a subcommand, printing its result on stdout.
-pub fn run(sub: Sub) -> Result<()> {
-    match sub {
-        Sub::Help(text) => print!("{text}"),
-        Sub::CacheLs(dir) => print!("{}", cache_admin::ls(&cache_root(dir)?)),
-        Sub::CachePrune(dir, age) => {
+/// Runs a command, printing its result on stdout.
+pub fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Help(text) => print!("{text}"),
+        Command::Version => println!("pulltar {}", env!("CARGO_PKG_VERSION")),
+        Command::Pull(args) => {
+            let plan = prepare(&args)?;
+            pull::run(&plan).map_err(|e| after_failure(e, &plan.references, &plan.registry))?;
+        }
+        Command::CacheLs(dir) => print!("{}", cache_admin::ls(&cache_root(dir)?)),
+        Command::CachePrune(dir, age) => {
             let pruned = cache_admin::prune(&cache_root(dir)?, age)?;
             print!("{}", cache_admin::report(&pruned));
         }
-        Sub::Inspect(args, opts) => {
-            let plan = crate::cli::args::prepare(&args)?;
-            let text = inspect::run(&plan, opts).map_err(|e| {
-                crate::cli::hints::after_failure(e, &plan.references, &plan.registry)
-            })?;
+        Command::Inspect(args, opts) => {
+            let plan = prepare(&args)?;
+            let text = inspect::run(&plan, opts)
+                .map_err(|e| after_failure(e, &plan.references, &plan.registry))?;
             print!("{text}");
         }
     }
@@ -167,7 +193,7 @@ pub fn run(sub: Sub) -> Result<()> {
 mod tests {
     use super::*;
 
-    fn sub(v: &[&str]) -> Result<Sub> {
+    fn sub(v: &[&str]) -> Result<Command> {
         parse(v.iter().map(OsString::from).collect())
     }
 
@@ -176,7 +202,7 @@ mod tests {
         assert!(is_subcommand(&[OsString::from("cache")]));
         assert!(!is_subcommand(&[OsString::from("nginx")]));
         match sub(&["inspect", "--json", "-a", "arm64", "nginx"]).unwrap() {
-            Sub::Inspect(a, o) => {
+            Command::Inspect(a, o) => {
                 assert!(o.json && !o.list_platforms);
                 assert_eq!(a.arch.as_deref(), Some("arm64"));
                 assert_eq!(a.images, ["nginx"]);
@@ -185,10 +211,10 @@ mod tests {
         }
         assert!(matches!(
             sub(&["cache", "prune", "--older-than", "30d", "--cache-dir", "x"]),
-            Ok(Sub::CachePrune(Some(_), Some(d))) if d == Duration::from_secs(30 * 86_400)
+            Ok(Command::CachePrune(Some(_), Some(d))) if d == Duration::from_secs(30 * 86_400)
         ));
-        assert!(matches!(sub(&["cache", "ls"]), Ok(Sub::CacheLs(None))));
-        assert!(matches!(sub(&["inspect", "-h"]), Ok(Sub::Help(_))));
+        assert!(matches!(sub(&["cache", "ls"]), Ok(Command::CacheLs(None))));
+        assert!(matches!(sub(&["inspect", "-h"]), Ok(Command::Help(_))));
         for bad in [
             &["cache"][..],
             &["cache", "rm"][..],

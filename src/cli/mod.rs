@@ -8,9 +8,18 @@
 //! flows (`pull`, `inspect`). Beyond reading those, it does no I/O of its
 //! own.
 
+use std::ffi::OsString;
+
+use crate::error::Result;
+
 pub mod args;
 pub mod commands;
 pub mod hints;
 pub mod logging;
 pub mod plan;
 pub mod targets;
+
+/// Runs the command line `raw` (without the program name).
+pub fn run(raw: Vec<OsString>) -> Result<()> {
+    commands::run(commands::parse(raw)?)
+}

@@ -19,8 +19,9 @@ use std::time::Duration;
 use crate::archive::layers::Expansion;
 use crate::archive::writer::Format;
 use crate::cli::args::{usage, Args};
+use crate::cli::logging::init_logging;
 use crate::cli::targets::{output_path, references};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::fetch::download::DEFAULT_CHUNK;
 use crate::image::platform::Platform;
 use crate::pull::{Plan, STDOUT};
@@ -155,6 +156,21 @@ pub fn plan(args: &Args, cwd: &Path, stdin: &mut dyn BufRead) -> Result<Plan> {
     })
 }
 
+/// What a pull and `inspect` do before contacting a registry: set up
+/// logging and the Ctrl-C handler, prompt for a `--password-stdin`
+/// password on a terminal, validate the arguments into a plan.
+pub(crate) fn prepare(args: &Args) -> Result<Plan> {
+    init_logging(args)?;
+    crate::ui::interrupt::install();
+    let cwd =
+        std::env::current_dir().map_err(|e| Error::io("find the current directory", ".", e))?;
+    let stdin = std::io::stdin();
+    if args.password_stdin && stdin.is_terminal() {
+        eprint!("Password: ");
+    }
+    plan(args, &cwd, &mut stdin.lock())
+}
+
 /// Parses a size: bytes, or a number with `K`, `M` or `G` (powers of
 /// 1024; `KB`, `KiB` and so on are accepted too), from 64 KiB to 1 GiB.
 pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
@@ -234,19 +250,9 @@ fn credentials(args: &Args, stdin: &mut dyn BufRead) -> Result<Option<Credential
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use crate::cli::args::{parse, Command};
-    use std::ffi::OsString;
-
-    /// The raw arguments of a pull command line (also used by
-    /// `targets.rs`'s tests).
-    pub(crate) fn pull_args(v: &[&str]) -> Args {
-        match parse(v.iter().map(OsString::from).collect()).unwrap() {
-            Command::Pull(a) => *a,
-            _ => panic!("not a pull"),
-        }
-    }
+    use crate::cli::args::pull_args;
 
     fn plan_of(v: &[&str]) -> Result<Plan> {
         plan(&pull_args(v), Path::new("/tmp"), &mut &b""[..])
@@ -373,5 +379,29 @@ pub(crate) mod tests {
         let c = p.registry.credentials.unwrap();
         assert_eq!((c.username.as_str(), c.password.as_str()), ("me", "s3cret"));
         assert!(plan(&a, Path::new("/tmp"), &mut &b""[..]).is_err());
+    }
+
+    #[test]
+    fn formats_and_several_images() {
+        let p = plan_of(&["nginx", "redis", "-o", "b.tar", "--no-cache"]).unwrap();
+        assert_eq!(p.references.len(), 2);
+        assert_eq!(p.format, Format::Both);
+        assert_eq!(p.expansion, Expansion::Zstd);
+        let e = plan_of(&["nginx", "redis", "--no-cache"]).unwrap_err();
+        assert!(e.to_string().contains("-o"), "{e}");
+        assert_eq!(e.exit_code(), 2);
+        let p = plan_of(&["--format", "oci", "--uncompressed", "x", "--no-cache"]).unwrap();
+        assert_eq!((p.format, p.expansion), (Format::Oci, Expansion::All));
+        let p = plan_of(&["--format=docker", "--keep-zstd", "x", "--no-cache"]).unwrap();
+        assert_eq!(
+            (p.format, p.expansion),
+            (Format::Docker, Expansion::Nothing)
+        );
+        for bad in [
+            &["--format", "tar", "x"][..],
+            &["--keep-zstd", "--uncompressed", "x"][..],
+        ] {
+            assert_eq!(plan_of(bad).unwrap_err().exit_code(), 2, "{bad:?}");
+        }
     }
 }
