@@ -145,3 +145,6 @@ mod props;
 
 #[path = "it/secrets.rs"]
 mod secrets;
+
+#[path = "it/layout.rs"]
+mod layout;

@@ -6,7 +6,7 @@
 //! `docker save` does since Docker 25: `io.containerd.image.name` with the
 //! full name, `org.opencontainers.image.ref.name` with the tag); the
 //! entry name of a blob. Only validated digests' hex becomes part of a
-//! name. This module builds bytes; `archive.rs` writes them into the tar.
+//! name. This module builds bytes; `writer.rs` writes them into the tar.
 
 use std::collections::BTreeMap;
 
@@ -229,7 +229,7 @@ pub fn chain_id(diff_ids: &[Digest]) -> Option<Digest> {
 pub(crate) mod tests {
     use super::*;
 
-    /// A descriptor of `data` (also used by `archive.rs`'s tests).
+    /// A descriptor of `data` (also used by `writer.rs`'s tests).
     pub(crate) fn desc(data: &[u8]) -> Descriptor {
         Descriptor {
             media_type: "x".into(),
@@ -241,7 +241,7 @@ pub(crate) mod tests {
     }
 
     /// An image entry over `config` and `layers` (also used by
-    /// `archive.rs`'s tests).
+    /// `writer.rs`'s tests).
     pub(crate) fn entry_of(config: Descriptor, layers: Vec<Descriptor>) -> ImageEntry {
         let bytes = oci_manifest_json(&config, &layers);
         ImageEntry {

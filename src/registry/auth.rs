@@ -4,7 +4,7 @@
 //! they never print.
 //!
 //! The handshake itself is in `handshake.rs` (learn the challenge, fetch
-//! the token) and `registry.rs` (the ping, the retry once on a 401); this
+//! the token) and `client.rs` (the ping, the retry once on a 401); this
 //! module only decides and remembers. Credentials come from the command
 //! line here; the docker config and credential helpers are not read by this
 //! module.
