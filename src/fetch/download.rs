@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::fetch::partial::Partial;
-use crate::fetch::schedule::{Job, Phase, Sched, Task};
-use crate::fetch::segment::{self, Link, Segment};
+use crate::fetch::schedule::{Job, Phase, Sched, Segment, Task};
+use crate::fetch::segment::{self, Link};
 pub use crate::fetch::sources::Sources;
 use crate::image::manifest::Descriptor;
 use crate::registry::retry::Policy;

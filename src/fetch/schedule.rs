@@ -1,7 +1,8 @@
 //! Which piece of work a download thread takes next, and the bookkeeping
 //! the choice is made from: each blob's `Job` (its `Phase`, the byte
-//! ranges not yet started, the segments running), all of them in a
-//! `Sched`.
+//! ranges not yet started, the [`Segment`]s running, each a range whose
+//! end can move down when another thread takes over its tail), all of
+//! them in a `Sched`.
 //!
 //! A waiting blob is opened first, and a blob whose bytes are all in is
 //! verified next. Otherwise a blob of at least twice the chunk size is cut
@@ -13,15 +14,71 @@
 //! ignores `Range`, go on one connection each.
 //!
 //! This module only chooses: it makes no request and touches no file;
-//! `download.rs` runs the tasks and moves the jobs through their phases.
+//! `download.rs` runs the tasks and moves the jobs through their phases,
+//! and `segment.rs` fetches a segment's bytes.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::error::Error;
 use crate::fetch::partial::Partial;
-use crate::fetch::segment::Segment;
 use crate::image::manifest::Descriptor;
+
+/// A byte range `[pos, end)` still to fetch; `pos` only grows, `end` only
+/// shrinks.
+#[derive(Debug)]
+pub struct Segment {
+    range: Mutex<(u64, u64)>,
+}
+
+impl Segment {
+    /// A segment for `[start, end)`.
+    pub fn new(start: u64, end: u64) -> Segment {
+        Segment {
+            range: Mutex::new((start, end)),
+        }
+    }
+
+    pub(crate) fn get(&self) -> (u64, u64) {
+        *self.range.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Bytes not yet reserved.
+    pub fn remaining(&self) -> u64 {
+        let (pos, end) = self.get();
+        end.saturating_sub(pos)
+    }
+
+    /// Gives away the second half of what is left, if at least `2 * min`
+    /// is left: returns that half's `[start, end)`.
+    pub fn split(&self, min: u64) -> Option<(u64, u64)> {
+        let mut r = self.range.lock().unwrap_or_else(|p| p.into_inner());
+        let left = r.1.saturating_sub(r.0);
+        if left < 2 * min {
+            return None;
+        }
+        let mid = r.0 + left / 2;
+        let old_end = r.1;
+        r.1 = mid;
+        Some((mid, old_end))
+    }
+
+    /// Ends the segment where it is.
+    pub fn stop(&self) {
+        let mut r = self.range.lock().unwrap_or_else(|p| p.into_inner());
+        r.1 = r.1.min(r.0);
+    }
+
+    /// Reserves up to `n` bytes at the current position: returns their
+    /// offset and how many may be written.
+    pub(crate) fn reserve(&self, n: u64) -> (u64, u64) {
+        let mut r = self.range.lock().unwrap_or_else(|p| p.into_inner());
+        let allowed = n.min(r.1.saturating_sub(r.0));
+        let at = r.0;
+        r.0 += allowed;
+        (at, allowed)
+    }
+}
 
 /// Where a blob is in its download.
 pub(crate) enum Phase {

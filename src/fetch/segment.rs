@@ -3,8 +3,9 @@
 //! journals as it goes; retried by the policy when a request fails.
 //!
 //! A [`Segment`]'s end can move down while it runs (another thread takes
-//! over its tail), so every read is first reserved against the current end
-//! under the segment's own small lock, and the write never passes it.
+//! over its tail, see `schedule.rs`), so every read is first reserved
+//! against the current end under the segment's own small lock, and the
+//! write never passes it.
 //! Requests always go to the registry's blob URL (a redirect is followed
 //! afresh each time, never reused). This module does not choose segments;
 //! `schedule.rs` does.
@@ -20,11 +21,11 @@
 
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::error::{excerpt, Error, Result};
 use crate::fetch::partial::Partial;
+use crate::fetch::schedule::Segment;
 use crate::image::manifest::Descriptor;
 use crate::registry::client::Registry;
 use crate::registry::retry::{self, Policy};
@@ -62,13 +63,6 @@ impl Pace {
     }
 }
 
-/// A byte range `[pos, end)` still to fetch; `pos` only grows, `end` only
-/// shrinks.
-#[derive(Debug)]
-pub struct Segment {
-    range: Mutex<(u64, u64)>,
-}
-
 /// How a segment ended.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -76,55 +70,6 @@ pub enum Outcome {
     Complete,
     /// The server answered a `Range` request with the whole blob.
     NoRanges,
-}
-
-impl Segment {
-    /// A segment for `[start, end)`.
-    pub fn new(start: u64, end: u64) -> Segment {
-        Segment {
-            range: Mutex::new((start, end)),
-        }
-    }
-
-    fn get(&self) -> (u64, u64) {
-        *self.range.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Bytes not yet reserved.
-    pub fn remaining(&self) -> u64 {
-        let (pos, end) = self.get();
-        end.saturating_sub(pos)
-    }
-
-    /// Gives away the second half of what is left, if at least `2 * min`
-    /// is left: returns that half's `[start, end)`.
-    pub fn split(&self, min: u64) -> Option<(u64, u64)> {
-        let mut r = self.range.lock().unwrap_or_else(|p| p.into_inner());
-        let left = r.1.saturating_sub(r.0);
-        if left < 2 * min {
-            return None;
-        }
-        let mid = r.0 + left / 2;
-        let old_end = r.1;
-        r.1 = mid;
-        Some((mid, old_end))
-    }
-
-    /// Ends the segment where it is.
-    pub fn stop(&self) {
-        let mut r = self.range.lock().unwrap_or_else(|p| p.into_inner());
-        r.1 = r.1.min(r.0);
-    }
-
-    /// Reserves up to `n` bytes at the current position: returns their
-    /// offset and how many may be written.
-    fn reserve(&self, n: u64) -> (u64, u64) {
-        let mut r = self.range.lock().unwrap_or_else(|p| p.into_inner());
-        let allowed = n.min(r.1.saturating_sub(r.0));
-        let at = r.0;
-        r.0 += allowed;
-        (at, allowed)
-    }
 }
 
 /// Where a segment's bytes come from, and whom it tells.
