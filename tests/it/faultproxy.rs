@@ -51,6 +51,27 @@ pub enum Fault {
     Append(Vec<u8>),
     /// Relay the body at this many bytes per second.
     Rate(u64),
+    /// Relay a 200 or 206 with the body byte at this offset (of this
+    /// response's body) inverted: one corrupt response, as from a bad
+    /// proxy or CDN edge. Fires only if the body reaches the offset.
+    FlipByte(u64),
+    /// Drop any Range upstream: a 200 and the whole body, whatever the
+    /// request asked for. Unlike `IgnoreRange`, fires on every GET, so
+    /// `times(n)` is "the first n GETs".
+    WholeBody,
+    /// Hang up without an answer, right after reading the request head.
+    Hangup,
+}
+
+/// A host's ration for its one client (every request through the proxy):
+/// beyond it, an immediate 429 without `Retry-After`, as nginx's
+/// `limit_conn` and `limit_req ... nodelay` answer with status 429.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Ration {
+    /// At most this many requests in progress at once.
+    pub conns: Option<usize>,
+    /// At most this many requests a minute, with this burst on top.
+    pub per_minute: Option<(u32, u32)>,
 }
 
 #[derive(Clone, Debug)]
@@ -118,6 +139,47 @@ struct Shared {
     rate: AtomicU64,
     stop: AtomicBool,
     open: Mutex<Vec<(u64, TcpStream)>>,
+    ration: Mutex<Rationing>,
+}
+
+/// The ration and its state: requests in progress, and the request
+/// bucket (tokens, when last refilled).
+#[derive(Default)]
+struct Rationing {
+    ration: Ration,
+    in_progress: usize,
+    tokens: f64,
+    refilled: Option<Instant>,
+}
+
+impl Rationing {
+    /// Admits one request (counting it in progress) or says which ration
+    /// refuses it.
+    fn admit(&mut self) -> Result<(), &'static str> {
+        if let Some((per_minute, burst)) = self.ration.per_minute {
+            let now = Instant::now();
+            let cap = f64::from(burst) + 1.0;
+            let last = self.refilled.unwrap_or(now);
+            let gained = now.duration_since(last).as_secs_f64() * f64::from(per_minute) / 60.0;
+            self.tokens = if self.refilled.is_none() {
+                cap
+            } else {
+                (self.tokens + gained).min(cap)
+            };
+            self.refilled = Some(now);
+        }
+        if self.ration.conns.is_some_and(|c| self.in_progress >= c) {
+            return Err("conn-ration");
+        }
+        if self.ration.per_minute.is_some() {
+            if self.tokens < 1.0 {
+                return Err("req-ration");
+            }
+            self.tokens -= 1.0;
+        }
+        self.in_progress += 1;
+        Ok(())
+    }
 }
 
 pub struct FaultProxy {
@@ -137,6 +199,7 @@ impl FaultProxy {
             rate: AtomicU64::new(0),
             stop: AtomicBool::new(false),
             open: Mutex::new(Vec::new()),
+            ration: Mutex::new(Rationing::default()),
         });
         let sh = shared.clone();
         let accept = std::thread::spawn(move || accept_loop(&sh, listener));
@@ -179,6 +242,25 @@ impl FaultProxy {
         self.shared.rate.store(bytes_per_sec, Ordering::SeqCst);
     }
 
+    /// Rations the client from now on (the request bucket starts full).
+    pub fn set_ration(&self, ration: Ration) {
+        let mut r = self.shared.ration.lock().unwrap();
+        (r.ration, r.tokens, r.refilled) = (ration, 0.0, None);
+    }
+
+    /// No more faults: every rule, the ration and the pacing removed (the
+    /// log stays).
+    pub fn clear(&self) {
+        self.shared.rules.lock().unwrap().clear();
+        self.set_ration(Ration::default());
+        self.set_rate(0);
+    }
+
+    /// How many requests the log holds (to look at only later ones).
+    pub fn log_len(&self) -> usize {
+        self.shared.log.lock().unwrap().len()
+    }
+
     /// Every request so far (in-flight ones with `end: None`).
     pub fn requests(&self) -> Vec<Record> {
         self.shared.log.lock().unwrap().clone()
@@ -209,8 +291,17 @@ impl FaultProxy {
     /// The log as text, for assertion messages: start and end (seconds
     /// from the first request), then the rest of the record.
     pub fn dump(&self) -> String {
+        self.dump_since(0)
+    }
+
+    /// `dump` of the requests after the first `from` (see `log_len`).
+    pub fn dump_since(&self, from: usize) -> String {
         let log = self.requests();
-        let secs = |t: Instant| t.duration_since(log[0].start).as_secs_f64();
+        let log = log.get(from..).unwrap_or_default();
+        let Some(first) = log.first().map(|r| r.start) else {
+            return String::new();
+        };
+        let secs = |t: Instant| t.duration_since(first).as_secs_f64();
         let line = |r: &Record| {
             let end = r.end.map(secs).unwrap_or(f64::NAN);
             let (m, p, st, n) = (&r.method, &r.path, r.status, r.body_bytes);

@@ -185,3 +185,103 @@ fn proxy_stalls_notices_hangups_and_paces() {
     let floor = Duration::from_secs_f64(n as f64 / (128.0 * 1024.0) * 0.9);
     assert!(took >= floor, "{n} bytes at 128 KiB/s took only {took:?}");
 }
+
+#[test]
+fn proxy_flips_a_byte_sends_whole_bodies_and_hangs_up() {
+    let reg = Registry::start();
+    let img = push_simple(&reg, "team/app", "v1", Flavor::Docker);
+    let px = FaultProxy::start(reg.port);
+    let blob = &img.layers[0];
+    let url = px.url(&format!("/v2/team/app/blobs/{}", blob.digest));
+    // Past the end of a 100-byte range: cannot fire there, so not used up.
+    px.add(Rule::new(&blob.digest, Fault::FlipByte(5000)).times(1));
+    px.add(Rule::new(&blob.digest, Fault::WholeBody).times(2));
+    px.add(Rule::new(&blob.digest, Fault::Hangup).times(1));
+    let (st, _, body) = get(&url, Some("bytes=0-99"));
+    assert_eq!((st, body.unwrap()), (206, blob.blob[..100].to_vec()));
+    let (st, _, body) = get(&url, None);
+    let mut want = blob.blob.clone();
+    want[5000] ^= 0xff;
+    assert_eq!(st, 200);
+    assert!(body.unwrap() == want, "not exactly byte 5000 inverted");
+    for range in [Some("bytes=10-19"), None] {
+        let (st, _, body) = get(&url, range);
+        assert_eq!(st, 200, "{range:?}");
+        assert!(body.unwrap() == blob.blob, "whole body for {range:?}");
+    }
+    let hung = agent().get(&url).call();
+    assert!(hung.is_err(), "an answer after a hang-up: {hung:?}");
+    assert_eq!(get(&url, None).2.unwrap(), blob.blob, "rules used up");
+    let faults: Vec<_> = px
+        .settled()
+        .iter()
+        .map(|r| (r.fault, r.status, r.range.is_some()))
+        .collect();
+    assert_eq!(
+        faults,
+        vec![
+            (None, 206, true),
+            (Some("flip"), 200, false),
+            (Some("whole-body"), 200, true),
+            (Some("whole-body"), 200, false),
+            (Some("hangup"), 0, false),
+            (None, 200, false),
+        ],
+        "{}",
+        px.dump()
+    );
+}
+
+#[test]
+fn proxy_rations_connections_and_requests() {
+    let reg = Registry::start();
+    let img = push_simple(&reg, "team/app", "v1", Flavor::Docker);
+    let px = FaultProxy::start(reg.port);
+    let path = format!("/v2/team/app/blobs/{}", img.layers[0].digest);
+    // Two requests in progress (held by a stall), a third refused at once.
+    let stall = Fault::StallAfter(100, Duration::from_secs(3));
+    px.add(Rule::new(&path, stall).times(2));
+    px.set_ration(crate::faultproxy::Ration {
+        conns: Some(2),
+        per_minute: None,
+    });
+    let held: Vec<_> = (0..2)
+        .map(|_| {
+            let px_port = px.port();
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(("127.0.0.1", px_port)).unwrap();
+                write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+                let mut sink = Vec::new();
+                let _ = s.read_to_end(&mut sink);
+            })
+        })
+        .collect();
+    let started = crate::util::poll(100, Duration::from_millis(20), || {
+        (px.requests().iter().filter(|r| r.body_bytes == 100).count() == 2).then_some(())
+    });
+    assert!(started.is_some(), "stalls never began:\n{}", px.dump());
+    let (st, h, _) = get(&px.url(&path), None);
+    assert_eq!((st, header(&h, "retry-after")), (429, None));
+    for t in held {
+        t.join().unwrap();
+    }
+    assert_eq!(get(&px.url(&path), None).0, 200, "a slot is free again");
+    // Three requests a minute with a burst of one: two pass, then 429.
+    px.set_ration(crate::faultproxy::Ration {
+        conns: None,
+        per_minute: Some((3, 1)),
+    });
+    let from = px.log_len();
+    let statuses: Vec<u16> = (0..3).map(|_| get(&px.url(&path), None).0).collect();
+    assert_eq!(statuses, vec![200, 200, 429], "{}", px.dump_since(from));
+    px.clear();
+    assert_eq!(get(&px.url(&path), None).0, 200, "clear() ends the ration");
+    let refused: Vec<_> = px.settled().iter().filter_map(|r| r.fault).collect();
+    assert_eq!(
+        refused,
+        vec!["stall", "stall", "conn-ration", "req-ration"],
+        "{}",
+        px.dump()
+    );
+}

@@ -1,7 +1,8 @@
 //! The proxy's connection handling (see `faultproxy.rs`): parse one
-//! request, pick the rule, answer a canned status or forward it upstream
-//! with `Connection: close`, rewrite the response head (Location,
-//! Content-Range) and relay the body paced, cut or stalled, updating the
+//! request, refuse it if the ration is spent, pick the rule, answer a
+//! canned status (or nothing) or forward it upstream with `Connection:
+//! close`, rewrite the response head (Location, Content-Range) and relay
+//! the body paced, cut, stalled or with a byte inverted, updating the
 //! request's `Record` as bytes go out.
 
 use super::{Fault, Record, Rule, Shared, MAX_HEAD, MAX_STALL};
@@ -106,13 +107,25 @@ pub fn handle(sh: &Shared, mut client: TcpStream) {
         log.push(record);
         log.len() - 1
     };
-    let rule = sh.find(&path, range.is_some());
-    let res = serve(
-        sh,
-        (idx, rule),
-        &mut client,
-        (&method, &path, &headers, rest),
-    );
+    let admitted = sh.ration.lock().unwrap().admit();
+    let res = match admitted {
+        Err(ration) => {
+            sh.update(idx, |r| r.fault = Some(ration));
+            canned(sh, idx, &mut client, &method, 429, &[])
+        }
+        Ok(()) => {
+            let rule = sh.find(&path, range.is_some());
+            let res = serve(
+                sh,
+                (idx, rule),
+                &mut client,
+                (&method, &path, &headers, rest),
+            );
+            let mut ration = sh.ration.lock().unwrap();
+            ration.in_progress = ration.in_progress.saturating_sub(1);
+            res
+        }
+    };
     let _ = client.shutdown(Shutdown::Both);
     sh.update(idx, |r| {
         r.end = Some(Instant::now());
@@ -135,26 +148,10 @@ fn serve(
         if !sh.fire(rule, idx, "status") {
             return serve(sh, (idx, None), client, (method, path, headers, rest));
         }
-        let what = if *code == 429 {
-            "TOOMANYREQUESTS"
-        } else {
-            "UNKNOWN"
-        };
-        let body = format!(r#"{{"errors":[{{"code":"{what}","message":"faultproxy"}}]}}"#);
-        let mut out = format!(
-            "HTTP/1.1 {code} Injected\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
-             Docker-Distribution-Api-Version: registry/2.0\r\nConnection: close\r\n",
-            body.len()
-        );
-        for (k, v) in extra {
-            out += &format!("{k}: {v}\r\n");
-        }
-        out += "\r\n";
-        if method != "HEAD" {
-            out += &body;
-        }
-        sh.update(idx, |r| r.status = *code);
-        return client.write_all(out.as_bytes());
+        return canned(sh, idx, client, method, *code, extra);
+    }
+    if matches!(fault, Some(Fault::Hangup)) && sh.fire(rule, idx, "hangup") {
+        return Ok(());
     }
     if let Some(Fault::Respond(code, extra, body)) = &fault {
         if !sh.fire(rule, idx, "respond") {
@@ -175,9 +172,10 @@ fn serve(
         sh.update(idx, |r| r.status = *code);
         return client.write_all(&out);
     }
-    let ignore_range = matches!(fault, Some(Fault::IgnoreRange))
+    let ignore_range = (matches!(fault, Some(Fault::IgnoreRange))
         && header(headers, "range").is_some()
-        && sh.fire(rule, idx, "ignore-range");
+        && sh.fire(rule, idx, "ignore-range"))
+        || (matches!(fault, Some(Fault::WholeBody)) && sh.fire(rule, idx, "whole-body"));
     let mut up = TcpStream::connect(("127.0.0.1", sh.upstream))?;
     let _ = up.set_read_timeout(Some(Duration::from_secs(30)));
     let mut out = format!(
@@ -259,12 +257,49 @@ fn serve(
         Some(Fault::Rate(r)) if sh.fire(rule, idx, "rate") => Some(r),
         _ => None,
     };
-    relay(sh, (idx, rule, rate), client, &mut up, body_start, limit)?;
+    let flip = match fault {
+        Some(Fault::FlipByte(at)) if status == 200 || status == 206 => Some(at),
+        _ => None,
+    };
+    let mods = Mods { limit, rate, flip };
+    relay(sh, (idx, rule), client, &mut up, body_start, mods)?;
     if let Some(extra) = append {
         client.write_all(&extra)?;
         sh.update(idx, |r| r.body_bytes += extra.len() as u64);
     }
     Ok(())
+}
+
+/// Answers `code` with a registry-style JSON error and `extra` headers,
+/// without contacting upstream.
+fn canned(
+    sh: &Shared,
+    idx: usize,
+    client: &mut TcpStream,
+    method: &str,
+    code: u16,
+    extra: &[(String, String)],
+) -> std::io::Result<()> {
+    let what = if code == 429 {
+        "TOOMANYREQUESTS"
+    } else {
+        "UNKNOWN"
+    };
+    let body = format!(r#"{{"errors":[{{"code":"{what}","message":"faultproxy"}}]}}"#);
+    let mut out = format!(
+        "HTTP/1.1 {code} Injected\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+         Docker-Distribution-Api-Version: registry/2.0\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in extra {
+        out += &format!("{k}: {v}\r\n");
+    }
+    out += "\r\n";
+    if method != "HEAD" {
+        out += &body;
+    }
+    sh.update(idx, |r| r.status = code);
+    client.write_all(out.as_bytes())
 }
 
 /// `bytes A-B/T` with A and B moved by one (down if possible, else up).
@@ -281,15 +316,24 @@ fn shift_content_range(v: &str) -> String {
     }
 }
 
-/// Copies the upstream body to the client, paced, cut or stalled after
-/// `limit.0` bytes when `limit` is set and the body is longer than that.
+/// What the relay does to a body: cut or stall it after `limit.0` bytes
+/// (when it is longer), pace it at `rate` (else the proxy's rate), invert
+/// the byte at offset `flip`.
+struct Mods {
+    limit: Option<(u64, Option<Duration>)>,
+    rate: Option<u64>,
+    flip: Option<u64>,
+}
+
+/// Copies the upstream body to the client with `mods` applied, each fault
+/// used up from rule `rule` only when it fires.
 fn relay(
     sh: &Shared,
-    (idx, rule, rule_rate): (usize, Option<usize>, Option<u64>),
+    (idx, rule): (usize, Option<usize>),
     client: &mut TcpStream,
     up: &mut TcpStream,
     mut pending: Vec<u8>,
-    limit: Option<(u64, Option<Duration>)>,
+    mods: Mods,
 ) -> std::io::Result<()> {
     let t0 = Instant::now();
     let mut sent = 0u64;
@@ -305,13 +349,13 @@ fn relay(
             }
             pending.extend_from_slice(&buf[..n]);
         }
-        let rate = rule_rate.unwrap_or_else(|| sh.rate.load(Ordering::SeqCst));
+        let rate = mods.rate.unwrap_or_else(|| sh.rate.load(Ordering::SeqCst));
         let mut take = pending.len();
         if rate > 0 {
-            let floor = if rule_rate.is_some() { 1 } else { 1024 };
+            let floor = if mods.rate.is_some() { 1 } else { 1024 };
             take = take.min((rate / 50).max(floor) as usize);
         }
-        if let Some((n, stall)) = limit {
+        if let Some((n, stall)) = mods.limit {
             let name = if stall.is_some() { "stall" } else { "cut" };
             if sent + take as u64 > n && sh.fire(rule, idx, name) {
                 client.write_all(&pending[..(n - sent) as usize])?;
@@ -321,6 +365,14 @@ fn relay(
                     sh.update(idx, |r| r.client_gone = gone);
                 }
                 return Ok(());
+            }
+        }
+        if let Some(at) = mods
+            .flip
+            .filter(|&at| at >= sent && at < sent + take as u64)
+        {
+            if sh.fire(rule, idx, "flip") {
+                pending[(at - sent) as usize] ^= 0xff;
             }
         }
         client.write_all(&pending[..take])?;
