@@ -15,6 +15,10 @@
 //!   the registry's storage (nginx static files: Range → 206).
 //! - tls: `listen 127.0.0.1:P ssl` with a certificate and key made by the
 //!   test (see `tls.rs`), everything proxied to the registry.
+//! - rationed: a public mirror's rations per client: `limit_conn`
+//!   (requests in progress) and/or `limit_req` (requests a minute, a burst
+//!   served at once: `nodelay`), both answering 429 without Retry-After,
+//!   on top of a throttle's `limit_rate`.
 
 use crate::nginx::Nginx;
 use crate::registry::Registry;
@@ -207,6 +211,51 @@ impl Nginx {
                  \x20 access_log {dir}/front.log pt;\n\
                  \x20 location / {{\n{proxy}\
                  \x20   proxy_set_header X-Forwarded-Proto https;\n\
+                 \x20 }}\n\
+                 }}\n",
+                proxy = proxy_to(reg_port),
+            )
+        })
+    }
+}
+
+/// What a rationed front allows its client (see `Nginx::rationed`).
+pub struct Rations {
+    /// Requests in progress at once (`limit_conn`).
+    pub conns: Option<u32>,
+    /// Requests a minute and the burst served at once (`limit_req`).
+    pub per_minute: Option<(u32, u32)>,
+    /// `limit_rate` per request, e.g. "2m".
+    pub rate: &'static str,
+}
+
+impl Nginx {
+    /// A mirror that rations its client (one client: 127.0.0.1): beyond
+    /// `rations`, 429 at once, without Retry-After; everything proxied to
+    /// `reg` as by the throttle front. Access log `front`.
+    pub fn rationed(reg: &Registry, rations: &Rations) -> Nginx {
+        let reg_port = reg.port;
+        let mut zones = String::new();
+        let mut limits = format!("\x20   limit_rate {};\n", rations.rate);
+        if let Some(n) = rations.conns {
+            zones += "limit_conn_zone $binary_remote_addr zone=pt_conn:1m;\n";
+            limits += &format!("\x20   limit_conn pt_conn {n};\n\x20   limit_conn_status 429;\n");
+        }
+        if let Some((per_minute, burst)) = rations.per_minute {
+            zones += &format!(
+                "limit_req_zone $binary_remote_addr zone=pt_req:1m rate={per_minute}r/m;\n"
+            );
+            limits += &format!(
+                "\x20   limit_req zone=pt_req burst={burst} nodelay;\n\x20   limit_req_status 429;\n"
+            );
+        }
+        Nginx::start("ration", false, move |dir, p1, _| {
+            format!(
+                "{zones}\
+                 server {{\n\
+                 \x20 listen 127.0.0.1:{p1};\n\
+                 \x20 access_log {dir}/front.log pt;\n\
+                 \x20 location / {{\n{proxy}{limits}\
                  \x20 }}\n\
                  }}\n",
                 proxy = proxy_to(reg_port),

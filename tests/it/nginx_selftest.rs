@@ -183,3 +183,55 @@ fn redirect_front_checks_credentials_signs_links_and_refuses_authorization() {
         "the access log must not hold the token"
     );
 }
+
+#[test]
+fn rationed_front_refuses_beyond_its_connections_and_requests() {
+    use crate::nginx_conf::Rations;
+    let reg = Registry::start();
+    let data = Rng::new().bytes(1 << 20);
+    let digest = reg.push_blob("t/blob", &data);
+    // Two requests in progress (1 MiB at 256 KiB/s: 4 s each), a third
+    // refused at once with 429 and no Retry-After.
+    let rations = Rations {
+        conns: Some(2),
+        per_minute: None,
+        rate: "256k",
+    };
+    let front = Nginx::rationed(&reg, &rations);
+    let url = front.url(&format!("/v2/t/blob/blobs/{digest}"));
+    let slow: Vec<_> = (0..2)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || get(&url, &[]).0)
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let (status, hdrs, _) = get(&url, &[("Range", "bytes=0-9")]);
+    assert_eq!(
+        (status, header(&hdrs, "retry-after")),
+        (429, None),
+        "{}",
+        front.describe("front")
+    );
+    for t in slow {
+        assert_eq!(t.join().unwrap(), 200);
+    }
+    assert_eq!(
+        get(&url, &[("Range", "bytes=0-9")]).0,
+        206,
+        "a slot is free"
+    );
+    // 60 requests a minute with a burst of 2: three at once pass, the
+    // fourth is refused.
+    let rations = Rations {
+        conns: None,
+        per_minute: Some((60, 2)),
+        rate: "0",
+    };
+    let front = Nginx::rationed(&reg, &rations);
+    let url = front.url(&format!("/v2/t/blob/blobs/{digest}"));
+    let got: Vec<u16> = (0..4)
+        .map(|_| get(&url, &[("Range", "bytes=0-9")]).0)
+        .collect();
+    assert_eq!(got, vec![206, 206, 206, 429], "{}", front.describe("front"));
+}
