@@ -81,6 +81,15 @@ impl Shared {
 pub fn handle(sh: &Shared, mut client: TcpStream) {
     let _ = client.set_read_timeout(Some(Duration::from_secs(10)));
     let _ = client.set_write_timeout(Some(Duration::from_secs(15)));
+    // A TLS hello (a client probing for HTTPS): answered at once in plain
+    // HTTP, as the registry (Go's net/http) answers it, not logged.
+    let mut first = [0u8; 1];
+    if matches!(client.peek(&mut first), Ok(1) if first[0] == 0x16) {
+        let _ = client.write_all(
+            b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n",
+        );
+        return;
+    }
     let Some((head, rest)) = read_head(&mut client) else {
         return;
     };
