@@ -237,17 +237,27 @@ pub fn push_simple(reg: &Registry, repo: &str, tag: &str, flavor: Flavor) -> Ima
 /// linux/arm/v7 images (2 layers each) plus an `unknown/unknown` entry.
 /// The Docker list is deliberately not in host-first order.
 pub fn push_index(reg: &Registry, repo: &str, tag: &str, flavor: Flavor) -> Index {
-    let mut rng = Rng::new();
+    push_index_from(&mut Rng::new(), reg, repo, tag, flavor)
+}
+
+/// `push_index` with the random bytes drawn from `rng`.
+pub fn push_index_from(
+    rng: &mut Rng,
+    reg: &Registry,
+    repo: &str,
+    tag: &str,
+    flavor: Flavor,
+) -> Index {
     let order = match flavor {
         Flavor::Docker => [ARMV7, ARM64, AMD64],
         Flavor::Oci => [AMD64, ARM64, ARMV7],
     };
     let mut children: Vec<Image> = order
         .into_iter()
-        .map(|p| build_image(&mut rng, flavor, p, 2, 48 * 1024))
+        .map(|p| build_image(rng, flavor, p, 2, 48 * 1024))
         .collect();
     let subject = crate::util::hex_of(&children[0].manifest_digest).to_string();
-    children.push(build_attestation(&mut rng, flavor, &subject));
+    children.push(build_attestation(rng, flavor, &subject));
     for c in &children {
         push_image(reg, repo, None, c);
     }
