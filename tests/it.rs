@@ -151,3 +151,9 @@ mod layout;
 
 #[path = "it/r13.rs"]
 mod r13;
+
+// The fault soak's modules (run by tests/soak.rs through scripts/soak):
+// compiled here too, for their unit tests and so that lints cover them.
+#[allow(dead_code)]
+#[path = "soak/mod.rs"]
+mod soak;

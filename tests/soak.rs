@@ -1,0 +1,135 @@
+//! `scripts/soak`: a randomized fault soak of pulltar against the real
+//! registry behind the fault proxy (a test target without the libtest
+//! harness, sharing the integration tests' helpers). Each round draws an
+//! image, the pull's knobs and a fault plan from the seed; the
+//! invariants are in `soak/round.rs`. Run as
+//! `cargo test --test soak -- --seed N --rounds R` (or `--only K`, one
+//! round of that seed with fresh caches); the seed is printed first, so a
+//! failure replays with the same plan (the timing of threads and signals
+//! is the machine's). One line a round, then one summary line: rounds,
+//! failures per invariant, seconds. Exit 1 if any invariant failed.
+
+#[allow(dead_code, unused_imports)]
+#[path = "it/util.rs"]
+mod util;
+
+#[allow(dead_code, unused_imports)]
+#[path = "it/registry.rs"]
+mod registry;
+
+#[allow(dead_code, unused_imports)]
+#[path = "it/images.rs"]
+mod images;
+
+#[allow(dead_code, unused_imports)]
+#[path = "it/faultproxy.rs"]
+mod faultproxy;
+
+// Its unit tests run in the `it` binary (there they are linted too).
+#[allow(dead_code, unused_imports)]
+#[path = "soak/mod.rs"]
+mod soak;
+
+use soak::{check, round, stopping, world};
+use std::time::Instant;
+
+extern "C" fn on_signal(_: i32) {
+    soak::stop();
+}
+
+extern "C" {
+    fn signal(signum: i32, handler: usize) -> usize;
+}
+
+fn usage(why: &str) -> ! {
+    eprintln!("soak: {why}\nusage: soak [--seed N] [--rounds R | --only K]");
+    std::process::exit(2);
+}
+
+fn main() {
+    let mut seed = None;
+    let (mut rounds, mut only) = (30u64, None);
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut num = |name: &str| -> u64 {
+            let v = args
+                .next()
+                .unwrap_or_else(|| usage(&format!("{name} needs a number")));
+            v.parse()
+                .unwrap_or_else(|_| usage(&format!("{name} {v:?} is not a number")))
+        };
+        match a.as_str() {
+            "--seed" => seed = Some(num("--seed")),
+            "--rounds" => rounds = num("--rounds"),
+            "--only" => only = Some(num("--only")),
+            _ => usage(&format!("unknown argument {a:?}")),
+        }
+    }
+    let seed = seed.unwrap_or_else(|| {
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        t.map(|d| d.as_nanos() as u64 % 1_000_000_000).unwrap_or(1)
+    });
+    let list: Vec<u64> = match only {
+        Some(k) => vec![k],
+        None => (1..=rounds).collect(),
+    };
+    println!("soak: seed {seed}, {} rounds", list.len());
+    // SAFETY: signal(2) installs a handler that only stores to an atomic,
+    // which is async-signal-safe.
+    unsafe {
+        signal(2, on_signal as extern "C" fn(i32) as usize);
+        signal(15, on_signal as extern "C" fn(i32) as usize);
+    }
+    let t0 = Instant::now();
+    let world = world::World::start(&mut util::Rng::seeded(seed));
+    let mut verified = check::Verified::new();
+    let mut failed = [0usize; round::INVARIANTS.len()];
+    let mut done = 0;
+    for k in list {
+        if stopping() {
+            break;
+        }
+        let outcome = round::run(&world, seed, k, &mut verified);
+        done += 1;
+        let mark = if outcome.failures.is_empty() {
+            "ok"
+        } else {
+            "FAIL"
+        };
+        println!("{} [{mark}]{}", outcome.line, outcome.errors);
+        for (inv, detail) in &outcome.failures {
+            println!("  FAIL {inv}: {detail}");
+            let i = round::INVARIANTS.iter().position(|n| n == inv).unwrap_or(0);
+            failed[i] += 1;
+        }
+        if !outcome.failures.is_empty() {
+            println!(
+                "  logs: {}",
+                world.dir.join(&format!("rounds/r{k}")).display()
+            );
+        }
+    }
+    let counts: Vec<String> = round::INVARIANTS
+        .iter()
+        .zip(failed)
+        .map(|(n, c)| format!("{n} {c}"))
+        .collect();
+    let total: usize = failed.iter().sum();
+    println!(
+        "soak: seed {seed}, {done} rounds, failures: {}; {} s{}",
+        counts.join(", "),
+        t0.elapsed().as_secs(),
+        if stopping() { " (stopped early)" } else { "" }
+    );
+    if total > 0 {
+        // The failed rounds' logs stay for a look; the caches go.
+        let _ = std::fs::remove_dir_all(world.dir.join("caches"));
+        std::env::set_var("PULLTAR_KEEP_TMP", "1");
+        println!(
+            "soak: logs of the failed rounds kept in {}",
+            world.dir.path().display()
+        );
+    }
+    drop(world);
+    std::process::exit(if total > 0 || stopping() { 1 } else { 0 });
+}
