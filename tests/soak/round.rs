@@ -102,7 +102,7 @@ pub fn run(world: &World, seed: u64, k: u64, verified: &mut Verified) -> Outcome
     line += &format!(" => {}", codes.join(", "));
     let mut errors = String::new();
     for e in ended.iter().filter(|e| e.code.is_some_and(|c| c != 0)) {
-        let error = e.stderr.lines().find(|l| l.starts_with("pulltar: error:"));
+        let error = e.stderr.lines().find(|l| l.starts_with("pulltar:"));
         let error: String = error.unwrap_or("no error line").chars().take(240).collect();
         errors += &format!("\n    {error}");
     }
