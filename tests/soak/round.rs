@@ -103,8 +103,7 @@ pub fn run(world: &World, seed: u64, k: u64, verified: &mut Verified) -> Outcome
     let mut errors = String::new();
     for e in ended.iter().filter(|e| e.code.is_some_and(|c| c != 0)) {
         let error = e.stderr.lines().find(|l| l.starts_with("pulltar:"));
-        let error: String = error.unwrap_or("no error line").chars().take(240).collect();
-        errors += &format!("\n    {error}");
+        errors += &format!("\n    {}", shorten(error.unwrap_or("no error line"), 240));
     }
     for ((e, pull), out) in ended.iter().zip(&built.pulls).zip(&outs) {
         let why = || format!("{}\n{}", code_text(e), tail(&e.stderr, 12));
@@ -197,6 +196,18 @@ fn code_text(e: &Ended) -> String {
         (Some(c), _) => format!("exit {c}"),
         (None, _) => "killed".into(),
     }
+}
+
+/// `line` cut in the middle to at most about `max` characters (the cause
+/// is at its end).
+fn shorten(line: &str, max: usize) -> String {
+    let chars: Vec<char> = line.chars().collect();
+    if chars.len() <= max {
+        return line.to_string();
+    }
+    let head: String = chars[..max / 3].iter().collect();
+    let tail: String = chars[chars.len() - 2 * max / 3..].iter().collect();
+    format!("{head} … {tail}")
 }
 
 /// The last `n` lines of `text`, indented.
