@@ -7,6 +7,7 @@
 //! - `leftover`: exit ≠ 0 ⇒ nothing at `-o`, no temporary file beside it
 //!   and no temporary store left in `TMPDIR` (after SIGKILL the process
 //!   cannot clean up: then only "nothing at `-o`, or the whole image");
+//!   a pull that succeeds leaves no temporary file either;
 //! - `rerun`: the same command without faults then succeeds, exactly;
 //! - `benign`: a benign plan (see `plan.rs`) never fails;
 //! - `cache`: every file of the cache's blob store hashes to its name;
@@ -115,10 +116,14 @@ pub fn run(world: &World, seed: u64, k: u64, verified: &mut Verified) -> Outcome
                 if let Err(d) = check::archive(out, &pull.img, &pull.reference) {
                     failures.push(("archive", d));
                 }
+                let left = check::temp_beside(out);
+                if !left.is_empty() {
+                    failures.push(("leftover", format!("a pull that succeeded left {left:?}")));
+                }
             }
-            // After SIGKILL: nothing at -o, or the whole image (the kill
-            // came after the rename).
-            None if killed => {
+            // After SIGKILL (the plan's, or ours for a hung pull): nothing
+            // at -o, or the whole image (the kill came after the rename).
+            None if killed || e.hung => {
                 if out.exists() {
                     if let Err(d) = check::archive(out, &pull.img, &pull.reference) {
                         failures.push(("leftover", format!("after SIGKILL: {d}")));
@@ -131,12 +136,13 @@ pub fn run(world: &World, seed: u64, k: u64, verified: &mut Verified) -> Outcome
                 }
             }
         }
-        if benign && e.code != Some(0) {
+        if benign && !e.hung && e.code != Some(0) {
             failures.push(("benign", why()));
         }
     }
     let tmp_left = crate::util::list_dir(&world.tmp());
-    if !killed && !tmp_left.is_empty() {
+    let any_hung = ended.iter().any(|e| e.hung);
+    if !killed && !any_hung && !tmp_left.is_empty() {
         failures.push(("leftover", format!("in TMPDIR: {tmp_left:?}")));
     }
     // What a kill could not clean up goes before the rerun.
@@ -162,6 +168,20 @@ pub fn run(world: &World, seed: u64, k: u64, verified: &mut Verified) -> Outcome
         if let Err(d) = result {
             failures.push(("rerun", d));
         }
+        let left = check::temp_beside(out);
+        if !left.is_empty() {
+            failures.push(("leftover", format!("the rerun left {left:?}")));
+        }
+    }
+    let tmp_left = crate::util::list_dir(&world.tmp());
+    if !tmp_left.is_empty() && again.iter().all(|e| !e.hung) {
+        failures.push((
+            "leftover",
+            format!("the rerun left in TMPDIR: {tmp_left:?}"),
+        ));
+    }
+    for name in tmp_left {
+        let _ = std::fs::remove_dir_all(world.tmp().join(name));
     }
     if let Some(c) = &cache {
         if let Err(d) = check::cache_store(c, verified) {
