@@ -121,15 +121,21 @@ fn main() {
         t0.elapsed().as_secs(),
         if stopping() { " (stopped early)" } else { "" }
     );
+    // The registry (its storage) and the proxy go in any case; the failed
+    // rounds' logs stay for a look, without the caches and temp files.
+    let world::World { reg, px, dir, .. } = world;
+    drop(px);
+    drop(reg);
     if total > 0 {
-        // The failed rounds' logs stay for a look; the caches go.
-        let _ = std::fs::remove_dir_all(world.dir.join("caches"));
+        for sub in ["caches", "tmp"] {
+            let _ = std::fs::remove_dir_all(dir.join(sub));
+        }
         std::env::set_var("PULLTAR_KEEP_TMP", "1");
         println!(
             "soak: logs of the failed rounds kept in {}",
-            world.dir.path().display()
+            dir.path().display()
         );
     }
-    drop(world);
+    drop(dir);
     std::process::exit(if total > 0 || stopping() { 1 } else { 0 });
 }
