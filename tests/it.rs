@@ -152,6 +152,9 @@ mod layout;
 #[path = "it/r13.rs"]
 mod r13;
 
+#[path = "it/r13_more.rs"]
+mod r13_more;
+
 // The fault soak's modules (run by tests/soak.rs through scripts/soak):
 // compiled here too, for their unit tests and so that lints cover them.
 #[allow(dead_code)]

@@ -11,7 +11,7 @@
 //! counting only attempts that brought no bytes); or, once every byte is
 //! in, hashing the file, checking it against the descriptor and moving it
 //! into the store. A 200 to a `Range` request makes the blob fall back to
-//! one connection from byte 0, a limited number of times. A resumed blob
+//! one connection from byte 0, once, however many segments notice. A resumed blob
 //! the registry disagrees with (a 416, a wrong `Content-Range`, a digest
 //! mismatch) is discarded and fetched afresh, once. The first fatal error,
 //! or an interrupt, stops every thread.
@@ -105,10 +105,6 @@ pub fn check_size(desc: &Descriptor, max: u64) -> Result<()> {
     })
 }
 
-/// How often a blob may start again from byte 0 on a registry that ignores
-/// Range, before the pull gives up on it.
-const MAX_WHOLE_RESTARTS: u32 = 5;
-
 impl Downloader<'_> {
     /// Makes sure every blob of `blobs` is in the store, verified (the
     /// caller announces the count to the progress display). Blobs already
@@ -149,7 +145,6 @@ impl Downloader<'_> {
                 resumed: false,
                 restarted: false,
                 restart_pending: None,
-                whole_restarts: 0,
                 started: Instant::now(),
             })
             .collect();
@@ -278,18 +273,10 @@ impl Downloader<'_> {
         job.active.retain(|a| !Arc::ptr_eq(a, seg));
         match r {
             Ok(segment::Outcome::Complete) => {}
-            Ok(segment::Outcome::NoRanges) => {
-                // The server ignores Range: one connection does the blob,
-                // from byte 0 each time its connection breaks.
-                job.whole_restarts += 1;
-                if job.whole_restarts > MAX_WHOLE_RESTARTS {
-                    return Err(Error::Network {
-                        what: format!("downloading blob {}", job.desc.digest),
-                        url: format!("GET {}", crate::error::redact_url(&self.sources.of(&job.desc.digest).blob_url(&job.desc.digest))),
-                        cause: format!("the registry ignores Range requests and the connection broke {MAX_WHOLE_RESTARTS} times before the blob was complete"),
-                        transient: false,
-                    });
-                }
+            Ok(segment::Outcome::NoRanges) if job.ranged => {
+                // The first segment to notice that the server ignores
+                // Range: the blob falls back, once, to one connection
+                // from byte 0 (`Segment::single`), the others stop.
                 log::info!(
                     "blob {}: the registry ignores Range requests; fetching it on one connection",
                     job.desc.digest.short()
@@ -299,7 +286,11 @@ impl Downloader<'_> {
                     other.stop();
                 }
                 job.pending = vec![(0, job.desc.size)];
+                self.progress.restarted(&job.desc.digest);
             }
+            // A Range request sent before the fallback: the one connection
+            // brings its bytes.
+            Ok(segment::Outcome::NoRanges) => {}
             // A resumed blob the registry disagrees with (416, a wrong
             // Content-Range): start it afresh, once, when its other
             // segments have stopped.

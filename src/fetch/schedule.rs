@@ -10,8 +10,9 @@
 //! (all of it divided by the thread count, never less than the chunk size),
 //! a blob nobody works on yet coming before more segments of another; and
 //! a thread with nothing left to start takes over the second half of the
-//! largest segment still running. Smaller blobs, and blobs whose registry
-//! ignores `Range`, go on one connection each.
+//! largest segment still running. Smaller blobs go on one connection each,
+//! and so does a blob whose registry ignores `Range`: one connection at a
+//! time, however many of its segments noticed.
 //!
 //! This module only chooses: it makes no request and touches no file;
 //! `download.rs` runs the tasks and moves the jobs through their phases,
@@ -29,6 +30,7 @@ use crate::image::manifest::Descriptor;
 #[derive(Debug)]
 pub struct Segment {
     range: Mutex<(u64, u64)>,
+    single: bool,
 }
 
 impl Segment {
@@ -36,7 +38,24 @@ impl Segment {
     pub fn new(start: u64, end: u64) -> Segment {
         Segment {
             range: Mutex::new((start, end)),
+            single: false,
         }
+    }
+
+    /// The one connection of a blob whose registry ignores `Range`, for
+    /// `[start, end)`: when a resumed request is answered with the whole
+    /// blob, the bytes before `start` are read and dropped.
+    pub fn single(start: u64, end: u64) -> Segment {
+        Segment {
+            range: Mutex::new((start, end)),
+            single: true,
+        }
+    }
+
+    /// Whether this is the one connection of a blob whose registry
+    /// ignores `Range`.
+    pub fn is_single(&self) -> bool {
+        self.single
     }
 
     pub(crate) fn get(&self) -> (u64, u64) {
@@ -109,8 +128,6 @@ pub(crate) struct Job<'d> {
     pub(crate) restarted: bool,
     /// Why it must start afresh, once its running segments have stopped.
     pub(crate) restart_pending: Option<Error>,
-    /// How often it went back to byte 0 on a registry that ignores `Range`.
-    pub(crate) whole_restarts: u32,
     /// When its download began.
     pub(crate) started: Instant,
 }
@@ -171,6 +188,10 @@ impl Sched<'_> {
             if !matches!(job.phase, Phase::Active) || job.pending.is_empty() {
                 continue;
             }
+            // A registry that ignores Range: one connection for the blob.
+            if !job.ranged && job.active.iter().any(|a| a.is_single()) {
+                continue;
+            }
             let splittable = job.ranged && job.desc.size >= 2 * chunk;
             let (a, b) = job.pending[0];
             let end = if splittable && b - a >= share + chunk {
@@ -183,7 +204,11 @@ impl Sched<'_> {
             } else {
                 job.pending[0].0 = end;
             }
-            let seg = Arc::new(Segment::new(a, end));
+            let seg = Arc::new(if job.ranged {
+                Segment::new(a, end)
+            } else {
+                Segment::single(a, end)
+            });
             job.active.push(seg.clone());
             return Some(Task::Fetch(i, job.partial.clone()?, seg));
         }

@@ -7,8 +7,10 @@
 //! against the current end under the segment's own small lock, and the
 //! write never passes it.
 //! Requests always go to the registry's blob URL (a redirect is followed
-//! afresh each time, never reused). This module does not choose segments;
-//! `schedule.rs` does.
+//! afresh each time, never reused). A 200 to a `Range` request ends the
+//! segment (the blob falls back to one connection, see `download.rs`),
+//! except on that one connection, which reads past the bytes it already
+//! has. This module does not choose segments; `schedule.rs` does.
 //!
 //! What a registry sends is held to what was asked: a `Content-Length`
 //! other than the blob's (or the range's) size is refused before a byte is
@@ -137,8 +139,11 @@ fn attempt(
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
     };
+    // Bytes of the body before `pos`: a blob's one connection resumed on a
+    // registry that ignores Range gets the whole blob again.
+    let mut skip = 0;
     match resp.status().as_u16() {
-        200 if whole => {
+        200 if whole || seg.is_single() => {
             let length = header("content-length").and_then(|v| v.trim().parse::<u64>().ok());
             if let Some(len) = length.filter(|&l| l != desc.size) {
                 return Err(verify_error(
@@ -149,6 +154,7 @@ fn attempt(
                     ),
                 ));
             }
+            skip = pos;
         }
         200 => return Ok(Outcome::NoRanges),
         // The registry disagrees about what the blob holds: for a resumed
@@ -195,12 +201,21 @@ fn attempt(
         if interrupt::interrupted() {
             break Err(Error::Interrupted { resumable: true });
         }
-        let n = match reader.read(&mut buf) {
+        let mut n = match reader.read(&mut buf) {
             Ok(0) => break Ok(()),
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => break Err(broken(dl, desc, written, &e.to_string())),
         };
+        if skip > 0 {
+            let dropped = skip.min(n as u64) as usize;
+            buf.copy_within(dropped..n, 0);
+            n -= dropped;
+            skip -= dropped as u64;
+            if n == 0 {
+                continue;
+            }
+        }
         received += n as u64;
         if received > end - pos {
             break Err(verify_error(

@@ -147,6 +147,13 @@ impl Progress {
         });
     }
 
+    /// The blob `digest` is fetched again from byte 0: its bar starts over
+    /// (the bytes already received stay counted as downloaded).
+    pub fn restarted(&self, digest: &Digest) {
+        self.shared
+            .with_slot(digest, |s| s.bytes.store(0, Ordering::Relaxed));
+    }
+
     /// Every byte of `digest` is in; it is being hashed.
     pub fn verifying(&self, digest: &Digest) {
         self.shared.with_slot(digest, |s| s.set(State::Verifying));

@@ -23,15 +23,15 @@ const MIB: usize = 1 << 20;
 
 /// A registry holding `team/app:v1` (`img`), the fault proxy in front of
 /// it, and a work dir.
-struct Proxied {
-    px: FaultProxy,
-    img: Image,
-    work: TempDir,
+pub struct Proxied {
+    pub px: FaultProxy,
+    pub img: Image,
+    pub work: TempDir,
     _reg: Registry,
 }
 
 impl Proxied {
-    fn new(img: Image) -> Proxied {
+    pub fn new(img: Image) -> Proxied {
         let reg = Registry::start();
         push_image(&reg, "team/app", Some("v1"), &img);
         Proxied {
@@ -42,17 +42,17 @@ impl Proxied {
         }
     }
 
-    fn reference(&self) -> String {
+    pub fn reference(&self) -> String {
         format!("{}/team/app:v1", self.px.host())
     }
 
-    fn out(&self) -> PathBuf {
+    pub fn out(&self) -> PathBuf {
         self.work.join("out/image.tar")
     }
 
     /// `pulltar REF -o OUT EXTRA…` into the work dir's cache, or with
     /// `--no-cache`; backoff fixed at 50 ms.
-    fn pull(&self, no_cache: bool, extra: &[&str]) -> Output {
+    pub fn pull(&self, no_cache: bool, extra: &[&str]) -> Output {
         std::fs::create_dir_all(self.work.join("out")).unwrap();
         let (reference, out) = (self.reference(), self.out());
         let cache = self.work.join("cache");
@@ -66,7 +66,7 @@ impl Proxied {
         pulltar_env(self.work.path(), &args, &[("PULLTAR_RETRY_DELAY_MS", "50")])
     }
 
-    fn ok(&self, res: &Output) {
+    pub fn ok(&self, res: &Output) {
         assert_eq!(
             res.code,
             0,
@@ -77,7 +77,7 @@ impl Proxied {
     }
 
     /// The GETs of blob `digest`, once every request has ended.
-    fn gets(&self, digest: &str) -> Vec<Record> {
+    pub fn gets(&self, digest: &str) -> Vec<Record> {
         self.px.settled();
         let path = format!("/blobs/{digest}");
         let gets = self.px.requests_to(&path).into_iter();
