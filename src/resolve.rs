@@ -6,7 +6,8 @@
 //! and fetch it ([`child`]); [`resolve`] does all of it.
 //!
 //! A manifest fetched by digest must hash to that digest (and an index
-//! entry must also have its descriptor's size); a tag's manifest is
+//! entry must also have its descriptor's size), else it is fetched once
+//! more and a second mismatch is final; a tag's manifest is
 //! identified by the digest of the bytes received, never by the
 //! `Docker-Content-Digest` header. The manifest bytes are kept verbatim
 //! for the archive's OCI layout. This module fetches manifests only — no
@@ -55,24 +56,28 @@ fn media_type_of(bytes: &[u8], content_type: Option<&str>) -> String {
 /// Fetches the manifest (or index) the reference names.
 pub fn top(registry: &Registry, reference: &Reference) -> Result<Fetched> {
     let name = reference.original();
-    let (bytes, content_type) = registry.manifest(&reference.manifest_key())?;
-    let digest = Digest::of(&bytes);
-    if let Some(expected) = reference.digest() {
-        if &digest != expected {
+    let (bytes, content_type) = match reference.digest() {
+        None => registry.manifest(&reference.manifest_key())?,
+        Some(expected) => by_digest(registry, expected, |bytes, content_type| {
+            let digest = Digest::of(bytes);
+            if &digest == expected {
+                return Ok(());
+            }
             let schema1 = matches!(
-                manifest::parse(&bytes, content_type.as_deref(), name),
+                manifest::parse(bytes, content_type, name),
                 Ok(Manifest::Schema1(_))
             );
-            return Err(Error::Verify {
-                digest: expected.to_string(),
-                detail: if schema1 {
-                    "it is a Docker schema 1 manifest, whose digest covers only part of the signed document, so pulltar cannot check it; pull the image by tag instead".into()
-                } else {
-                    format!("the registry's manifest for it hashes to {digest}")
-                },
-            });
-        }
-    }
+            Err(if schema1 {
+                ("it is a Docker schema 1 manifest, whose digest covers only part of the signed document, so pulltar cannot check it; pull the image by tag instead".into(), false)
+            } else {
+                (
+                    format!("the registry's manifest for it hashes to {digest}"),
+                    true,
+                )
+            })
+        })?,
+    };
+    let digest = Digest::of(&bytes);
     let what = format!("manifest of {name}");
     Ok(Fetched {
         media_type: media_type_of(&bytes, content_type.as_deref()),
@@ -80,6 +85,43 @@ pub fn top(registry: &Registry, reference: &Reference) -> Result<Fetched> {
         bytes,
         digest,
     })
+}
+
+/// Fetches the manifest `digest` and checks it with `check`, which says
+/// what is wrong and whether another fetch may help. A mismatch is
+/// fetched once more (one corrupt response, from a proxy or a CDN edge,
+/// must not end a pull); a second is final and says what both were.
+fn by_digest(
+    registry: &Registry,
+    digest: &Digest,
+    check: impl Fn(&[u8], Option<&str>) -> std::result::Result<(), (String, bool)>,
+) -> Result<(Vec<u8>, Option<String>)> {
+    let mut first: Option<String> = None;
+    loop {
+        let (bytes, content_type) = registry.manifest(&digest.to_string())?;
+        let detail = match check(&bytes, content_type.as_deref()) {
+            Ok(()) => return Ok((bytes, content_type)),
+            Err((detail, true)) if first.is_none() => detail,
+            Err((detail, _)) => {
+                let detail = match first {
+                    Some(first) if first == detail => {
+                        format!("{detail}, on both of two fetches (the registry, or a proxy on the way, serves it corrupted)")
+                    }
+                    Some(first) => format!("{detail}; the first fetch failed too ({first}): the registry, or a proxy on the way, is corrupting it"),
+                    None => detail,
+                };
+                return Err(Error::Verify {
+                    digest: digest.to_string(),
+                    detail,
+                });
+            }
+        };
+        log::warn!(
+            "manifest {}: {detail}; fetching it once more",
+            digest.short()
+        );
+        first = Some(detail);
+    }
 }
 
 /// The image entries of `index` (of `reference`), attestations left out,
@@ -268,19 +310,20 @@ fn gather(
 
 /// Fetches an index entry by digest and checks its size and digest.
 fn fetch_entry(registry: &Registry, entry: &Descriptor) -> Result<(Vec<u8>, Option<String>)> {
-    let (bytes, content_type) = registry.manifest(&entry.digest.to_string())?;
-    let actual = Digest::of(&bytes);
-    if actual != entry.digest || bytes.len() as u64 != entry.size {
-        return Err(Error::Verify {
-            digest: entry.digest.to_string(),
-            detail: format!(
+    by_digest(registry, &entry.digest, |bytes, _| {
+        let actual = Digest::of(bytes);
+        if actual == entry.digest && bytes.len() as u64 == entry.size {
+            return Ok(());
+        }
+        Err((
+            format!(
                 "the registry's manifest for it has {} bytes and hashes to {actual} (the index says {} bytes)",
                 bytes.len(),
                 entry.size
             ),
-        });
-    }
-    Ok((bytes, content_type))
+            true,
+        ))
+    })
 }
 
 #[cfg(test)]

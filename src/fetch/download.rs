@@ -10,11 +10,14 @@
 //! `Content-Range` and failed requests are retried by the [`Policy`],
 //! counting only attempts that brought no bytes); or, once every byte is
 //! in, hashing the file, checking it against the descriptor and moving it
-//! into the store. A 200 to a `Range` request makes the blob fall back to
-//! one connection from byte 0, once, however many segments notice. A resumed blob
-//! the registry disagrees with (a 416, a wrong `Content-Range`, a digest
-//! mismatch) is discarded and fetched afresh, once. The first fatal error,
-//! or an interrupt, stops every thread.
+//! into the store. A blob that fails that check is discarded and fetched
+//! afresh, once (one corrupt response must not end a long pull); a second
+//! mismatch is final, and its error names what both fetches hashed to. A
+//! 200 to a `Range` request makes the blob fall back to one connection
+//! from byte 0, once, however many segments notice. A resumed blob the
+//! registry disagrees with (a 416, a wrong `Content-Range`) is discarded
+//! and fetched afresh, once. The first fatal error, or an interrupt,
+//! stops every thread.
 //!
 //! A descriptor declaring more than [`max_blob_size`] bytes (1 TiB, or
 //! `PULLTAR_MAX_BLOB_SIZE`) is refused before anything is fetched or any
@@ -144,6 +147,7 @@ impl Downloader<'_> {
                 ranged: true,
                 resumed: false,
                 restarted: false,
+                mismatch: None,
                 restart_pending: None,
                 started: Instant::now(),
             })
@@ -311,14 +315,15 @@ impl Downloader<'_> {
         Ok(())
     }
 
-    /// Discards a resumed blob's partial copy and fetches it again from
-    /// zero. Call only when no segment of it runs; `partial` is the handle
-    /// if the caller holds it rather than the job.
+    /// Discards a blob's bytes and fetches it again from zero. Call only
+    /// when no segment of it runs; `partial` is the handle if the caller
+    /// holds it rather than the job.
     fn restart(&self, job: &mut Job, why: &Error, partial: Option<Arc<Partial>>) -> Result<()> {
         log::warn!(
-            "blob {}: {why}; the resumed partial copy is discarded and the blob fetched again",
+            "blob {}: {why}; its bytes are discarded and the blob fetched again",
             job.desc.digest.short()
         );
+        self.progress.restarted(&job.desc.digest);
         let partial = partial
             .or_else(|| job.partial.take())
             .ok_or(Error::Aborted)?;
@@ -349,20 +354,35 @@ impl Downloader<'_> {
                 self.progress.downloaded(&desc.digest, desc.size, took);
                 Ok(())
             }
-            Err(detail) => {
+            // Bad bytes from the registry (a flaky mirror, a proxy or CDN
+            // edge corrupting one response): keep none of them, and fetch
+            // the blob afresh, once.
+            Err(detail) if !job.restarted => {
                 let e = Error::Verify {
                     digest: desc.digest.to_string(),
-                    detail,
+                    detail: detail.clone(),
                 };
-                if job.resumed && !job.restarted {
-                    return self.restart(job, &e, Some(partial));
-                }
-                // Bad bytes from the registry itself: keep none of them.
+                job.mismatch = Some(detail);
+                self.restart(job, &e, Some(partial))
+            }
+            Err(detail) => {
                 job.phase = Phase::Done;
                 if let Ok(p) = Arc::try_unwrap(partial) {
                     p.discard();
                 }
-                Err(e)
+                let detail = match job.mismatch.take() {
+                    Some(first) if first == detail => format!(
+                        "{detail}, on both of two fetches (the registry, or a proxy on the way, serves it corrupted)"
+                    ),
+                    Some(first) => format!(
+                        "{detail}; the first fetch failed too ({first}): the registry, or a proxy on the way, is corrupting it"
+                    ),
+                    None => detail,
+                };
+                Err(Error::Verify {
+                    digest: desc.digest.to_string(),
+                    detail,
+                })
             }
         }
     }

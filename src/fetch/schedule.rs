@@ -126,6 +126,8 @@ pub(crate) struct Job<'d> {
     pub(crate) resumed: bool,
     /// Whether it has already been discarded and started afresh.
     pub(crate) restarted: bool,
+    /// How its first fetch failed verification, once it is fetched again.
+    pub(crate) mismatch: Option<String>,
     /// Why it must start afresh, once its running segments have stopped.
     pub(crate) restart_pending: Option<Error>,
     /// When its download began.

@@ -2,13 +2,20 @@
 //! the fixes found, each against the real registry through the fault
 //! proxy. A blob's one connection on a registry that ignores `Range`,
 //! resumed after a cut, reads past the bytes it has rather than starting
-//! over on a new connection.
+//! over on a new connection. A manifest fetched by digest (an index's
+//! child, or the image a digest reference names) gets one fresh fetch
+//! after a corrupt response, as a blob does; a second is final and names
+//! both digests.
 //!
 //! See: issue 13.
 
-use crate::faultproxy::{Fault, Record, Rule};
+use crate::faultproxy::{Fault, FaultProxy, Record, Rule};
+use crate::images::{push_index, Flavor, Index, AMD64};
+use crate::loaders::check_archive;
 use crate::r13::Proxied;
+use crate::registry::Registry;
 use crate::slowlink::one_big_layer;
+use crate::util::{digest_of, hex_of, list_dir, pulltar_env, Output, TempDir};
 
 const MIB: usize = 1 << 20;
 
@@ -54,4 +61,107 @@ fn r13_the_one_connection_resumes_past_the_bytes_it_has() {
         after[0].start >= whole[0].end.unwrap(),
         "the resume overlapped the fallback GET:\n{log}"
     );
+}
+
+/// A multi-platform index as `team/multi:v1` behind the fault proxy, and
+/// a work dir.
+struct Multi {
+    px: FaultProxy,
+    index: Index,
+    work: TempDir,
+    _reg: Registry,
+}
+
+impl Multi {
+    fn new() -> Multi {
+        let reg = Registry::start();
+        let index = push_index(&reg, "team/multi", "v1", Flavor::Oci);
+        Multi {
+            px: FaultProxy::start(reg.port),
+            index,
+            work: TempDir::new("r13m"),
+            _reg: reg,
+        }
+    }
+
+    /// `pulltar HOST/team/multi<suffix> --platform linux/amd64`.
+    fn pull(&self, suffix: &str) -> (String, Output) {
+        std::fs::create_dir_all(self.work.join("out")).unwrap();
+        let reference = format!("{}/team/multi{suffix}", self.px.host());
+        let out = self.work.join("out/image.tar");
+        let cache = self.work.join("cache");
+        let args = [
+            reference.as_str(),
+            "--platform",
+            "linux/amd64",
+            "-o",
+            out.to_str().unwrap(),
+            "--cache-dir",
+            cache.to_str().unwrap(),
+        ];
+        let env = [("PULLTAR_RETRY_DELAY_MS", "50")];
+        let res = pulltar_env(self.work.path(), &args, &env);
+        (reference, res)
+    }
+
+    /// The GETs of the manifest `digest`, and how many carried the flip.
+    fn manifest_gets(&self, digest: &str) -> (usize, usize) {
+        self.px.settled();
+        let gets = self.px.requests_to(&format!("/manifests/{digest}"));
+        let flipped = gets.iter().filter(|r| r.fault == Some("flip")).count();
+        (flipped, gets.len())
+    }
+}
+
+#[test]
+fn r13_one_corrupt_child_manifest_is_fetched_again() {
+    let case = Multi::new();
+    let child = case.index.child(&AMD64);
+    let digest = child.manifest_digest.clone();
+    case.px
+        .add(Rule::new(&digest, Fault::FlipByte(10)).times(1));
+    let (reference, res) = case.pull(":v1");
+    assert_eq!(res.code, 0, "{res}\n{}", case.px.dump());
+    check_archive(&case.work.join("out/image.tar"), child, &[reference]);
+    assert_eq!(
+        case.manifest_gets(&digest),
+        (1, 2),
+        "one corrupt GET of the child manifest, then one fresh one:\n{}",
+        case.px.dump()
+    );
+}
+
+#[test]
+fn r13_one_corrupt_manifest_named_by_digest_is_fetched_again() {
+    let case = Multi::new();
+    let child = case.index.child(&AMD64);
+    let digest = child.manifest_digest.clone();
+    case.px
+        .add(Rule::new(&digest, Fault::FlipByte(10)).times(1));
+    let (_, res) = case.pull(&format!("@{digest}"));
+    assert_eq!(res.code, 0, "{res}\n{}", case.px.dump());
+    // A digest reference has no tag to load the image under.
+    check_archive(&case.work.join("out/image.tar"), child, &[]);
+    assert_eq!(case.manifest_gets(&digest), (1, 2), "{}", case.px.dump());
+}
+
+#[test]
+fn r13_a_second_corrupt_child_manifest_fails_naming_both_digests() {
+    let case = Multi::new();
+    let child = case.index.child(&AMD64);
+    let digest = child.manifest_digest.clone();
+    let mut bad = child.manifest.clone();
+    bad[10] ^= 0xff;
+    case.px
+        .add(Rule::new(&digest, Fault::FlipByte(10)).times(2));
+    let (_, res) = case.pull(":v1");
+    assert_eq!(res.code, 1, "wanted exit 1:\n{res}\n{}", case.px.dump());
+    assert!(list_dir(&case.work.join("out")).is_empty(), "{res}");
+    for d in [&digest, &digest_of(&bad)] {
+        assert!(
+            res.stderr.contains(hex_of(d)),
+            "stderr should name {d}:\n{res}"
+        );
+    }
+    assert_eq!(case.manifest_gets(&digest), (2, 2), "{}", case.px.dump());
 }
