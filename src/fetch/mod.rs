@@ -1,8 +1,9 @@
 //! Getting blobs onto disk: the [`download`] pool that runs every blob of
 //! a pull on the user's connections, the [`schedule`] that picks the next
-//! piece of work, each [`segment`] fetched with `Range` into a resumable
-//! [`partial`] file whose written bytes are journaled as a [`rangeset`],
-//! from the registry [`sources`] names for each blob.
+//! piece of work, each [`segment`] fetched with `Range` (and given up if
+//! it drips, [`pace`]) into a resumable [`partial`] file whose written
+//! bytes are journaled as a [`rangeset`], from the registry [`sources`]
+//! names for each blob.
 //!
 //! It takes in descriptors (digest and size) and registry clients, and
 //! gives out verified blobs in the store, or in their region of an archive
@@ -10,6 +11,7 @@
 //! trusts a byte it has not hashed against its digest.
 
 pub mod download;
+pub mod pace;
 pub mod partial;
 pub mod rangeset;
 pub mod schedule;

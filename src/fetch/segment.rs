@@ -16,16 +16,13 @@
 //! other than the blob's (or the range's) size is refused before a byte is
 //! read, a 206 must carry exactly the requested `Content-Range`, and a
 //! body longer than asked for is an error, not truncated silently. A
-//! segment whose bytes arrive at under [`MIN_RATE`] on average, once it has
-//! run for twice the read timeout, is given up (a slow drip would
-//! otherwise keep a pull alive forever, each cut connection counting as
-//! progress).
+//! segment that drips is given up ([`crate::fetch::pace`]).
 
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
 
 use crate::error::{excerpt, Error, Result};
+use crate::fetch::pace::Pace;
 use crate::fetch::partial::Partial;
 use crate::fetch::schedule::Segment;
 use crate::image::manifest::Descriptor;
@@ -38,33 +35,6 @@ use crate::ui::progress::Progress;
 const JOURNAL_STEP: u64 = 256 << 10;
 /// The read buffer of one request.
 const BUF_SIZE: usize = 256 << 10;
-/// The slowest average a segment may keep (bytes per second), measured
-/// from its start once it has run for twice the read timeout.
-pub const MIN_RATE: u64 = 1024;
-
-/// The low-speed guard of one segment: when it started, and where.
-struct Pace {
-    started: Instant,
-    first: u64,
-    window: Duration,
-}
-
-impl Pace {
-    /// An error text if the segment, now at `pos`, is too slow.
-    fn check(&self, pos: u64) -> std::result::Result<(), String> {
-        let took = self.started.elapsed();
-        let got = pos.saturating_sub(self.first);
-        if took < self.window || got >= MIN_RATE.saturating_mul(took.as_secs()) {
-            return Ok(());
-        }
-        Err(format!(
-            "only {got} bytes arrived in {} s, under the {} KiB/s a download needs (the registry or the link is dripping); run the same command again to resume",
-            took.as_secs(),
-            MIN_RATE >> 10
-        ))
-    }
-}
-
 /// How a segment ended.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -98,17 +68,16 @@ pub fn fetch(
         std::mem::replace(&mut before, now) < now
     };
     let what = format!("blob {}", desc.digest.short());
-    let pace = Pace {
-        started: Instant::now(),
-        first: seg.get().0,
-        window: dl.registry.read_timeout * 2,
-    };
+    let pace = Pace::new(dl.registry.read_timeout * 2);
     retry::run(dl.policy, &what, Some(abort), progressed, || {
+        pace.begin();
         let r = attempt(dl, desc, partial, seg, abort, &pace);
+        let verdict = pace.check();
+        pace.end();
         match r {
             // A connection cut (by the read timeout, say) after a little
             // data: no retry if the segment crawls.
-            Err(Error::Network { .. }) => match pace.check(seg.get().0) {
+            Err(Error::Network { .. }) => match verdict {
                 Err(why) => Err(too_slow(dl, desc, why)),
                 Ok(()) => r,
             },
@@ -207,6 +176,7 @@ fn attempt(
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => break Err(broken(dl, desc, written, &e.to_string())),
         };
+        pace.add(n as u64);
         if skip > 0 {
             let dropped = skip.min(n as u64) as usize;
             buf.copy_within(dropped..n, 0);
@@ -242,7 +212,7 @@ fn attempt(
         if allowed < n as u64 || seg.remaining() == 0 {
             break Ok(());
         }
-        if let Err(why) = pace.check(written) {
+        if let Err(why) = pace.check() {
             break Err(too_slow(dl, desc, why));
         }
     };

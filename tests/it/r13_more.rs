@@ -5,7 +5,8 @@
 //! over on a new connection. A manifest fetched by digest (an index's
 //! child, or the image a digest reference names) gets one fresh fetch
 //! after a corrupt response, as a blob does; a second is final and names
-//! both digests.
+//! both digests. Two silent answers, each cut by the read timeout, are two
+//! failures without progress for the retry policy, not a slow drip.
 //!
 //! See: issue 13.
 
@@ -16,6 +17,7 @@ use crate::r13::Proxied;
 use crate::registry::Registry;
 use crate::slowlink::one_big_layer;
 use crate::util::{digest_of, hex_of, list_dir, pulltar_env, Output, TempDir};
+use std::time::Duration;
 
 const MIB: usize = 1 << 20;
 
@@ -164,4 +166,28 @@ fn r13_a_second_corrupt_child_manifest_fails_naming_both_digests() {
         );
     }
     assert_eq!(case.manifest_gets(&digest), (2, 2), "{}", case.px.dump());
+}
+
+/// A 4 MiB blob on one connection whose first two answers send their head
+/// and then nothing for 3 s: `--read-timeout 2` cuts each, and the third
+/// brings the blob. Before, the guard against a slow drip measured from
+/// the segment's start across attempts and gave up after two such
+/// answers: "only 0 bytes arrived in 4 s".
+#[test]
+fn r13_two_silent_answers_are_not_a_slow_drip() {
+    let case = Proxied::new(one_big_layer(4 * MIB));
+    let big = case.img.layers[0].digest.clone();
+    let stall = Fault::StallAfter(0, Duration::from_secs(3));
+    case.px.add(Rule::new(&big, stall).times(2));
+    let res = case.pull(false, &["-t", "1", "--read-timeout", "2"]);
+    case.ok(&res);
+    let gets = case.gets(&big);
+    let stalls = gets.iter().filter(|r| r.fault == Some("stall")).count();
+    assert_eq!(stalls, 2, "two silent answers:\n{}", case.px.dump());
+    assert_eq!(
+        gets.len(),
+        3,
+        "and one that brings the blob:\n{}",
+        case.px.dump()
+    );
 }
