@@ -150,6 +150,7 @@ pub fn plan(args: &Args, cwd: &Path, stdin: &mut dyn BufRead) -> Result<Plan> {
             credentials,
             policy,
             mirror,
+            budgets: Default::default(),
         },
         quiet: args.quiet,
         chunk,

@@ -13,6 +13,7 @@
 //! The `Authorization` header is never forwarded across a redirect, so blob
 //! redirects to a CDN carry no token.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ureq::http::Response;
@@ -23,6 +24,7 @@ use crate::image::digest::Digest;
 use crate::image::manifest;
 use crate::image::reference::Reference;
 use crate::registry::auth::Credentials;
+use crate::registry::budget::{self, Budget, Budgets};
 use crate::registry::credentials;
 use crate::registry::handshake::Auth;
 use crate::registry::http_error::{
@@ -43,6 +45,8 @@ pub struct Options {
     pub policy: Policy,
     /// A Docker Hub mirror (`--registry`).
     pub mirror: Option<String>,
+    /// What each host allows, shared by every client of the process.
+    pub budgets: Budgets,
 }
 
 /// A client for one repository on one registry.
@@ -53,6 +57,9 @@ pub struct Registry {
     auth: Auth,
     repository: String,
     policy: Policy,
+    /// What the registry's host allows (429s), shared with every client
+    /// that reaches it.
+    budget: Arc<Budget>,
     /// How long a connection may be silent (`--read-timeout`); blob
     /// segments also use it to judge a slow drip (`segment.rs`).
     pub read_timeout: Duration,
@@ -87,16 +94,20 @@ impl Registry {
             credentials,
             stored_credentials,
         );
+        let budget = options
+            .budgets
+            .of(&endpoint.base, options.transport.connections);
         let registry = Registry {
             endpoint,
             auth,
+            budget,
             repository: reference.repository().to_string(),
             policy: options.policy.clone(),
             read_timeout: options.transport.read_timeout,
         };
         match probe {
-            Some(resp) => registry.ping_answer(resp)?,
-            None => registry.ping()?,
+            Some(resp) if resp.status().as_u16() != 429 => registry.ping_answer(resp)?,
+            _ => registry.ping()?,
         }
         Ok(registry)
     }
@@ -131,10 +142,44 @@ impl Registry {
         }
     }
 
-    /// Runs `attempt` by the retry policy; for requests that stream
-    /// nothing (ping, token, manifest), so no attempt counts as progress.
-    fn retrying<T>(&self, what: &str, attempt: impl FnMut() -> Result<T>) -> Result<T> {
-        retry::run(&self.policy, what, None, || false, attempt)
+    /// Runs `attempt` by the retry policy, each attempt with leave from
+    /// the host's budget; for requests that stream nothing (ping, token,
+    /// manifest), so no attempt counts as progress. A 429 waits for the
+    /// budget without counting as a failed attempt, until the host has
+    /// refused everything for the policy's patience.
+    fn retrying<T>(&self, what: &str, mut attempt: impl FnMut() -> Result<T>) -> Result<T> {
+        let patience = self.policy.refusal_patience();
+        retry::run(
+            &self.policy,
+            what,
+            None,
+            || false,
+            || loop {
+                let permit = self.budget.acquire(None)?;
+                let r = attempt();
+                match r {
+                    Err(e @ Error::Http { status: 429, .. }) => {
+                        if let Err(why) = permit.refused(e.retry_after(), patience) {
+                            return Err(budget::gave_up(e, why));
+                        }
+                    }
+                    Err(Error::Http { status, .. }) => {
+                        permit.answered(status);
+                        return r;
+                    }
+                    Ok(_) => {
+                        permit.answered(200);
+                        return r;
+                    }
+                    Err(_) => return r,
+                }
+            },
+        )
+    }
+
+    /// What the registry's host allows.
+    pub fn budget(&self) -> &Arc<Budget> {
+        &self.budget
     }
 
     /// Sends a GET with the current authorization (for the bytes

@@ -3,7 +3,9 @@
 //! proxies), the `/v2/` ping and the authentication handshake
 //! ([`handshake`], [`auth`], [`credentials`], [`base64`]), the
 //! [`client`] that fetches manifests and opens blob streams, [`http_error`]
-//! for failed answers and the [`retry`] policy every request follows.
+//! for failed answers, the [`retry`] policy every request follows and the
+//! [`budget`] of connections and requests each host allows (what it
+//! rations learned from its 429s in [`ration`]).
 //!
 //! It takes in a reference and connection options, and gives out bytes
 //! (manifests, tokens, small blobs) and open blob streams. It never
@@ -12,12 +14,14 @@
 
 pub mod auth;
 pub mod base64;
+pub mod budget;
 pub mod client;
 pub mod credentials;
 pub mod forward;
 pub mod handshake;
 pub mod http_error;
 pub mod proxy;
+pub mod ration;
 pub mod retry;
 pub mod tls;
 pub mod transport;

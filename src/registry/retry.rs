@@ -7,6 +7,8 @@
 //! while data flows. Which errors are worth retrying is
 //! [`crate::error::Error::is_retryable`]. The policy is a pure function;
 //! [`run`] is the one loop that applies it, sleeping between attempts.
+//! A 429 is the host's budget's to handle ([`crate::registry::budget`]),
+//! within the policy's [`Policy::refusal_patience`].
 
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -63,6 +65,16 @@ impl Policy {
         let spread = exp / 4;
         let jittered = exp - spread + spread.mul_f64((jitter % 1000) as f64 / 1000.0);
         Some(jittered)
+    }
+}
+
+impl Policy {
+    /// How long a host may refuse every request (429) before the pull
+    /// gives up on it: 12 s for each retry allowed (60 s by default, none
+    /// with `--retries 0`). Refusals while the host serves other requests
+    /// are not failures (see `budget.rs`).
+    pub fn refusal_patience(&self) -> Duration {
+        Duration::from_secs(12).saturating_mul(self.max_failures)
     }
 }
 

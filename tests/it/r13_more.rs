@@ -6,7 +6,9 @@
 //! child, or the image a digest reference names) gets one fresh fetch
 //! after a corrupt response, as a blob does; a second is final and names
 //! both digests. Two silent answers, each cut by the read timeout, are two
-//! failures without progress for the retry policy, not a slow drip.
+//! failures without progress for the retry policy, not a slow drip. A 429
+//! on the ping or a manifest is waited out; a host that refuses everything
+//! fails the pull after the policy's patience, not in a loop.
 //!
 //! See: issue 13.
 
@@ -190,4 +192,77 @@ fn r13_two_silent_answers_are_not_a_slow_drip() {
         "and one that brings the blob:\n{}",
         case.px.dump()
     );
+}
+
+/// The start of each refused request to `path` (exactly), and of the one
+/// after them.
+fn refusals(case: &Proxied, path: &str) -> Vec<(u16, std::time::Instant)> {
+    case.px.settled();
+    let log = case.px.requests();
+    log.iter()
+        .filter(|r| r.path == path)
+        .map(|r| (r.status, r.start))
+        .collect()
+}
+
+#[test]
+fn r13_refusals_of_the_ping_and_the_manifest_are_waited_out() {
+    let case = Proxied::new(one_big_layer(MIB));
+    let manifest = "/v2/team/app/manifests/v1";
+    let refused = || Fault::Status(429, vec![]);
+    case.px.add(Rule::new("/manifests/", refused()).times(3));
+    case.px.add(Rule::new("/v2/", refused()).times(3));
+    // One retry allowed: before, the second 429 of the ping failed the pull.
+    let res = case.pull(false, &["--retries", "1"]);
+    case.ok(&res);
+    for path in ["/v2/", manifest] {
+        let seen = refusals(&case, path);
+        let statuses: Vec<u16> = seen.iter().map(|(s, _)| *s).collect();
+        assert_eq!(
+            statuses,
+            [429, 429, 429, 200],
+            "{path}:\n{}",
+            case.px.dump()
+        );
+        // Asked again ever later (250 ms, 500 ms, 1 s), not in a loop.
+        let gaps: Vec<Duration> = seen.windows(2).map(|w| w[1].1 - w[0].1).collect();
+        assert!(
+            gaps[0] >= Duration::from_millis(200) && gaps[2] >= Duration::from_millis(800),
+            "{path} asked again after {gaps:?}:\n{}",
+            case.px.dump()
+        );
+    }
+}
+
+#[test]
+fn r13_a_host_refusing_everything_fails_after_the_patience() {
+    let case = Proxied::new(one_big_layer(MIB));
+    let refused = Fault::Status(429, vec![]);
+    case.px.add(Rule::new("/manifests/", refused));
+    // One retry allowed: 12 s of refusals.
+    let res = case.pull(false, &["--retries", "1"]);
+    assert_eq!(res.code, 1, "{res}");
+    for want in ["answered HTTP 429", "requests in a row over "] {
+        assert!(res.stderr.contains(want), "{want:?} missing:\n{res}");
+    }
+    let over = res
+        .stderr
+        .split("in a row over ")
+        .nth(1)
+        .unwrap_or_default();
+    let secs: u64 = over
+        .split(' ')
+        .next()
+        .unwrap_or_default()
+        .parse()
+        .unwrap_or(0);
+    assert!((12..30).contains(&secs), "gave up after {secs} s:\n{res}");
+    let asked = case.px.requests_to("/manifests/").len();
+    // Pauses of 250 ms, 500 ms, 1, 2, 4 and 8 s.
+    assert!(
+        (6..=8).contains(&asked),
+        "asked {asked} times:\n{}",
+        case.px.dump()
+    );
+    assert!(list_dir(&case.work.join("out")).is_empty());
 }
