@@ -3,21 +3,23 @@
 //! large layer or sixty small ones.
 //!
 //! Each thread takes the next task (which one, and how blobs are cut into
-//! `Range` segments, is decided in [`crate::fetch::schedule`]) and runs it:
-//! opening a blob's resumable partial file ([`crate::fetch::partial`]); fetching a
-//! segment, its bytes written at their offsets and journaled
-//! ([`crate::fetch::segment`], where a 206 must carry exactly the requested
-//! `Content-Range` and failed requests are retried by the [`Policy`],
-//! counting only attempts that brought no bytes); or, once every byte is
-//! in, hashing the file, checking it against the descriptor and moving it
-//! into the store. A blob that fails that check is discarded and fetched
-//! afresh, once (one corrupt response must not end a long pull); a second
-//! mismatch is final, and its error names what both fetches hashed to. A
-//! 200 to a `Range` request makes the blob fall back to one connection
-//! from byte 0, once, however many segments notice. A resumed blob the
-//! registry disagrees with (a 416, a wrong `Content-Range`) is discarded
-//! and fetched afresh, once. The first fatal error, or an interrupt,
-//! stops every thread.
+//! `Range` segments, is decided in [`crate::fetch::schedule`]) and runs
+//! it: opening a blob's resumable partial file ([`crate::fetch::partial`]);
+//! fetching a segment, its bytes written at their offsets and journaled
+//! ([`crate::fetch::segment`], where a 206 must carry exactly the
+//! requested `Content-Range` and failed requests are retried by the
+//! [`Policy`], counting only attempts that brought no bytes); or, once
+//! every byte is in, hashing the file, checking it against the descriptor
+//! and moving it into the store. A blob that fails that check is discarded
+//! and fetched afresh, once (one corrupt response must not end a long
+//! pull); a second mismatch is final, and its error names what both
+//! fetches hashed to. Every request takes a permit from its host's budget;
+//! a segment the host refused (429) goes back to wait for it. A 200 to a
+//! `Range` request makes the blob fall back to one connection from byte 0,
+//! once, however many segments notice. A resumed blob the registry
+//! disagrees with (a 416, a wrong `Content-Range`) is discarded and
+//! fetched afresh, once. The first fatal error, or an interrupt, stops
+//! every thread.
 //!
 //! A descriptor declaring more than [`max_blob_size`] bytes (1 TiB, or
 //! `PULLTAR_MAX_BLOB_SIZE`) is refused before anything is fetched or any
@@ -150,6 +152,7 @@ impl Downloader<'_> {
                 mismatch: None,
                 restart_pending: None,
                 started: Instant::now(),
+                host: self.sources.of(&desc.digest).budget().clone(),
             })
             .collect();
         let sched = Mutex::new(Sched {
@@ -157,6 +160,7 @@ impl Downloader<'_> {
             error: None,
             threads: self.threads.max(1),
             chunk: self.chunk,
+            wait: None,
         });
         let wake = Condvar::new();
         let abort = AtomicBool::new(false);
@@ -195,25 +199,30 @@ impl Downloader<'_> {
                     if s.jobs.iter().all(|j| matches!(j.phase, Phase::Done)) {
                         return;
                     }
+                    // A request's end wakes the threads; a host's budget
+                    // that only needs time says how long.
+                    let wait = s.wait.unwrap_or(Duration::MAX);
                     s = wake
-                        .wait_timeout(s, Duration::from_millis(200))
+                        .wait_timeout(s, wait.min(Duration::from_millis(200)))
                         .unwrap_or_else(|p| p.into_inner())
                         .0;
                 }
             };
             let outcome = match task {
                 Task::Open(i) => self.open(sched, i),
-                Task::Fetch(i, partial, seg) => {
+                Task::Fetch(i, partial, seg, permit) => {
                     let desc = sched.lock().unwrap_or_else(|p| p.into_inner()).jobs[i].desc;
                     let link = Link {
                         registry: self.sources.of(&desc.digest),
                         policy: &self.policy,
                         progress: self.progress,
+                        permit: &permit,
                     };
                     let r = segment::fetch(&link, desc, &partial, &seg, abort);
                     // Released before the job is updated, so that whoever
                     // verifies or restarts the blob holds the only handle.
                     drop(partial);
+                    drop(permit);
                     self.segment_done(sched, i, &seg, r)
                 }
                 Task::Finish(i, partial) => self.finish(sched, i, partial),
@@ -295,6 +304,11 @@ impl Downloader<'_> {
             // A Range request sent before the fallback: the one connection
             // brings its bytes.
             Ok(segment::Outcome::NoRanges) => {}
+            // The host refused it (429): the rest waits for its budget.
+            Ok(segment::Outcome::Refused) => {
+                let (pos, end) = seg.get();
+                job.give_back(pos, end);
+            }
             // A resumed blob the registry disagrees with (416, a wrong
             // Content-Range): start it afresh, once, when its other
             // segments have stopped.

@@ -1,9 +1,9 @@
 //! Getting blobs onto disk: the [`download`] pool that runs every blob of
 //! a pull on the user's connections, the [`schedule`] that picks the next
-//! piece of work, each [`segment`] fetched with `Range` (and given up if
-//! it drips, [`pace`]) into a resumable [`partial`] file whose written
-//! bytes are journaled as a [`rangeset`], from the registry [`sources`]
-//! names for each blob.
+//! piece of work (how large, on a host that rations, from [`share`]), each
+//! [`segment`] fetched with `Range` (and given up if it drips, [`pace`])
+//! into a resumable [`partial`] file whose written bytes are journaled as
+//! a [`rangeset`], from the registry [`sources`] names for each blob.
 //!
 //! It takes in descriptors (digest and size) and registry clients, and
 //! gives out verified blobs in the store, or in their region of an archive
@@ -16,4 +16,5 @@ pub mod partial;
 pub mod rangeset;
 pub mod schedule;
 pub mod segment;
+pub mod share;
 pub mod sources;

@@ -10,7 +10,10 @@
 //! (all of it divided by the thread count, never less than the chunk size),
 //! a blob nobody works on yet coming before more segments of another; and
 //! a thread with nothing left to start takes over the second half of the
-//! largest segment still running. Smaller blobs go on one connection each,
+//! largest segment still running. A request needs its host's leave
+//! ([`crate::registry::budget`]): a host that rations (it answered 429)
+//! gets its largest blob first, in fewer, larger segments sized by its
+//! budget, and no running segment split. Smaller blobs go on one connection each,
 //! and so does a blob whose registry ignores `Range`: one connection at a
 //! time, however many of its segments noticed.
 //!
@@ -19,11 +22,13 @@
 //! and `segment.rs` fetches a segment's bytes.
 
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::fetch::partial::Partial;
+use crate::fetch::share::{self, Cut, HostNow};
 use crate::image::manifest::Descriptor;
+use crate::registry::budget::{Budget, Permit};
 
 /// A byte range `[pos, end)` still to fetch; `pos` only grows, `end` only
 /// shrinks.
@@ -132,12 +137,34 @@ pub(crate) struct Job<'d> {
     pub(crate) restart_pending: Option<Error>,
     /// When its download began.
     pub(crate) started: Instant,
+    /// What its registry's host allows.
+    pub(crate) host: Arc<Budget>,
+}
+
+impl Job<'_> {
+    /// Puts `[start, end)` back among the ranges to start (a refused
+    /// request's), merged with its neighbours.
+    pub(crate) fn give_back(&mut self, start: u64, end: u64) {
+        if start >= end {
+            return;
+        }
+        self.pending.push((start, end));
+        self.pending.sort_unstable();
+        let mut merged: Vec<(u64, u64)> = Vec::with_capacity(self.pending.len());
+        for (a, b) in self.pending.drain(..) {
+            match merged.last_mut() {
+                Some(last) if last.1 >= a => last.1 = last.1.max(b),
+                _ => merged.push((a, b)),
+            }
+        }
+        self.pending = merged;
+    }
 }
 
 /// A piece of work for a download thread, by job index.
 pub(crate) enum Task {
     Open(usize),
-    Fetch(usize, Arc<Partial>, Arc<Segment>),
+    Fetch(usize, Arc<Partial>, Arc<Segment>, Permit),
     Finish(usize, Arc<Partial>),
 }
 
@@ -149,6 +176,9 @@ pub(crate) struct Sched<'d> {
     pub(crate) threads: usize,
     /// The smallest segment; blobs under twice this are not split.
     pub(crate) chunk: u64,
+    /// When the last look found work a host's budget held back: how soon
+    /// that host allows a request (else a request's end frees one).
+    pub(crate) wait: Option<Duration>,
 }
 
 impl Sched<'_> {
@@ -156,6 +186,7 @@ impl Sched<'_> {
     /// segment, or verify a blob whose bytes are all in.
     pub(crate) fn next_task(&mut self) -> Option<Task> {
         let (threads, chunk) = (self.threads, self.chunk);
+        self.wait = None;
         let s = self;
         if let Some(i) = s
             .jobs
@@ -173,20 +204,19 @@ impl Sched<'_> {
                 return Some(Task::Finish(i, partial));
             }
         }
-        let unassigned: u64 = s
-            .jobs
-            .iter()
-            .filter(|j| matches!(j.phase, Phase::Active))
-            .flat_map(|j| j.pending.iter().map(|(a, b)| b - a))
-            .sum();
-        let share = (unassigned / threads.max(1) as u64).max(chunk);
-        // A blob nobody works on yet comes before more segments of another.
+        // A blob nobody works on yet comes before more segments of another;
+        // but on a host that rations, the largest blob's segments first
+        // (every request counts there: a small blob keeps a connection
+        // busy for less time).
         let idle_first = s.jobs.iter().position(|j| {
-            matches!(j.phase, Phase::Active) && !j.pending.is_empty() && j.active.is_empty()
+            matches!(j.phase, Phase::Active)
+                && !j.pending.is_empty()
+                && j.active.is_empty()
+                && j.host.may_split()
         });
         let order = idle_first.into_iter().chain(0..s.jobs.len());
         for i in order {
-            let job = &mut s.jobs[i];
+            let job = &s.jobs[i];
             if !matches!(job.phase, Phase::Active) || job.pending.is_empty() {
                 continue;
             }
@@ -194,17 +224,19 @@ impl Sched<'_> {
             if !job.ranged && job.active.iter().any(|a| a.is_single()) {
                 continue;
             }
-            let splittable = job.ranged && job.desc.size >= 2 * chunk;
-            let (a, b) = job.pending[0];
-            let end = if splittable && b - a >= share + chunk {
-                a + share
-            } else {
-                b
+            let Some(permit) = job.host.try_acquire() else {
+                s.held_back(i);
+                continue;
             };
+            let cut = s.cut(i, threads, chunk);
+            let job = &mut s.jobs[i];
+            let at = cut.pick(&job.pending);
+            let (a, b) = job.pending[at];
+            let end = a + cut.piece((a, b));
             if end == b {
-                job.pending.remove(0);
+                job.pending.remove(at);
             } else {
-                job.pending[0].0 = end;
+                job.pending[at].0 = end;
             }
             let seg = Arc::new(if job.ranged {
                 Segment::new(a, end)
@@ -212,13 +244,13 @@ impl Sched<'_> {
                 Segment::single(a, end)
             });
             job.active.push(seg.clone());
-            return Some(Task::Fetch(i, job.partial.clone()?, seg));
+            return Some(Task::Fetch(i, job.partial.clone()?, seg, permit));
         }
         // Nothing new to start: take over half of the largest running
-        // segment.
+        // segment, on a host that is not rationing.
         let (mut best, mut best_left) = (None, 2 * chunk - 1);
         for (i, job) in s.jobs.iter().enumerate() {
-            if !matches!(job.phase, Phase::Active) || !job.ranged {
+            if !matches!(job.phase, Phase::Active) || !job.ranged || !job.host.may_split() {
                 continue;
             }
             for (k, seg) in job.active.iter().enumerate() {
@@ -229,10 +261,51 @@ impl Sched<'_> {
             }
         }
         let (i, k) = best?;
+        let Some(permit) = s.jobs[i].host.try_acquire() else {
+            s.held_back(i);
+            return None;
+        };
         let job = &mut s.jobs[i];
         let (mid, end) = job.active[k].split(chunk)?;
         let seg = Arc::new(Segment::new(mid, end));
         job.active.push(seg.clone());
-        Some(Task::Fetch(i, job.partial.clone()?, seg))
+        Some(Task::Fetch(i, job.partial.clone()?, seg, permit))
+    }
+
+    /// How job `i`'s next segment is cut (see `share.rs`), from the bytes
+    /// of its host no segment has yet and those still to come on running
+    /// segments.
+    fn cut(&self, i: usize, threads: usize, chunk: u64) -> Cut {
+        let job = &self.jobs[i];
+        let host = &job.host;
+        let on_host = || {
+            let jobs = self.jobs.iter();
+            jobs.filter(|j| matches!(j.phase, Phase::Active) && Arc::ptr_eq(&j.host, host))
+        };
+        let unassigned: u64 = on_host()
+            .flat_map(|j| j.pending.iter().map(|(a, b)| b - a))
+            .sum();
+        let running = || on_host().flat_map(|j| j.active.iter().map(|a| a.remaining()));
+        let (left, longest) = (running().sum(), running().max().unwrap_or(0));
+        let splittable = job.ranged && job.desc.size >= 2 * chunk;
+        let host_now = HostNow {
+            gauge: host.gauge(),
+            rationing: !host.may_split(),
+        };
+        share::cut(
+            &host_now,
+            threads,
+            chunk,
+            splittable,
+            (unassigned, left, longest),
+        )
+    }
+
+    /// Job `i` has work its host's budget holds back: notes how soon the
+    /// host allows a request.
+    fn held_back(&mut self, i: usize) {
+        if let Some(wait) = self.jobs[i].host.ready_in() {
+            self.wait = Some(self.wait.map_or(wait, |w| w.min(wait)));
+        }
     }
 }

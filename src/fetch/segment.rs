@@ -1,6 +1,10 @@
 //! One segment of one blob: a byte range that a single thread fetches with
-//! one request at a time, writes at its offsets into the partial file, and
-//! journals as it goes; retried by the policy when a request fails.
+//! one request at a time, under its host's permit, writes at its offsets
+//! into the partial file, and journals as it goes; retried by the policy
+//! when a request fails. A 429 is not a failed attempt: the host's budget
+//! learns from it and the rest of the segment goes back to wait for it
+//! ([`crate::registry::budget`]), unless the host has refused everything
+//! for the policy's patience.
 //!
 //! A [`Segment`]'s end can move down while it runs (another thread takes
 //! over its tail, see `schedule.rs`), so every read is first reserved
@@ -26,6 +30,7 @@ use crate::fetch::pace::Pace;
 use crate::fetch::partial::Partial;
 use crate::fetch::schedule::Segment;
 use crate::image::manifest::Descriptor;
+use crate::registry::budget::{self, Permit};
 use crate::registry::client::Registry;
 use crate::registry::retry::{self, Policy};
 use crate::ui::interrupt;
@@ -42,6 +47,9 @@ pub enum Outcome {
     Complete,
     /// The server answered a `Range` request with the whole blob.
     NoRanges,
+    /// The host refused the request (429); what is left waits for its
+    /// budget.
+    Refused,
 }
 
 /// Where a segment's bytes come from, and whom it tells.
@@ -52,6 +60,8 @@ pub struct Link<'a> {
     pub policy: &'a Policy,
     /// The display its bytes are counted on.
     pub progress: &'a Progress,
+    /// The host's leave for the segment's requests.
+    pub permit: &'a Permit,
 }
 
 /// Fetches `seg` of `desc` into `partial`, retrying failed requests.
@@ -69,11 +79,26 @@ pub fn fetch(
     };
     let what = format!("blob {}", desc.digest.short());
     let pace = Pace::new(dl.registry.read_timeout * 2);
+    let mut first = true;
     retry::run(dl.policy, &what, Some(abort), progressed, || {
+        if !std::mem::take(&mut first) {
+            dl.permit.again(Some(abort))?;
+        }
         pace.begin();
         let r = attempt(dl, desc, partial, seg, abort, &pace);
         let verdict = pace.check();
         pace.end();
+        // Not a failed attempt: the host's budget shrinks and the rest of
+        // the segment waits for it, unless the host has refused everything
+        // for too long.
+        if let Err(e @ Error::Http { status: 429, .. }) = r {
+            let patience = dl.policy.refusal_patience();
+            return match dl.permit.refused(e.retry_after(), patience) {
+                Ok(()) => Ok(Outcome::Refused),
+                Err(why) => Err(budget::gave_up(e, why)),
+            };
+        }
+        dl.permit.settle();
         match r {
             // A connection cut (by the read timeout, say) after a little
             // data: no retry if the segment crawls.
@@ -102,6 +127,9 @@ fn attempt(
     let whole = pos == 0 && end == desc.size;
     let registry = dl.registry;
     let mut resp = registry.open_blob(digest, (!whole).then_some((pos, end)))?;
+    if resp.status().as_u16() != 429 {
+        dl.permit.answered(resp.status().as_u16());
+    }
     let header = |name: &str| {
         resp.headers()
             .get(name)
@@ -207,6 +235,7 @@ fn attempt(
         }
         if written - journaled >= JOURNAL_STEP {
             partial.record(journaled, written)?;
+            dl.permit.alive(written - journaled);
             journaled = written;
         }
         if allowed < n as u64 || seg.remaining() == 0 {

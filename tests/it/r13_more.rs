@@ -7,13 +7,14 @@
 //! after a corrupt response, as a blob does; a second is final and names
 //! both digests. Two silent answers, each cut by the read timeout, are two
 //! failures without progress for the retry policy, not a slow drip. A 429
-//! on the ping or a manifest is waited out; a host that refuses everything
-//! fails the pull after the policy's patience, not in a loop.
+//! on the ping or a manifest is waited out like one on a blob; two pulls
+//! sharing a host's two connections both finish; a host that refuses
+//! everything fails the pull after the policy's patience, not in a loop.
 //!
 //! See: issue 13.
 
-use crate::faultproxy::{Fault, FaultProxy, Record, Rule};
-use crate::images::{push_index, Flavor, Index, AMD64};
+use crate::faultproxy::{Fault, FaultProxy, Ration, Record, Rule};
+use crate::images::{push_image, push_index, Flavor, Index, AMD64};
 use crate::loaders::check_archive;
 use crate::r13::Proxied;
 use crate::registry::Registry;
@@ -265,4 +266,51 @@ fn r13_a_host_refusing_everything_fails_after_the_patience() {
         case.px.dump()
     );
     assert!(list_dir(&case.work.join("out")).is_empty());
+}
+
+/// Two pulls at once through a host that serves two connections at a
+/// time, each pull with `-t 8` and the test's 50 ms backoff: the one that
+/// finds the slots taken waits for them. Before, its ping spent its five
+/// attempts in 250 ms and the pull failed.
+#[test]
+fn r13_two_pulls_sharing_two_connections_both_finish() {
+    let reg = Registry::start();
+    let images = [one_big_layer(12 * MIB), one_big_layer(12 * MIB)];
+    push_image(&reg, "team/app", Some("v1"), &images[0]);
+    push_image(&reg, "team/app", Some("v2"), &images[1]);
+    let px = FaultProxy::start(reg.port);
+    px.set_rate(4 << 20);
+    px.set_ration(Ration {
+        conns: Some(2),
+        per_minute: None,
+    });
+    let work = TempDir::new("r13twin");
+    let pull = |tag: &str| {
+        let reference = format!("{}/team/app:{tag}", px.host());
+        let out = work.join(&format!("{tag}.tar"));
+        let cache = work.join(&format!("cache-{tag}"));
+        let args = [
+            reference.as_str(),
+            "-t",
+            "8",
+            "-o",
+            out.to_str().unwrap(),
+            "--cache-dir",
+            cache.to_str().unwrap(),
+        ];
+        let res = pulltar_env(work.path(), &args, &[("PULLTAR_RETRY_DELAY_MS", "50")]);
+        (reference, out, res)
+    };
+    let (one, two) = std::thread::scope(|s| {
+        let one = s.spawn(|| pull("v1"));
+        let two = s.spawn(|| pull("v2"));
+        (one.join().unwrap(), two.join().unwrap())
+    });
+    px.settled();
+    let refused = px.requests().iter().filter(|r| r.status == 429).count();
+    for ((reference, out, res), img) in [one, two].into_iter().zip(&images) {
+        assert_eq!(res.code, 0, "{res}\n{refused} refused:\n{}", px.dump());
+        check_archive(&out, img, &[reference]);
+    }
+    assert!(refused > 0, "the ration never refused: not a test of it");
 }
