@@ -9,12 +9,13 @@
 //! connections: the allowance drops to the requests it is serving. A
 //! refusal with clearly fewer in progress means it rations requests: the
 //! starts are spaced a quarter wider than the spacing it refused (at least
-//! a second), and do not come that close again until that floor has faded
-//! (0.2 % a second). While requests are served the allowance grows back
-//! by one connection a calm second, up to the ceiling, and the spacing
-//! shrinks back to its floor. Without `Retry-After`, a host that refuses
-//! everything is asked again after pauses that double (from 250 ms to
-//! 8 s); with it, nothing goes to the host before that time.
+//! a second), and do not come that close again until that floor has come
+//! down (0.2 % a second, and a twentieth every ten requests served). While
+//! requests are served the allowance grows back by one connection a calm
+//! second, up to the ceiling, and the spacing shrinks back to its floor.
+//! Without `Retry-After`, a host that refuses everything is asked again
+//! after pauses that double (from 250 ms to 8 s); with it, nothing goes to
+//! the host before that time.
 
 use std::time::{Duration, Instant};
 
@@ -65,6 +66,9 @@ pub(crate) struct Ration {
     gap: Duration,
     floor: Duration,
     floor_at: Option<Instant>,
+    /// Requests served since the floor last moved: every ten, it comes
+    /// down a twentieth (the host may take more than it did).
+    taken: u32,
     last_start: Option<Instant>,
     /// Bytes received, and the time requests were served (request-
     /// seconds), counted up to `busy_at`; what one request brings a second.
@@ -102,6 +106,7 @@ impl Ration {
             gap: Duration::ZERO,
             floor: Duration::ZERO,
             floor_at: None,
+            taken: 0,
             last_start: None,
             rx: 0,
             busy: 0.0,
@@ -208,6 +213,13 @@ impl Ration {
             if self.serving >= self.peak(now) {
                 (self.peak, self.peak_at) = (self.serving, Some(now));
             }
+            if !self.gap.is_zero() {
+                self.taken += 1;
+                if self.taken >= 10 {
+                    (self.floor, self.floor_at) = (self.floor(now).mul_f64(0.95), Some(now));
+                    self.taken = 0;
+                }
+            }
             let gap = (self.gap - self.gap / 8).max(self.floor(now));
             self.gap = if gap < Duration::from_millis(10) {
                 Duration::ZERO
@@ -254,7 +266,7 @@ impl Ration {
             let spacing = spacing.unwrap_or(self.gap).max(self.gap);
             let floor = self.floor(now).max(spacing.mul_f64(1.25));
             let floor = floor.clamp(FIRST_GAP, MAX_WAIT);
-            (self.floor, self.floor_at) = (floor, Some(now));
+            (self.floor, self.floor_at, self.taken) = (floor, Some(now), 0);
             self.gap = self.gap.max(floor);
         }
         match retry_after {
@@ -410,10 +422,20 @@ mod tests {
         );
         assert!(r.blocked(at + 1000 * MS).is_some());
         assert_eq!(r.blocked(at + 1125 * MS), None);
-        // Served requests bring the spacing down to its floor, not below.
-        r.start(at + 1125 * MS);
-        serve(&mut r, at + 1126 * MS);
-        assert!(r.gap() >= 1120 * MS, "{:?}", r.gap());
+        // Served requests bring the spacing down to its floor, not below;
+        // ten of them bring the floor down a twentieth.
+        let mut now = at;
+        for k in 1..10 {
+            now += r.gap();
+            r.start(now);
+            serve(&mut r, now);
+            assert!(r.gap() >= 1100 * MS, "{k}: {:?}", r.gap());
+        }
+        now += r.gap();
+        r.start(now);
+        serve(&mut r, now);
+        // 1125 ms, faded 0.2 % a second for 11 s, less a twentieth.
+        assert!((1040 * MS..1050 * MS).contains(&r.gap()), "{:?}", r.gap());
     }
 
     #[test]
