@@ -12,10 +12,10 @@
 //! a thread with nothing left to start takes over the second half of the
 //! largest segment still running. A request needs its host's leave
 //! ([`crate::registry::budget`]): a host that rations (it answered 429)
-//! gets its largest blob first, in fewer, larger segments sized by its
-//! budget, and no running segment split. Smaller blobs go on one connection each,
-//! and so does a blob whose registry ignores `Range`: one connection at a
-//! time, however many of its segments noticed.
+//! gets its largest blob first, in fewer, larger segments (sized in
+//! `share.rs`), and no running segment split. Smaller blobs go on one
+//! connection each, and so does a blob whose registry ignores `Range`: one
+//! connection at a time, however many of its segments noticed.
 //!
 //! This module only chooses: it makes no request and touches no file;
 //! `download.rs` runs the tasks and moves the jobs through their phases,

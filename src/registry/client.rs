@@ -11,7 +11,9 @@
 //! `transport.rs`. It returns bytes and open streams; it does not choose
 //! platforms, verify blobs or write files (`download.rs` and `pull.rs` do).
 //! The `Authorization` header is never forwarded across a redirect, so blob
-//! redirects to a CDN carry no token.
+//! redirects to a CDN carry no token. Every ping, manifest and small blob
+//! request waits for its host's budget ([`crate::registry::budget`]),
+//! which a 429 shrinks rather than counting it as a failed attempt.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
