@@ -148,3 +148,6 @@ mod secrets;
 
 #[path = "it/layout.rs"]
 mod layout;
+
+#[path = "it/platforms.rs"]
+mod platforms;

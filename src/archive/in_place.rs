@@ -63,6 +63,7 @@ impl InPlace {
             match m {
                 Member::Dir(_) => {}
                 Member::Doc(_, bytes) => file.write_all_at(bytes, offset + 512).map_err(werr)?,
+                Member::Kept(_, bytes) => file.write_all_at(bytes, offset + 512).map_err(werr)?,
                 Member::Blob(b) if incoming.contains(&b.digest) => {
                     regions.insert(b.digest.clone(), offset + 512);
                 }

@@ -33,10 +33,7 @@ use crate::image::digest::{Digest, VerifyingReader};
 use crate::image::manifest::Descriptor;
 use crate::store::cache::{unique_suffix, Store};
 
-pub use crate::archive::index::{
-    blob_name, chain_id, manifest_json, members, oci_index_json, repositories_json, Format,
-    ImageEntry, Member,
-};
+pub use crate::archive::index::{blob_name, members, Format, Image, ImageEntry, Member};
 
 fn header(kind: tar::EntryType, size: u64) -> tar::Header {
     let mut h = tar::Header::new_ustar();
@@ -119,10 +116,10 @@ fn write_to<W: Write>(w: W, contents: Contents, name: &Path) -> Result<W> {
                 append_trusted_blob(&mut tar, blob, contents.store, name)?
             }
             Member::Blob(blob) => append_blob(&mut tar, blob, contents.store, name)?,
-            Member::Dir(_) | Member::Doc(..) => {
+            Member::Dir(_) | Member::Doc(..) | Member::Kept(..) => {
                 let h = member_header(&member).map_err(werr)?;
                 tar.get_mut().write_all(h.as_bytes()).map_err(werr)?;
-                if let Member::Doc(_, bytes) = &member {
+                if let Some(bytes) = member.bytes() {
                     tar.get_mut().write_all(bytes).map_err(werr)?;
                     tar.get_mut()
                         .write_all(&[0u8; 512][..padding(bytes.len() as u64)])
@@ -285,6 +282,10 @@ mod tests {
         entry_of(stored(store, b"{}"), vec![l1.clone(), l2, l1])
     }
 
+    fn image(entry: &ImageEntry) -> &Image {
+        &entry.images[0]
+    }
+
     fn contents<'a>(
         images: &'a [ImageEntry],
         format: Format,
@@ -320,9 +321,10 @@ mod tests {
     fn layout_and_determinism() {
         let store = Store::temporary().unwrap();
         let dir = Store::temporary().unwrap();
-        let image = entry(&store);
+        let named = entry(&store);
+        let image = image(&named);
         let out = dir.root().join("a.tar");
-        let images = std::slice::from_ref(&image);
+        let images = std::slice::from_ref(&named);
         write(&out, contents(images, Format::Both, &store, &[])).unwrap();
         let names: Vec<String> = listing(&out).into_iter().map(|e| e.0).collect();
         let b = |d: &Descriptor| blob_name(&d.digest);
@@ -375,10 +377,11 @@ mod tests {
     fn damaged_blob_fails_and_leaves_nothing() {
         let store = Store::temporary().unwrap();
         let dir = Store::temporary().unwrap();
-        let image = entry(&store);
+        let named = entry(&store);
+        let image = image(&named);
         fs::write(store.blob_path(&image.layers[1].digest), b"layer tw0").unwrap();
         let out = dir.root().join("bad.tar");
-        let images = std::slice::from_ref(&image);
+        let images = std::slice::from_ref(&named);
         let err = write(&out, contents(images, Format::Both, &store, &[])).unwrap_err();
         assert!(
             err.to_string()

@@ -23,7 +23,7 @@ use crate::cli::logging::init_logging;
 use crate::cli::targets::{output_path, references};
 use crate::error::{Error, Result};
 use crate::fetch::download::DEFAULT_CHUNK;
-use crate::image::platform::Platform;
+use crate::image::platform::{Platform, Selection};
 use crate::pull::{Plan, STDOUT};
 use crate::registry::auth::Credentials;
 use crate::registry::proxy::ProxyConfig;
@@ -51,12 +51,13 @@ pub fn plan(args: &Args, cwd: &Path, stdin: &mut dyn BufRead) -> Result<Plan> {
         (false, true) => Expansion::All,
         (false, false) => Expansion::Zstd,
     };
-    let (platform, platform_explicit) = match (&args.platform, &args.arch) {
+    let (selection, platform_explicit) = match (&args.platform, &args.arch) {
         (Some(_), Some(_)) => return Err(usage("give either --platform or -a/--arch, not both")),
-        (Some(p), None) => (Platform::parse(p).map_err(usage)?, true),
-        (None, Some(a)) => (Platform::parse_arch(a).map_err(usage)?, true),
-        (None, None) => (Platform::host(), false),
+        (Some(p), None) => (Selection::parse(p, false).map_err(usage)?, true),
+        (None, Some(a)) => (Selection::parse(a, true).map_err(usage)?, true),
+        (None, None) => (Selection::Some(vec![Platform::host()]), false),
     };
+    let platform = selection.first();
     let threads = args.threads.unwrap_or(8);
     if !(1..=128).contains(&threads) {
         return Err(usage(format!(
@@ -135,6 +136,7 @@ pub fn plan(args: &Args, cwd: &Path, stdin: &mut dyn BufRead) -> Result<Plan> {
         expansion,
         verify_cache: args.verify_cache,
         platform,
+        selection,
         platform_explicit,
         output,
         cache_dir,
@@ -265,6 +267,7 @@ mod tests {
             &["-t", "500", "nginx"][..],
             &["--platform", "linux", "nginx"][..],
             &["--platform", "linux/amd64", "-a", "arm64", "nginx"][..],
+            &["--platform", "linux/amd64,", "nginx"][..],
             &["-u", "me", "nginx"][..],
             &["--no-cache", "--cache-dir", "x", "nginx"][..],
             &["-o", "/nonexistent-dir/x.tar", "nginx"][..],
@@ -296,6 +299,14 @@ mod tests {
         let p = plan_of(&["-o", "x.tar", "--platform=linux/arm/v7", "nginx"]).unwrap();
         assert_eq!(p.output, Path::new("/tmp/x.tar"));
         assert_eq!(p.platform.to_string(), "linux/arm/v7");
+        let p = plan_of(&["--platform", "all", "nginx"]).unwrap();
+        assert_eq!(
+            (p.selection, p.platform),
+            (Selection::All, Platform::host())
+        );
+        let p = plan_of(&["-a", "arm64,amd64", "nginx"]).unwrap();
+        assert_eq!(p.platform.to_string(), "linux/arm64");
+        assert_eq!(p.selection.to_string(), "linux/arm64, linux/amd64");
     }
 
     #[test]

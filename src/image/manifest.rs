@@ -280,6 +280,14 @@ impl Descriptor {
                 .is_some_and(|p| p.platform().is_unknown())
     }
 
+    /// Whether this attestation entry describes the image `digest`
+    /// (`vnd.docker.reference.digest`, as BuildKit writes it).
+    pub fn attests(&self, digest: &Digest) -> bool {
+        self.annotations
+            .get("vnd.docker.reference.digest")
+            .is_some_and(|d| *d == digest.to_string())
+    }
+
     /// The entry's platform as the index writes it (`linux/arm64/v8`), for
     /// messages; an entry without one counts as linux/amd64.
     pub fn platform_as_listed(&self) -> String {
@@ -306,13 +314,17 @@ impl Descriptor {
 pub struct Resolved {
     /// The digest of the manifest bytes.
     pub digest: Digest,
-    /// The manifest exactly as the registry sent it.
+    /// The manifest exactly as the registry sent it (empty for one
+    /// pulltar wrote, from a schema 1 image).
     pub bytes: Vec<u8>,
     /// The manifest.
     pub image: ImageManifest,
     /// Whether it was chosen from an index (a config whose platform
     /// differs is then the index's mistake: a warning).
     pub from_index: bool,
+    /// The index it was chosen from, as the registry sent it, when the
+    /// reference named an index and only this image was taken from it.
+    pub index: Option<crate::image::upstream::Document>,
 }
 
 #[cfg(test)]

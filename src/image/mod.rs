@@ -1,6 +1,7 @@
 //! What an image *is*: references and the grammar of their names,
 //! digests, platforms, media types, manifests and indexes, and the kinds
-//! of layer a manifest may list.
+//! of layer a manifest may list; the documents a registry sent, kept as
+//! they were for a push ([`upstream`]).
 //!
 //! It takes in strings and bytes (a reference as typed, a manifest as
 //! received) and gives out validated values: a [`reference::Reference`],
@@ -15,3 +16,4 @@ pub mod media_type;
 pub mod name_rules;
 pub mod platform;
 pub mod reference;
+pub mod upstream;

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
 use crate::image::digest::Digest;
+use crate::image::manifest::Descriptor;
 
 /// A blob store rooted at a directory.
 #[derive(Debug)]
@@ -161,6 +162,37 @@ impl Store {
             let _ = fs::remove_file(&path);
         }
         ok
+    }
+
+    /// `--verify-cache`: hashes each held blob of `blobs`; a damaged one is
+    /// removed (and so fetched again). Stops on Ctrl-C.
+    pub fn verify_held<'a>(&self, blobs: impl IntoIterator<Item = &'a Descriptor>) -> Result<()> {
+        for blob in blobs {
+            if crate::ui::interrupt::interrupted() {
+                return Err(Error::Interrupted { resumable: true });
+            }
+            if self.size_of(&blob.digest).is_some() {
+                self.verify(&blob.digest, Some(blob.size));
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads a small held blob (a config) whole and checks it still hashes
+    /// to its digest; a damaged one is removed, and the error says to run
+    /// the pull again.
+    pub fn read_checked(&self, desc: &Descriptor) -> Result<Vec<u8>> {
+        let path = self.blob_path(&desc.digest);
+        let bytes = fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
+        if Digest::of(&bytes) != desc.digest {
+            self.evict(&desc.digest);
+            return Err(Error::Verify {
+                digest: desc.digest.to_string(),
+                detail: "the cached copy changed on disk; it was removed, run the pull again"
+                    .into(),
+            });
+        }
+        Ok(bytes)
     }
 
     /// A new temporary file name under `tmp/`, for a blob being made.
