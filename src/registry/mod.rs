@@ -3,12 +3,13 @@
 //! proxies), the `/v2/` ping and the authentication handshake
 //! ([`handshake`], [`auth`], [`credentials`], [`base64`]), the
 //! [`client`] that fetches manifests and opens blob streams, [`http_error`]
-//! for failed answers and the [`retry`] policy every request follows.
+//! for failed answers and the [`retry`] policy every request follows; and
+//! requests of any method with a body ([`request`]), as a push sends them.
 //!
 //! It takes in a reference and connection options, and gives out bytes
 //! (manifests, tokens, small blobs) and open blob streams. It never
-//! decides what to fetch, verifies no blob and writes no file: that is
-//! the caller's (`fetch/`, `resolve`).
+//! decides what to fetch and writes no file: that is the caller's
+//! (`fetch/`, `resolve`).
 
 pub mod auth;
 pub mod base64;
@@ -18,6 +19,7 @@ pub mod forward;
 pub mod handshake;
 pub mod http_error;
 pub mod proxy;
+pub mod request;
 pub mod retry;
 pub mod tls;
 pub mod transport;

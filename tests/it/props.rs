@@ -80,7 +80,7 @@ proptest! {
     fn challenges_never_panic(s in "\\PC{0,300}") {
         for c in parse_challenges(&s) {
             prop_assert!(!c.scheme.is_empty());
-            let _ = pulltar::registry::auth::token_url(&c, "repository:a:pull");
+            let _ = pulltar::registry::auth::token_url(&c, &["repository:a:pull".to_string()]);
         }
     }
 
