@@ -1,18 +1,20 @@
 //! pulltar pulls container images from a Docker or OCI registry, without
 //! a daemon, into one tar archive that `docker load`, `podman load`,
-//! skopeo and containerd accept.
+//! skopeo and containerd accept, and pushes such an archive into another
+//! registry with every digest unchanged.
 //!
 //! The source has one folder per stage, in the order data flows through
 //! them, and each stage imports only from the stages below it:
 //!
 //! - [`cli`]: the command line, read into the plan a command runs;
-//! - the commands' flows: [`pull`] and [`inspect`], with [`resolve`]
-//!   (a reference to its image manifest, through indexes) and [`schema1`]
-//!   (Docker schema 1 images converted) beside them;
+//! - the commands' flows: [`pull`], [`push`] (with [`push_blobs`], its
+//!   uploads) and [`inspect`], with [`resolve`] (a reference to its image
+//!   manifests, through indexes) and [`schema1`] (Docker schema 1 images
+//!   converted) beside them;
 //! - [`fetch`]: every blob of a pull onto disk, in parallel `Range`
 //!   segments, resumable, verified before it is kept;
 //! - [`archive`]: the tar written from the verified blobs, or laid out
-//!   first and filled in place;
+//!   first and filled in place; and read back for a push;
 //! - [`registry`]: talking to one registry (transport, TLS, proxies,
 //!   authentication, retries);
 //! - [`store`]: the content-addressed cache of verified blobs;
@@ -28,6 +30,8 @@ pub mod cli;
 
 pub mod inspect;
 pub mod pull;
+pub mod push;
+pub mod push_blobs;
 pub mod resolve;
 pub mod schema1;
 

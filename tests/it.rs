@@ -151,3 +151,12 @@ mod layout;
 
 #[path = "it/platforms.rs"]
 mod platforms;
+
+#[path = "it/push.rs"]
+mod push;
+
+#[path = "it/push_faults.rs"]
+mod push_faults;
+
+#[path = "it/push_auth.rs"]
+mod push_auth;

@@ -1,4 +1,5 @@
-//! What the user sees while a pull runs, on stderr, in one of three modes:
+//! What the user sees while a pull (or a push) runs, on stderr, in one of
+//! three modes:
 //! on a terminal, one line per blob (short digest, size, bar, percent,
 //! speed, state) and a total line, redrawn in place by one drawing thread
 //! (`progress_tty.rs`); elsewhere (CI, a file), one plain line per event
@@ -45,20 +46,29 @@ impl Progress {
     /// A reporter; `quiet` silences everything but errors. On a terminal
     /// stderr the bars are drawn (unless `PULLTAR_PROGRESS=plain`).
     pub fn new(quiet: bool) -> Progress {
+        Progress::with_mode(Progress::mode(quiet), false)
+    }
+
+    /// A reporter for a push: the same display, in a push's words.
+    pub fn for_push(quiet: bool) -> Progress {
+        Progress::with_mode(Progress::mode(quiet), true)
+    }
+
+    fn mode(quiet: bool) -> Mode {
         let plain = std::env::var("PULLTAR_PROGRESS").is_ok_and(|v| v == "plain");
-        let mode = if quiet {
+        if quiet {
             Mode::Quiet
         } else if !plain && tty::stderr_is_terminal() {
             Mode::Tty
         } else {
             Mode::Plain
-        };
-        Progress::with_mode(mode)
+        }
     }
 
-    pub(crate) fn with_mode(mode: Mode) -> Progress {
+    pub(crate) fn with_mode(mode: Mode, pushing: bool) -> Progress {
         let shared = Arc::new(Shared {
             mode,
+            pushing,
             started: Instant::now(),
             blobs_total: AtomicU64::new(0),
             blobs_done: AtomicU64::new(0),
@@ -178,6 +188,36 @@ impl Progress {
         );
     }
 
+    /// Reports a blob uploaded (a push), which the registry then said it
+    /// stored under its digest.
+    pub fn uploaded(&self, digest: &Digest, size: u64, took: Duration) {
+        let ms = self.shared.ms();
+        self.shared.with_slot(digest, |s| {
+            s.ended_ms.store(ms, Ordering::Relaxed);
+            s.bytes.store(size, Ordering::Relaxed);
+            s.set(State::Done);
+        });
+        let rate = size as f64 / took.as_secs_f64().max(0.001);
+        self.finished(
+            digest,
+            size,
+            &format!(
+                "uploaded, stored as its digest ({}/s)",
+                human_bytes(rate as u64)
+            ),
+        );
+    }
+
+    /// Reports a blob a push did not send: `how` says why ("already in
+    /// team/app", "mounted from team/a").
+    pub fn present(&self, digest: &Digest, size: u64, how: &str) {
+        let slot = self.shared.slot_or_new(digest, size);
+        slot.set(State::Cached);
+        slot.bytes.store(size, Ordering::Relaxed);
+        self.shared.blobs_cached.fetch_add(1, Ordering::Relaxed);
+        self.finished(digest, size, how);
+    }
+
     fn finished(&self, digest: &Digest, size: u64, how: &str) {
         let done = self.shared.blobs_done.fetch_add(1, Ordering::Relaxed) + 1;
         if self.shared.mode == Mode::Plain {
@@ -190,7 +230,7 @@ impl Progress {
         }
     }
 
-    /// Bytes received from the network so far.
+    /// Bytes received from the network (or, in a push, sent) so far.
     pub fn bytes_downloaded(&self) -> u64 {
         self.shared.bytes_downloaded.load(Ordering::Relaxed)
     }
@@ -258,7 +298,7 @@ mod tests {
 
     #[test]
     fn blob_states() {
-        let p = Progress::with_mode(Mode::Quiet);
+        let p = Progress::with_mode(Mode::Quiet, false);
         let d = Descriptor {
             media_type: String::new(),
             digest: Digest::of(b"a"),

@@ -83,8 +83,9 @@ fn cut(s: &str, width: usize) -> &str {
     }
 }
 
-/// One blob's line, at most `width` characters.
-pub(crate) fn blob_line(s: &Slot, now_ms: u64, width: usize) -> String {
+/// One blob's line, at most `width` characters (in a push's words when
+/// `pushing`).
+pub(crate) fn blob_line(s: &Slot, now_ms: u64, width: usize, pushing: bool) -> String {
     let state = s.state();
     let bytes = s.bytes.load(Ordering::Relaxed).min(s.size);
     let pct = (bytes * 100).checked_div(s.size).unwrap_or(100);
@@ -101,12 +102,14 @@ pub(crate) fn blob_line(s: &Slot, now_ms: u64, width: usize) -> String {
     };
     let what = match state {
         State::Queued => "queued".to_string(),
+        State::Downloading if pushing => "uploading".to_string(),
         State::Downloading => match s.segments.load(Ordering::Relaxed) {
             0 | 1 => "downloading".to_string(),
             n => format!("downloading, {n} segments"),
         },
         State::Verifying => "verifying".to_string(),
         State::Done => "done".to_string(),
+        State::Cached if pushing => "in the registry".to_string(),
         State::Cached => "cached".to_string(),
         State::Retrying => {
             let why = s.reason.lock().unwrap_or_else(|p| p.into_inner());
@@ -200,7 +203,7 @@ pub(crate) fn frame(sh: &Shared, screen: &mut Screen) -> String {
     let mut out = String::new();
     let mut lines = 0;
     for i in shown {
-        out.push_str(&blob_line(&slots[i], now, width));
+        out.push_str(&blob_line(&slots[i], now, width, sh.pushing));
         out.push_str("\x1b[K\n");
         lines += 1;
     }
@@ -304,7 +307,12 @@ mod tests {
             State::Retrying,
         ] {
             for width in [1, 10, 20, 39, 60, 79, 200] {
-                let line = blob_line(&slot(2_000_000, 500_000, state), 1000, width);
+                let line = blob_line(
+                    &slot(2_000_000, 500_000, state),
+                    1000,
+                    width,
+                    width % 2 == 0,
+                );
                 assert!(line.chars().count() <= width, "{width}: {line:?}");
             }
         }
@@ -312,7 +320,12 @@ mod tests {
 
     #[test]
     fn wide_line_has_everything() {
-        let line = blob_line(&slot(2_000_000, 500_000, State::Downloading), 1000, 120);
+        let line = blob_line(
+            &slot(2_000_000, 500_000, State::Downloading),
+            1000,
+            120,
+            false,
+        );
         assert!(
             line.starts_with(&Digest::of(b"x").short().to_string()),
             "{line}"
@@ -322,7 +335,14 @@ mod tests {
         assert!(line.contains(" 25%"), "{line}");
         assert!(line.contains("500.0 KB/s"), "{line}");
         assert!(line.ends_with("downloading, 4 segments"), "{line}");
-        let narrow = blob_line(&slot(2_000_000, 500_000, State::Retrying), 1000, 40);
+        let narrow = blob_line(&slot(2_000_000, 500_000, State::Retrying), 1000, 40, false);
         assert!(narrow.contains("25% retrying"), "{narrow}");
+        let up = blob_line(
+            &slot(2_000_000, 500_000, State::Downloading),
+            1000,
+            120,
+            true,
+        );
+        assert!(up.ends_with("uploading"), "{up}");
     }
 }
