@@ -140,10 +140,9 @@ fn run_inner(plan: &Plan) -> Result<Vec<Pushed>> {
         threads: plan.threads,
         chunk: plan.chunk,
     };
-    let tally = blobs.push_all(jobs).map_err(|e| {
-        let name = &targets[0].name;
-        hinted(e, name)
-    })?;
+    let tally = blobs
+        .push_all(jobs)
+        .map_err(|e| hinted(e, &targets[0].name))?;
     let mut pushed = Vec::new();
     for t in &targets {
         let item = &items[t.item];
@@ -254,10 +253,11 @@ fn origin_note(origin: &Origin) -> String {
     }
 }
 
-/// `err` with the hint a push deserves.
+/// `err` with the hint a push deserves (`name` is where the push went,
+/// when the error does not say which repository it met).
 fn hinted(err: Error, name: &Reference) -> Error {
-    let repo = name.repository();
-    let project = repo.split('/').next().unwrap_or(repo);
+    let repo = repository_in(&err).unwrap_or_else(|| name.repository().to_string());
+    let project = repo.split('/').next().unwrap_or(&repo).to_string();
     let text = err.to_string().to_lowercase();
     match (&err, err.status()) {
         (_, Some(404)) if text.contains("project") && text.contains("not found") => err.with_hint(format!(
@@ -276,5 +276,41 @@ fn hinted(err: Error, name: &Reference) -> Error {
             ))
         }
         _ => err,
+    }
+}
+
+/// The repository in the URL of a failed request (`…/v2/<repo>/blobs/…`).
+fn repository_in(err: &Error) -> Option<String> {
+    let url = match err {
+        Error::Http { url, .. } | Error::Network { url, .. } => url,
+        Error::WithHint { error, .. } | Error::Hinted { error, .. } => return repository_in(error),
+        _ => return None,
+    };
+    let rest = &url[url.find("/v2/")? + 4..];
+    let end = rest.find("/blobs/").or_else(|| rest.find("/manifests/"))?;
+    Some(rest[..end].to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repositories_in_errors() {
+        let http = |url: &str| Error::Http {
+            what: "x".into(),
+            url: url.into(),
+            status: 401,
+            excerpt: String::new(),
+            retry_after: None,
+        };
+        let e = http("POST http://r:5000/v2/mirror/team/app/blobs/uploads/");
+        assert_eq!(repository_in(&e).as_deref(), Some("mirror/team/app"));
+        let e = http("PUT https://r/v2/a/manifests/v1").with_hint("h");
+        assert_eq!(repository_in(&e).as_deref(), Some("a"));
+        assert_eq!(repository_in(&http("GET http://r/v2/")), None);
+        let name = Reference::parse("r.example/other/x:1").unwrap();
+        let hinted = hinted(http("POST http://r/v2/harbor/x/blobs/uploads/"), &name);
+        assert!(hinted.to_string().contains("push to harbor/x"), "{hinted}");
     }
 }

@@ -232,15 +232,23 @@ impl Registry {
     }
 
     /// Where the upload stands (`GET` its location): how many bytes the
-    /// registry holds, or `None` when the session is gone or unusable.
-    pub fn upload_offset(&self, session: &Session, what: &str) -> Option<u64> {
-        let call = self.call("GET", &session.location, what);
+    /// registry holds (and the location to go on at, if it gives a new
+    /// one), or `None` when the session is gone or unusable.
+    pub fn upload_offset(&self, session: &mut Session, what: &str) -> Option<u64> {
+        let url = session.location.clone();
+        let call = self.call("GET", &url, what);
         let mut resp = self.request(&call, &mut || Ok(Sending::Nothing)).ok()?;
         let status = resp.status().as_u16();
         let end = range_end(header(&resp, "range"));
+        let next = header(&resp, "location").map(|l| self.resolve(l));
         drain(&mut resp);
         match status {
-            204 | 200 => Some(end.unwrap_or(0)),
+            204 | 200 => {
+                if let Some(next) = next {
+                    session.location = next;
+                }
+                Some(end.unwrap_or(0))
+            }
             s => {
                 log::debug!("{what}: the upload session answered HTTP {s}; starting again");
                 None

@@ -143,7 +143,7 @@ impl Upload<'_> {
             };
             progress_report::retrying(&what, &err.short_cause(), wait);
             interrupt::sleep(wait, None)?;
-            match self.registry.upload_offset(&session, &what) {
+            match self.registry.upload_offset(&mut session, &what) {
                 Some(n) if n <= self.size => {
                     if n != pos.offset {
                         log::debug!("{what}: the registry holds {n} bytes; going on from there");
@@ -173,7 +173,11 @@ impl Upload<'_> {
     /// The whole blob in one `PUT`.
     fn whole(&self, session: &Session, what: &str, verdict: &Mutex<Option<String>>) -> Result<()> {
         let state = Arc::new(Mutex::new(Verifier::new()));
-        let mut body = || self.body(0, self.size, &state, verdict);
+        let mut body = || {
+            // Sent again after a 401: the hash starts again too.
+            *state.lock().unwrap_or_else(|p| p.into_inner()) = Verifier::new();
+            self.body(0, self.size, &state, verdict)
+        };
         self.registry
             .finish_upload(session, self.digest, what, &mut body)
     }

@@ -303,6 +303,28 @@ fn errors_say_what_to_do() {
 
     let img = big_image(&reg, "team/e", "v1", 4096);
     let (work, tar) = pull_from(&reg, "team/e:v1", &[]);
+    // A damaged archive: the upload never completes.
+    let layer = &img.layers[0].digest;
+    let damaged = work.join("damaged.tar");
+    let mut bytes = std::fs::read(&tar).unwrap();
+    let member = format!("blobs/sha256/{}", crate::util::hex_of(layer));
+    let mut ar = tar::Archive::new(std::fs::File::open(&tar).unwrap());
+    let at = ar
+        .entries()
+        .unwrap()
+        .map(Result::unwrap)
+        .find(|e| e.path().unwrap().to_str() == Some(member.as_str()))
+        .map(|e| e.raw_file_position())
+        .expect("the layer in the archive");
+    bytes[at as usize + 100] ^= 0xff;
+    std::fs::write(&damaged, bytes).unwrap();
+    let res = pulltar_in(
+        work.path(),
+        &["push", path(&damaged), &format!("{}/d", reg.host())],
+    );
+    assert_eq!(res.code, 1, "{res}");
+    assert!(res.stderr.contains("archive is damaged"), "{res}");
+    assert_eq!(reg.blob_status("d/team/e", layer), 404, "nothing stored");
     // Something that answers, but not as a registry.
     let tokens = crate::token::TokenServer::start();
     let not_a_registry = format!("127.0.0.1:{}", tokens.port);
