@@ -242,13 +242,7 @@ impl TokenCache {
         map.insert(key.to_string(), token);
     }
 
-    /// Forgets a token the registry refused.
-    pub fn forget(&self, key: &str) {
-        let mut map = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-        map.remove(key);
-    }
-
-    /// Forgets every token.
+    /// Forgets every token (after a 401).
     pub fn clear(&self) {
         self.tokens
             .lock()
@@ -402,7 +396,7 @@ mod tests {
         );
         assert!(cache.get("k", now).is_some());
         assert!(cache.get("k", now + Duration::from_secs(10)).is_none());
-        cache.forget("k");
+        cache.clear();
         assert!(cache.get("k", now).is_none());
     }
 }

@@ -3,7 +3,7 @@
 //! auth for a user with push rights (tokens asked with `pull,push`, and
 //! for a blob mounted from another repository `pull` on that one too; a
 //! 401 in the middle of an upload renews the token and sends the body
-//! again); TLS with `--ca-cert`, and without it a refusal that says what to
+//! again; tokens good for 2 s through a push of several seconds); TLS with `--ca-cert`, and without it a refusal that says what to
 //! pass; a plain-HTTP registry through an HTTP proxy (`--proxy`, tinyproxy
 //! forwarding each request, bodies included). A wrong password is exit 1 saying the registry refused the push;
 //! no password or token is ever printed.
@@ -157,4 +157,44 @@ fn through_an_http_proxy() {
             "tinyproxy did not forward a {method}:\n{log}"
         );
     }
+}
+
+#[test]
+fn short_tokens_long_push() {
+    use crate::images::{image_of_layers, push_image, raw_layer, Flavor, AMD64, DOCKER_LAYER_TAR};
+    let t = TokenRegistry::start("private/app");
+    let mut rng = crate::util::Rng::new();
+    let layers = (0..4)
+        .map(|_| raw_layer(&mut rng, DOCKER_LAYER_TAR, 512 << 10))
+        .collect();
+    let img = image_of_layers(&mut rng, Flavor::Docker, AMD64, layers);
+    push_image(&t.reg, "private/long", Some("v1"), &img);
+    let c = Client::new();
+    let pw = format!("{PASSWORD}\n");
+    let login = ["-u", USER, "--password-stdin"];
+    let reference = format!("{}/private/long:v1", t.reg.host());
+    let (res, tar) = c.pull(&reference, &login, &[], Some(pw.as_bytes()));
+    assert_eq!(res.code, 0, "{res}");
+    // Tokens good for 2 s; uploads that take 5 s in all, one at a time.
+    t.tokens.issuer.set_lifetime(2);
+    let px = FaultProxy::start(t.reg.port);
+    px.add(Rule::new("/blobs/uploads/", Fault::SlowUpload(400 << 10)).method("PUT"));
+    let issued = t.tokens.issued_count();
+    let dest = format!("{}/long", px.host());
+    let mut args = vec!["push", "-t", "1", path(&tar), &dest];
+    args.extend(login);
+    let res = c.run(&args, &[], Some(pw.as_bytes()));
+    assert_eq!(res.code, 0, "{res}\n{}", px.dump());
+    let creds = format!("--creds={USER}:{PASSWORD}");
+    let pushed = format!("{}/long/private/long:v1", t.reg.host());
+    assert_eq!(
+        digest_of(&skopeo_raw(&pushed, &[&creds])),
+        img.manifest_digest
+    );
+    assert!(
+        t.tokens.issued_count() >= issued + 3,
+        "tokens renewed as they ran out: {} then {}",
+        issued,
+        t.tokens.issued_count()
+    );
 }
