@@ -117,6 +117,21 @@ fn all_platforms_of_an_oci_index_load_everywhere() {
     }
     let amd = ix.child(&AMD64);
     verify_everywhere(&tar, amd, std::slice::from_ref(&reference));
+    // Written in place (no cache), the archive has the same bytes.
+    let in_place = work.join("in-place.tar");
+    let res = pulltar_in(
+        work.path(),
+        &[
+            &reference,
+            "--platform",
+            "all",
+            "--no-cache",
+            "-o",
+            in_place.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(res.code, 0, "{res}");
+    assert!(std::fs::read(&in_place).unwrap() == std::fs::read(&tar).unwrap());
 
     let dk = Dockerd::start();
     let info = dk.load_and_inspect(&tar, &reference);
@@ -219,6 +234,10 @@ fn a_list_of_platforms_takes_those_and_docker_gets_the_first() {
         res.stderr.contains("s390x") && res.stderr.contains("linux/arm64"),
         "{res}"
     );
+    // inspect shows one platform.
+    let res = pulltar_in(work.path(), &["inspect", "--platform", "all", &reference]);
+    assert_eq!(res.code, 2, "{res}");
+    assert!(res.stderr.contains("--list-platforms"), "{res}");
     // `all` on a single-platform image is that image.
     let img = push_simple(&reg, "multi/one", "v1", Flavor::Docker);
     let one = format!("{}/multi/one:v1", reg.host());
