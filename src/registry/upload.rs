@@ -10,8 +10,10 @@
 //! a stall, 5xx, 416, an expired session) is followed by a `GET` on the
 //! upload: the upload goes on from the offset the registry reports (the
 //! bytes before it hashed again from the source), or starts again in a new
-//! session; the pull's retry policy spaces and bounds the attempts, counting
-//! only attempts that moved nothing. A 401 is renewed by the client. Ctrl-C
+//! session (also after a 416 at the very offset the registry reports, as
+//! ECR answers a restart in the same session); the pull's retry policy
+//! spaces and bounds the attempts, counting only attempts that moved
+//! nothing. A 401 is renewed by the client. Ctrl-C
 //! stops between reads. An upload given up is abandoned (`DELETE`).
 
 use std::io::{self, Read};
@@ -143,8 +145,11 @@ impl Upload<'_> {
             };
             progress_report::retrying(&what, &err.short_cause(), wait);
             interrupt::sleep(wait, None)?;
+            // A 416 where the registry says the upload stands: the session
+            // is confused (some registries refuse a restart in it); a new one.
+            let confused = err.status() == Some(416);
             match self.registry.upload_offset(&mut session, &what) {
-                Some(n) if n <= self.size => {
+                Some(n) if n <= self.size && !(confused && n == pos.offset) => {
                     if n != pos.offset {
                         log::debug!("{what}: the registry holds {n} bytes; going on from there");
                         pos = self.position_at(n)?;
