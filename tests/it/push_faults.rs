@@ -2,7 +2,10 @@
 //! 1m` in front of the registry (the push goes on in `PATCH` chunks; a
 //! chunk size the cap refuses too is an error saying so); a chunk that
 //! fails half-way (the fault proxy answers 503 to one `PATCH`: the push asks
-//! the upload where it stands and goes on from there, in the same session);
+//! the upload where it stands and goes on from there, in the same session;
+//! a 416 there starts a new session); chunks of the registry's
+//! `OCI-Chunk-Min-Length` when it asks for more than `--chunk-size`; a
+//! `Docker-Content-Digest` that is not ours, an error naming both;
 //! a push interrupted with Ctrl-C (exit 130) and one killed mid-blob (a
 //! slow uplink catches them there) complete when run again, without
 //! sending again what was stored; and the errors a person gets, with what
@@ -355,4 +358,52 @@ fn errors_say_what_to_do() {
         "{res}"
     );
     drop(img);
+}
+
+#[test]
+fn the_registrys_answers_are_checked() {
+    let src = Registry::start();
+    let img = big_image(&src, "team/min", "v1", 5 * MIB);
+    let (work, tar) = pull_from(&src, "team/min:v1", &[]);
+    let dst = Registry::start();
+    let px = FaultProxy::start(dst.port);
+    // Whole blobs refused; the registry asks for chunks of 2 MiB at least.
+    let min = (2 * MIB).to_string();
+    px.add(
+        Rule::new("/blobs/uploads/", Fault::Status(413, vec![]))
+            .method("PUT")
+            .times(1),
+    );
+    let header = Fault::SetHeader("OCI-Chunk-Min-Length".into(), min);
+    px.add(Rule::new("/blobs/uploads/", header).method("POST"));
+    let res = pulltar_in(
+        work.path(),
+        &["push", "-t", "1", path(&tar), &format!("{}/m", px.host())],
+    );
+    assert_eq!(res.code, 0, "{res}\n{}", px.dump());
+    let pushed = format!("{}/m/team/min:v1", dst.host());
+    assert_eq!(digest_of(&skopeo_raw(&pushed, &[])), img.manifest_digest);
+    let chunks: Vec<u64> = px
+        .settled()
+        .iter()
+        .filter(|r| r.method == "PATCH" && r.status == 202 && r.body_in > 4096)
+        .map(|r| r.body_in)
+        .collect();
+    let layer = img.layers[0].blob.len() as u64;
+    let two = 2 * MIB as u64;
+    assert_eq!(chunks, [two, two, layer - 2 * two], "{}", px.dump());
+
+    // A manifest the registry says it stored under another digest.
+    let wrong = format!("sha256:{}", "0".repeat(64));
+    let lie = Fault::SetHeader("Docker-Content-Digest".into(), wrong.clone());
+    px.add(Rule::new("/manifests/", lie).method("PUT"));
+    let res = pulltar_in(
+        work.path(),
+        &["push", path(&tar), &format!("{}/lie", px.host())],
+    );
+    assert_eq!(res.code, 1, "{res}");
+    assert!(
+        res.stderr.contains(&wrong) && res.stderr.contains(&img.manifest_digest),
+        "the error names both digests:\n{res}"
+    );
 }
