@@ -15,18 +15,16 @@
 //! so the image ID, is unchanged. This module reads the archive and
 //! writes nothing.
 
-use std::io::Read;
-
 use serde::Deserialize;
 
 use crate::archive::documents::{
     oci_manifest_json, ManifestItem, UPSTREAM_DIGEST, UPSTREAM_INDEX, UPSTREAM_MEDIA_TYPE,
 };
-use crate::archive::reader::{Archive, Region};
+use crate::archive::reader::Archive;
 use crate::archive::tree::{read_doc, tree, Tree};
 pub use crate::archive::tree::{Blob, Node};
 use crate::error::{Error, Result};
-use crate::image::digest::{Digest, Verifier};
+use crate::image::digest::Digest;
 use crate::image::layer_types::{self, Compression};
 use crate::image::manifest::{Descriptor, ImageConfig, MAX_CONFIG_BYTES, OCI_MANIFEST};
 use crate::image::reference::Reference;
@@ -306,7 +304,8 @@ fn written(archive: &Archive, item: &ManifestItem) -> Result<(Node, Origin)> {
     let mut layers = Vec::new();
     for path in &item.layers {
         let region = locate(path)?;
-        let (digest, compression) = hash(archive, region)?;
+        let (digest, start) = archive.hash(region)?;
+        let compression = layer_types::sniff(&start);
         let media_type = match compression {
             Compression::None => layer_types::OCI_LAYER_TAR,
             Compression::Gzip => layer_types::OCI_LAYER_GZIP,
@@ -337,30 +336,55 @@ fn descriptor(media_type: &str, digest: Digest, size: u64) -> Descriptor {
     }
 }
 
-/// The digest of the bytes of `region`, and the compression its first
-/// bytes show.
-fn hash(archive: &Archive, region: Region) -> Result<(Digest, Compression)> {
-    let mut reader = archive.open_region(region)?;
-    let mut verifier = Verifier::new();
-    let mut start = Vec::new();
-    let mut buf = vec![0u8; 256 << 10];
-    loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::io("read", archive.path(), e)),
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::cache::Store;
+
+    /// A `docker save`-style archive: no manifest, the layer a link.
+    #[test]
+    fn an_archive_without_manifests_gets_one() {
+        let dir = Store::temporary().unwrap();
+        let layer = b"layer bytes, plain";
+        let config = format!(
+            r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{}"]}}}}"#,
+            Digest::of(layer)
+        );
+        let items = br#"[{"Config":"c.json","RepoTags":["team/app:v1","bad name"],"Layers":["x/layer.tar"]},
+            {"Config":"c.json","RepoTags":null,"Layers":["x/layer.tar"]}]"#;
+        let mut b = tar::Builder::new(Vec::new());
+        let mut add = |name: &str, data: &[u8], link: Option<&str>| {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            match link {
+                Some(l) => {
+                    h.set_entry_type(tar::EntryType::Symlink);
+                    b.append_link(&mut h, name, l).unwrap()
+                }
+                None => b.append_data(&mut h, name, data).unwrap(),
+            }
         };
-        if start.len() < 8 {
-            start.extend_from_slice(&buf[..n.min(8)]);
-        }
-        verifier.update(&buf[..n]);
-        if crate::ui::interrupt::interrupted() {
-            return Err(Error::Interrupted { resumable: true });
-        }
+        add("c.json", config.as_bytes(), None);
+        add("l/layer.tar", layer, None);
+        add("x/layer.tar", b"", Some("../l/layer.tar"));
+        add("manifest.json", items, None);
+        let path = dir.root().join("a.tar");
+        std::fs::write(&path, b.into_inner().unwrap()).unwrap();
+        let got = images(&Archive::open(&path).unwrap()).unwrap();
+        assert_eq!(got.len(), 1, "one image, named once: {got:?}");
+        let one = &got[0];
+        let names: Vec<String> = one.names.iter().map(|n| n.to_string()).collect();
+        assert_eq!(names, ["docker.io/team/app:v1"]);
+        assert!(matches!(one.origin, Origin::Written(_)));
+        let blobs = one.root.blobs();
+        assert_eq!(blobs[0].digest, Digest::of(config.as_bytes()));
+        assert_eq!(blobs[1].digest, Digest::of(layer));
+        let m: serde_json::Value = serde_json::from_slice(&one.root.doc().bytes).unwrap();
+        assert_eq!(m["layers"][0]["mediaType"], layer_types::OCI_LAYER_TAR);
+        assert_eq!(
+            m["config"]["digest"],
+            Digest::of(config.as_bytes()).to_string()
+        );
     }
-    if verifier.len() != region.size {
-        return Err(archive.truncated());
-    }
-    Ok((verifier.finish(), layer_types::sniff(&start)))
 }

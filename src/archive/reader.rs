@@ -2,8 +2,9 @@
 //! indexed once ([`Archive::open`]: each name and where its bytes lie in
 //! the file, seeking past the data), and any member is later read from its
 //! place ([`Archive::read`] for a small document, bounded;
-//! [`Archive::open_region`] for a blob, streamed), by any number of
-//! threads, each with its own file handle.
+//! [`Archive::open_region`] for a blob, streamed; [`Archive::hash`] for the
+//! digest of a file no manifest names), by any number of threads, each
+//! with its own file handle.
 //!
 //! Names are taken as loaders take them: a leading `./` or `/` is dropped,
 //! and symbolic and hard links inside the archive are followed (`docker
@@ -19,7 +20,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::image::digest::Digest;
+use crate::image::digest::{Digest, Verifier};
 
 /// How many links one name may go through.
 pub const MAX_LINKS: usize = 8;
@@ -171,6 +172,34 @@ impl Archive {
         file.seek(SeekFrom::Start(region.offset))
             .map_err(|e| Error::io("read", &self.path, e))?;
         Ok(file.take(region.size))
+    }
+
+    /// The digest of the bytes of `region`, hashed from the archive, and
+    /// their first bytes (what a compression shows). Stops on Ctrl-C.
+    pub fn hash(&self, region: Region) -> Result<(Digest, Vec<u8>)> {
+        let mut reader = self.open_region(region)?;
+        let mut verifier = Verifier::new();
+        let mut start = Vec::new();
+        let mut buf = vec![0u8; 256 << 10];
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::io("read", &self.path, e)),
+            };
+            if start.len() < 8 {
+                start.extend_from_slice(&buf[..n.min(8)]);
+            }
+            verifier.update(&buf[..n]);
+            if crate::ui::interrupt::interrupted() {
+                return Err(Error::Interrupted { resumable: true });
+            }
+        }
+        if verifier.len() != region.size {
+            return Err(self.truncated());
+        }
+        Ok((verifier.finish(), start))
     }
 
     /// The error for an archive that ends before a member does.
