@@ -161,6 +161,17 @@ fn one_image_to_a_full_name_and_a_single_platform_of_an_index() {
         "{res}"
     );
     assert!(res.stderr.contains("one platform of the index"), "{res}");
+
+    // --format docker has no index.json: manifest.json holds the record.
+    let (work, tar) = pull_from(&src, "team/multi:v1", &["--format", "docker"]);
+    assert!(!read_tar(&tar).contains_key("index.json"));
+    let res = push_ok(&work, &[path(&tar), &format!("{}/docker", dst.host())]);
+    let pushed = format!("{}/docker/team/multi:v1", dst.host());
+    assert_eq!(
+        digest_of(&skopeo_raw(&pushed, &[])),
+        amd.manifest_digest,
+        "{res}"
+    );
 }
 
 /// The config digest of the manifest `reference` serves.
