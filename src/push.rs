@@ -187,7 +187,7 @@ fn destinations(plan: &Plan, items: &[Pushable]) -> Result<Vec<(usize, Reference
         }
         return Ok(vec![(0, full.clone())]);
     }
-    let mut out = Vec::new();
+    let mut out: Vec<(usize, Reference)> = Vec::new();
     for (i, item) in items.iter().enumerate() {
         if item.names.is_empty() {
             let why = plan.dest.target(None).unwrap_err();
@@ -199,6 +199,14 @@ fn destinations(plan: &Plan, items: &[Pushable]) -> Result<Vec<(usize, Reference
         }
         for name in &item.names {
             let target = plan.dest.target(Some(name)).map_err(Error::Usage)?;
+            if let Some((j, _)) = out.iter().find(|(j, t)| *j != i && *t == target) {
+                return Err(Error::Usage(format!(
+                    "two images of {} would both be pushed as {target} ({} and {}): push them to different prefixes",
+                    plan.archive.display(),
+                    items[*j].root.doc().digest,
+                    item.root.doc().digest
+                )));
+            }
             out.push((i, target));
         }
     }

@@ -328,6 +328,19 @@ fn errors_say_what_to_do() {
     assert_eq!(res.code, 1, "{res}");
     assert!(res.stderr.contains("archive is damaged"), "{res}");
     assert_eq!(reg.blob_status("d/team/e", layer), 404, "nothing stored");
+    // Two images of one path from two registries: no prefix can hold both.
+    let other = Registry::start();
+    big_image(&other, "team/e", "v1", 4096);
+    let both = work.join("both.tar");
+    let (a, b) = (
+        format!("{}/team/e:v1", reg.host()),
+        format!("{}/team/e:v1", other.host()),
+    );
+    let res = pulltar_in(work.path(), &[&a, &b, "-o", path(&both), "--no-cache"]);
+    assert_eq!(res.code, 0, "{res}");
+    let res = pulltar_in(work.path(), &["push", path(&both), &reg.host()]);
+    assert_eq!(res.code, 2, "{res}");
+    assert!(res.stderr.contains("would both be pushed as"), "{res}");
     // Something that answers, but not as a registry.
     let tokens = crate::token::TokenServer::start();
     let not_a_registry = format!("127.0.0.1:{}", tokens.port);
