@@ -148,3 +148,12 @@ mod secrets;
 
 #[path = "it/layout.rs"]
 mod layout;
+
+#[path = "it/cross.rs"]
+mod cross;
+
+#[path = "it/cross_linux.rs"]
+mod cross_linux;
+
+#[path = "it/cross_wine.rs"]
+mod cross_wine;

@@ -1,0 +1,221 @@
+//! The Windows exe under Wine, as a Windows user runs it: paths with a
+//! drive letter and backslashes, TLS with `--ca-cert`, a token registry
+//! with `-u … --password-stdin` into a default-named file in the working
+//! directory (the cache in `%LOCALAPPDATA%\pulltar`), `linux/amd64` picked
+//! from a multi-platform image by default, and a pull killed partway that
+//! the next run finishes with the bytes it had. Every archive is loaded by
+//! the Linux loaders (skopeo, podman, dockerd, containerd).
+
+use crate::creds_token::TokenRegistry;
+use crate::cross::{loads_everywhere, win_path, Wine};
+use crate::images::{push_index, Flavor, AMD64};
+use crate::loaders::check_archive;
+use crate::registry::Registry;
+use crate::retry::Case;
+use crate::tls::{Pki, TlsRegistry};
+use crate::token::{PASSWORD, USER};
+use crate::util::{hex_of, list_dir, poll, Output, TempDir};
+use std::io::Read;
+use std::process::{Child, Stdio};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+const MIB: usize = 1 << 20;
+
+#[test]
+fn windows_exe_pulls_over_tls_with_ca_cert() {
+    let t = TlsRegistry::start(Pki::new(&[]));
+    let wine = Wine::new();
+    let work = TempDir::new("wintls");
+    let (out, cache) = (work.join("out.tar"), work.join("cache"));
+    let reference = t.reference();
+    let args = [
+        reference.as_str(),
+        "--ca-cert",
+        &win_path(&t.pki.ca()),
+        "-o",
+        &win_path(&out),
+        "--cache-dir",
+        &win_path(&cache),
+    ];
+    let res = wine.run(work.path(), &args, None);
+    assert_eq!(res.code, 0, "pulltar.exe over TLS:\n{res}");
+    loads_everywhere(&out, &t.img, &reference);
+    assert_eq!(
+        t.manifest_gets(),
+        vec![200],
+        "{}",
+        t.front.describe("front")
+    );
+}
+
+#[test]
+fn windows_exe_pulls_from_a_token_registry_into_a_default_named_file() {
+    let t = TokenRegistry::start("private/app");
+    let wine = Wine::new();
+    let work = TempDir::new("wintok");
+    let reference = t.reference();
+    let args = [reference.as_str(), "-u", USER, "--password-stdin"];
+    let res = wine.run(work.path(), &args, Some(PASSWORD.as_bytes()));
+    assert_eq!(res.code, 0, "pulltar.exe with --password-stdin:\n{res}");
+    t.assert_nothing_leaked(&res);
+    assert_eq!(work.list(), ["private_app_v1.tar"], "{res}");
+    let blobs = wine.local_app_data().join("pulltar/blobs/sha256");
+    for l in &t.img.layers {
+        let cached = blobs.join(hex_of(&l.digest));
+        assert!(
+            cached.is_file(),
+            "the default cache lacks {}",
+            cached.display()
+        );
+    }
+    loads_everywhere(&work.join("private_app_v1.tar"), &t.img, &reference);
+}
+
+/// Windows users pull Linux images to carry to Linux hosts: the default
+/// is linux/amd64 (the Docker list is ordered arm/v7, arm64, amd64).
+#[test]
+fn windows_exe_picks_linux_amd64_by_default() {
+    let reg = Registry::start();
+    let index = push_index(&reg, "team/multi", "v1", Flavor::Docker);
+    let wine = Wine::new();
+    let work = TempDir::new("winplat");
+    let out = work.join("out.tar");
+    let reference = format!("{}/team/multi:v1", reg.host());
+    let args = [reference.as_str(), "-o", &win_path(&out), "--no-cache"];
+    let res = wine.run(work.path(), &args, None);
+    assert_eq!(res.code, 0, "pulltar.exe of a multi-platform image:\n{res}");
+    check_archive(&out, index.child(&AMD64), &[reference]);
+}
+
+/// A Wine process in the background, killed (by its PID) on drop.
+struct Background {
+    child: Option<Child>,
+    out: Option<JoinHandle<String>>,
+    err: Option<JoinHandle<String>>,
+}
+
+fn drain(r: impl Read + Send + 'static) -> Option<JoinHandle<String>> {
+    Some(std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::BufReader::new(r).read_to_string(&mut s);
+        s
+    }))
+}
+
+impl Background {
+    fn spawn(wine: &Wine, case: &Case, extra: &[&str]) -> Background {
+        let mut cmd = wine.pulltar(case.work.path());
+        cmd.arg(case.reference())
+            .arg("-o")
+            .arg(win_path(&case.out()))
+            .arg("--cache-dir")
+            .arg(win_path(&case.cache()))
+            .args(extra)
+            .env("PULLTAR_RETRY_DELAY_MS", "50")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("start wine");
+        let (o, e) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+        Background {
+            child: Some(child),
+            out: drain(o),
+            err: drain(e),
+        }
+    }
+
+    fn exited(&mut self) -> bool {
+        matches!(self.child.as_mut().unwrap().try_wait(), Ok(Some(_)))
+    }
+
+    /// Waits up to `limit` for the exit (then kills it and fails).
+    fn wait(mut self, limit: Duration) -> Output {
+        let mut child = self.child.take().unwrap();
+        let start = Instant::now();
+        let status = loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                break st;
+            }
+            if start.elapsed() > limit {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("pulltar.exe did not exit within {limit:?}");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        Output {
+            code: status.code().unwrap_or(-1),
+            stdout: self.out.take().unwrap().join().unwrap(),
+            stderr: self.err.take().unwrap().join().unwrap(),
+        }
+    }
+
+    /// SIGKILL to the process that runs the exe, then its output.
+    fn kill(mut self) -> Output {
+        let _ = self.child.as_mut().unwrap().kill();
+        self.wait(Duration::from_secs(10))
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[test]
+fn windows_exe_killed_partway_finishes_on_the_next_run() {
+    let case = Case::big(2, 8 * MIB);
+    let layers: usize = case.img.layers.iter().map(|l| l.blob.len()).sum();
+    let total = (layers + case.img.config.len()) as u64;
+    case.px.set_rate(4 * MIB as u64);
+    let wine = Wine::new();
+    std::fs::create_dir_all(case.work.join("out")).unwrap();
+    let mut first = Background::spawn(&wine, &case, &["-t", "2"]);
+    let target = total * 40 / 100;
+    let reached = poll(6000, Duration::from_millis(10), || {
+        assert!(
+            !first.exited(),
+            "the pull ended before {target} bytes:\n{}",
+            case.px.dump()
+        );
+        (case.px.body_bytes("/blobs/") >= target).then_some(())
+    });
+    assert!(
+        reached.is_some(),
+        "never reached {target} bytes:\n{}",
+        case.px.dump()
+    );
+    let res = first.kill();
+    assert_eq!(res.code, -1, "the killed pull exited by itself:\n{res}");
+    assert!(
+        list_dir(&case.work.join("out")).is_empty(),
+        "output after a kill"
+    );
+    case.px.settled();
+    let before = case.px.body_bytes("/blobs/");
+    let res = Background::spawn(&wine, &case, &["-t", "2"]).wait(Duration::from_secs(180));
+    assert_eq!(res.code, 0, "the second run:\n{res}\n{}", case.px.dump());
+    case.px.settled();
+    let sent = case.px.body_bytes("/blobs/");
+    assert!(
+        sent as f64 <= 1.05 * total as f64,
+        "{sent} blob bytes relayed over two runs for {total} bytes of blobs \
+         ({before} before the kill):\n{}",
+        case.px.dump()
+    );
+    let partials = case.cache().join("tmp");
+    let left: Vec<String> = match partials.is_dir() {
+        true => list_dir(&partials),
+        false => vec![],
+    };
+    assert!(
+        left.iter().all(|n| !n.ends_with(".partial")),
+        "partials left: {left:?}"
+    );
+    loads_everywhere(&case.out(), &case.img, &case.reference());
+}
