@@ -2,9 +2,10 @@
 //! drive letter and backslashes, TLS with `--ca-cert`, a token registry
 //! with `-u … --password-stdin` into a default-named file in the working
 //! directory (the cache in `%LOCALAPPDATA%\pulltar`), `linux/amd64` picked
-//! from a multi-platform image by default, and a pull killed partway that
-//! the next run finishes with the bytes it had. Every archive is loaded by
-//! the Linux loaders (skopeo, podman, dockerd, containerd).
+//! from a multi-platform image by default, a pull killed partway that the
+//! next run finishes with the bytes it had, and Ctrl-C (exit 130, the next
+//! run resumes). Every archive is loaded by the Linux loaders (skopeo,
+//! podman, dockerd, containerd).
 
 use crate::creds_token::TokenRegistry;
 use crate::cross::{loads_everywhere, win_path, Wine};
@@ -151,6 +152,17 @@ impl Background {
         }
     }
 
+    /// SIGINT to the process that runs the exe: Wine hands it to the
+    /// program as a console Ctrl-C.
+    fn interrupt(&self) {
+        let pid = self.child.as_ref().unwrap().id().to_string();
+        let st = std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .expect("run kill");
+        assert!(st.success(), "kill -INT {pid} failed");
+    }
+
     /// SIGKILL to the process that runs the exe, then its output.
     fn kill(mut self) -> Output {
         let _ = self.child.as_mut().unwrap().kill();
@@ -167,19 +179,18 @@ impl Drop for Background {
     }
 }
 
-#[test]
-fn windows_exe_killed_partway_finishes_on_the_next_run() {
-    let case = Case::big(2, 8 * MIB);
+/// All blob bytes of the case's image (layers and config).
+fn blob_total(case: &Case) -> u64 {
     let layers: usize = case.img.layers.iter().map(|l| l.blob.len()).sum();
-    let total = (layers + case.img.config.len()) as u64;
-    case.px.set_rate(4 * MIB as u64);
-    let wine = Wine::new();
-    std::fs::create_dir_all(case.work.join("out")).unwrap();
-    let mut first = Background::spawn(&wine, &case, &["-t", "2"]);
-    let target = total * 40 / 100;
+    (layers + case.img.config.len()) as u64
+}
+
+/// Waits until the proxy has relayed `target` blob bytes, failing if the
+/// pull ended first.
+fn wait_for_bytes(case: &Case, run: &mut Background, target: u64) {
     let reached = poll(6000, Duration::from_millis(10), || {
         assert!(
-            !first.exited(),
+            !run.exited(),
             "the pull ended before {target} bytes:\n{}",
             case.px.dump()
         );
@@ -190,6 +201,29 @@ fn windows_exe_killed_partway_finishes_on_the_next_run() {
         "never reached {target} bytes:\n{}",
         case.px.dump()
     );
+}
+
+fn assert_no_partials(case: &Case) {
+    let tmp = case.cache().join("tmp");
+    let left: Vec<String> = match tmp.is_dir() {
+        true => list_dir(&tmp),
+        false => vec![],
+    };
+    assert!(
+        left.iter().all(|n| !n.ends_with(".partial")),
+        "partials left: {left:?}"
+    );
+}
+
+#[test]
+fn windows_exe_killed_partway_finishes_on_the_next_run() {
+    let case = Case::big(2, 8 * MIB);
+    let total = blob_total(&case);
+    case.px.set_rate(4 * MIB as u64);
+    let wine = Wine::new();
+    std::fs::create_dir_all(case.work.join("out")).unwrap();
+    let mut first = Background::spawn(&wine, &case, &["-t", "2"]);
+    wait_for_bytes(&case, &mut first, total * 40 / 100);
     let res = first.kill();
     assert_eq!(res.code, -1, "the killed pull exited by itself:\n{res}");
     assert!(
@@ -208,14 +242,48 @@ fn windows_exe_killed_partway_finishes_on_the_next_run() {
          ({before} before the kill):\n{}",
         case.px.dump()
     );
-    let partials = case.cache().join("tmp");
-    let left: Vec<String> = match partials.is_dir() {
-        true => list_dir(&partials),
-        false => vec![],
-    };
-    assert!(
-        left.iter().all(|n| !n.ends_with(".partial")),
-        "partials left: {left:?}"
-    );
+    assert_no_partials(&case);
     loads_everywhere(&case.out(), &case.img, &case.reference());
+}
+
+/// Ctrl-C (SIGINT, which Wine turns into the console's Ctrl-C): exit 130
+/// within seconds, nothing at the output path, and the next run fetches
+/// only what was missing.
+#[test]
+fn windows_exe_ctrl_c_exits_130_and_the_next_run_resumes() {
+    let case = Case::big(2, 8 * MIB);
+    let total = blob_total(&case);
+    case.px.set_rate(4 * MIB as u64);
+    let wine = Wine::new();
+    std::fs::create_dir_all(case.work.join("out")).unwrap();
+    let mut first = Background::spawn(&wine, &case, &["-t", "2"]);
+    wait_for_bytes(&case, &mut first, total * 35 / 100);
+    let t0 = Instant::now();
+    first.interrupt();
+    let res = first.wait(Duration::from_secs(20));
+    let took = t0.elapsed();
+    assert_eq!(res.code, 130, "Ctrl-C should exit 130:\n{res}");
+    assert!(
+        took < Duration::from_secs(5),
+        "took {took:?} to stop after Ctrl-C"
+    );
+    assert!(res.stderr.to_lowercase().contains("interrupt"), "{res}");
+    assert!(
+        list_dir(&case.work.join("out")).is_empty(),
+        "output after Ctrl-C"
+    );
+    case.px.settled();
+    let before = case.px.body_bytes("/blobs/");
+    let res = Background::spawn(&wine, &case, &["-t", "2"]).wait(Duration::from_secs(180));
+    assert_eq!(res.code, 0, "the rerun:\n{res}\n{}", case.px.dump());
+    case.px.settled();
+    let rerun = case.px.body_bytes("/blobs/") - before;
+    let slack = 4 * 256 * 1024 + 64 * 1024;
+    assert!(
+        rerun <= total - before.min(total) + slack,
+        "the rerun fetched {rerun} bytes; {before} of {total} came before Ctrl-C:\n{}",
+        case.px.dump()
+    );
+    assert_no_partials(&case);
+    check_archive(&case.out(), &case.img, &case.tags());
 }
