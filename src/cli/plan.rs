@@ -72,7 +72,10 @@ pub fn plan(args: &Args, cwd: &Path, stdin: &mut dyn BufRead) -> Result<Plan> {
         match &args.cache_dir {
             Some(d) => Some(cwd.join(d)),
             None => Some(Store::default_root().ok_or_else(|| {
-                usage("no cache directory: set HOME or XDG_CACHE_HOME, or pass --cache-dir or --no-cache")
+                usage(format!(
+                    "no cache directory: set {}, or pass --cache-dir or --no-cache",
+                    crate::sys::CACHE_DIR_VARIABLES
+                ))
             })?),
         }
     };

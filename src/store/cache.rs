@@ -62,13 +62,9 @@ impl Store {
     }
 
     /// The default location: `$XDG_CACHE_HOME/pulltar`, else
-    /// `~/.cache/pulltar`.
+    /// `~/.cache/pulltar`; `%LOCALAPPDATA%\pulltar` on Windows.
     pub fn default_root() -> Option<PathBuf> {
-        let nonempty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
-        if let Some(x) = nonempty("XDG_CACHE_HOME") {
-            return Some(PathBuf::from(x).join("pulltar"));
-        }
-        nonempty("HOME").map(|h| PathBuf::from(h).join(".cache").join("pulltar"))
+        crate::sys::default_cache_dir()
     }
 
     fn create_dirs(&self) -> Result<()> {

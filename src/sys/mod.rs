@@ -120,6 +120,10 @@ pub fn default_cache_dir() -> Option<PathBuf> {
     imp::default_cache_dir()
 }
 
+/// The variables [`default_cache_dir`] reads, for a message saying what
+/// to set when none is.
+pub const CACHE_DIR_VARIABLES: &str = imp::CACHE_DIR_VARIABLES;
+
 /// The user's home directory (where `.docker/config.json` lives):
 /// `$HOME` on Unix, `%USERPROFILE%` on Windows.
 pub fn home_dir() -> Option<PathBuf> {

@@ -133,6 +133,8 @@ pub(super) fn default_cache_dir() -> Option<PathBuf> {
     home_dir().map(|h| h.join(".cache").join("pulltar"))
 }
 
+pub(super) const CACHE_DIR_VARIABLES: &str = "HOME or XDG_CACHE_HOME";
+
 pub(super) fn home_dir() -> Option<PathBuf> {
     super::env_path("HOME")
 }

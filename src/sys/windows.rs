@@ -266,6 +266,8 @@ pub(super) fn default_cache_dir() -> Option<PathBuf> {
     Some(local.join("pulltar"))
 }
 
+pub(super) const CACHE_DIR_VARIABLES: &str = "LOCALAPPDATA or USERPROFILE";
+
 pub(super) fn home_dir() -> Option<PathBuf> {
     super::env_path("USERPROFILE")
 }
