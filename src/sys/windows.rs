@@ -230,6 +230,13 @@ pub(super) fn replace(from: &Path, to: &Path) -> io::Result<()> {
                 waited += pause;
                 pause = (pause * 2).min(500);
             }
+            Err(e) if held_by_another(&e) => {
+                let why = format!(
+                    "{e}; another program may have it open (tried for {} s)",
+                    waited / 1000
+                );
+                return Err(io::Error::new(e.kind(), why));
+            }
             Err(e) => return Err(e),
         }
     }
