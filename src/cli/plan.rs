@@ -123,10 +123,9 @@ pub fn plan(args: &Args, cwd: &Path, stdin: &mut dyn BufRead) -> Result<Plan> {
     )?;
     if references.len() > 1
         && output.as_os_str() != STDOUT
-        && args
-            .output
-            .as_deref()
-            .is_some_and(|o| cwd.join(o).is_dir() || o.to_string_lossy().ends_with('/'))
+        && args.output.as_deref().is_some_and(|o| {
+            cwd.join(o).is_dir() || o.to_string_lossy().ends_with(std::path::is_separator)
+        })
     {
         return Err(usage(
             "several images go into one archive: -o must name a file, not a directory",

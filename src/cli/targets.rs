@@ -73,7 +73,10 @@ pub fn output_path(
         }
         Some(o) => {
             let full = cwd.join(o);
-            let names_dir = o.as_os_str().to_string_lossy().ends_with('/');
+            let names_dir = o
+                .as_os_str()
+                .to_string_lossy()
+                .ends_with(std::path::is_separator);
             if names_dir || full.is_dir() {
                 if !full.is_dir() {
                     return Err(usage(format!(
