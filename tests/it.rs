@@ -157,3 +157,6 @@ mod cross_linux;
 
 #[path = "it/cross_wine.rs"]
 mod cross_wine;
+
+#[path = "it/ask.rs"]
+mod ask;
