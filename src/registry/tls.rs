@@ -17,16 +17,6 @@ use ureq::tls::{Certificate, PemItem, RootCerts};
 
 use crate::error::{Error, Result};
 
-/// Bundle files, in the order the common distributions keep them.
-const BUNDLES: [&str; 6] = [
-    "/etc/ssl/certs/ca-certificates.crt",
-    "/etc/pki/tls/certs/ca-bundle.crt",
-    "/etc/ssl/ca-bundle.pem",
-    "/etc/pki/tls/cacert.pem",
-    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
-    "/etc/ssl/cert.pem",
-];
-
 /// The roots to trust, given the `--ca-cert` files.
 pub fn roots(extra: &[PathBuf]) -> Result<RootCerts> {
     let mut certs = Vec::new();
@@ -40,7 +30,7 @@ pub fn roots(extra: &[PathBuf]) -> Result<RootCerts> {
         }
         certs.extend(found);
     }
-    let (system, complete) = system_certs();
+    let (system, source, complete) = system_certs();
     if system.is_empty() && certs.is_empty() {
         log::debug!("no system CA store; using the bundled Mozilla roots");
         return Ok(RootCerts::WebPki);
@@ -49,7 +39,7 @@ pub fn roots(extra: &[PathBuf]) -> Result<RootCerts> {
         log::debug!("no system CA store; using the bundled Mozilla roots and --ca-cert");
         certs.extend(bundled());
     } else {
-        log::debug!("trusting {} system CA certificates", system.len());
+        log::debug!("trusting {} CA certificates from {source}", system.len());
         certs.extend(system);
         if !complete {
             log::debug!("and the bundled Mozilla roots beside them");
@@ -65,8 +55,9 @@ fn bundled() -> impl Iterator<Item = Certificate<'static>> {
         .map(|der| Certificate::from_der(der.as_ref()).to_owned())
 }
 
-/// The system's CA certificates, and whether they are all it trusts.
-fn system_certs() -> (Vec<Certificate<'static>>, bool) {
+/// The system's CA certificates, where they come from, and whether they
+/// are all it trusts.
+fn system_certs() -> (Vec<Certificate<'static>>, String, bool) {
     let from_env = |k: &str| {
         std::env::var_os(k)
             .filter(|v| !v.is_empty())
@@ -81,7 +72,11 @@ fn system_certs() -> (Vec<Certificate<'static>>, bool) {
         store = crate::sys::system_root_certificates();
         if !store.is_empty() {
             complete = crate::sys::SYSTEM_ROOTS_COMPLETE;
-        } else if let Some(b) = BUNDLES.iter().map(Path::new).find(|p| p.is_file()) {
+        } else if let Some(b) = crate::sys::CA_BUNDLES
+            .iter()
+            .map(Path::new)
+            .find(|p| p.is_file())
+        {
             files.push(b.to_path_buf());
         }
     }
@@ -101,6 +96,10 @@ fn system_certs() -> (Vec<Certificate<'static>>, bool) {
             files.extend(in_dir);
         }
     }
+    let mut source: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    if !store.is_empty() {
+        source.insert(0, "the system's certificate store".into());
+    }
     let mut seen = std::collections::HashSet::new();
     let certs = store
         .into_iter()
@@ -114,7 +113,7 @@ fn system_certs() -> (Vec<Certificate<'static>>, bool) {
         }))
         .filter(|c| seen.insert(c.der().to_vec()))
         .collect();
-    (certs, complete)
+    (certs, source.join(", "), complete)
 }
 
 /// `5ad8a5d6.0`: eight hex digits, a dot, a number.

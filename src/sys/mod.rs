@@ -20,7 +20,7 @@
 //! | escape sequences on the terminal | always | turned on (virtual terminal processing) where the console can |
 //! | default cache | `$XDG_CACHE_HOME/pulltar`, `~/.cache/pulltar` | `%LOCALAPPDATA%\pulltar` |
 //! | home (for `.docker/config.json`) | `$HOME` | `%USERPROFILE%` |
-//! | system CA certificates | none here: `tls.rs` reads the bundle files | the `ROOT` store (with Group Policy and enterprise roots) |
+//! | system CA certificates | the bundle files (`/etc/ssl/certs/…`), which `tls.rs` reads | the `ROOT` store (with Group Policy and enterprise roots) |
 //! | started from a file manager (a console of its own) | never | the console has no other process |
 
 use std::fs::File;
@@ -130,9 +130,15 @@ pub fn home_dir() -> Option<PathBuf> {
     imp::home_dir()
 }
 
+/// The files where the system keeps the certificate authorities it
+/// trusts, as PEM bundles, in the order the common Linux distributions
+/// (Debian, Red Hat, SUSE, Alpine and others) keep them; none on
+/// Windows, whose store [`system_root_certificates`] reads.
+pub const CA_BUNDLES: &[&str] = imp::CA_BUNDLES;
+
 /// The certificate authorities the system trusts for TLS servers, each
 /// as DER, from the system's certificate store where it has one
-/// (Windows); empty on Unix, where `tls.rs` reads the bundle files.
+/// (Windows); empty on Unix, where `tls.rs` reads [`CA_BUNDLES`].
 pub fn system_root_certificates() -> Vec<Vec<u8>> {
     imp::system_root_certificates()
 }

@@ -139,6 +139,15 @@ pub(super) fn home_dir() -> Option<PathBuf> {
     super::env_path("HOME")
 }
 
+pub(super) const CA_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/pki/tls/cacert.pem",
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+];
+
 pub(super) fn system_root_certificates() -> Vec<Vec<u8>> {
     Vec::new()
 }

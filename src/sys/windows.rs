@@ -322,6 +322,8 @@ unsafe fn usable_for_servers(cert: *const CERT_CONTEXT) -> bool {
 /// hundred).
 const MAX_STORE_CERTIFICATES: usize = 10_000;
 
+pub(super) const CA_BUNDLES: &[&str] = &[];
+
 pub(super) fn system_root_certificates() -> Vec<Vec<u8>> {
     let name = wide(OsStr::new("ROOT"));
     // SAFETY: `name` is NUL-terminated. The current user's ROOT store
