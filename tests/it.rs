@@ -160,3 +160,12 @@ mod cross_wine;
 
 #[path = "it/ask.rs"]
 mod ask;
+
+#[path = "it/wine_procs.rs"]
+mod wine_procs;
+
+#[path = "it/cross_wine_files.rs"]
+mod cross_wine_files;
+
+#[path = "it/cross_wine_console.rs"]
+mod cross_wine_console;

@@ -274,20 +274,30 @@ impl Wine {
         self.prefix.join("p")
     }
 
-    /// `%LOCALAPPDATA%` of the prefix's user, on the host.
-    pub fn local_app_data(&self) -> PathBuf {
+    /// `%USERPROFILE%` of the prefix's user, on the host.
+    pub fn user_profile(&self) -> PathBuf {
         let users = self.prefix().join("drive_c/users");
         let user = crate::util::list_dir(&users)
             .into_iter()
             .find(|u| u != "Public")
             .expect("a user in the Wine prefix");
-        users.join(user).join("AppData/Local")
+        users.join(user)
+    }
+
+    /// `%LOCALAPPDATA%` of the prefix's user, on the host.
+    pub fn local_app_data(&self) -> PathBuf {
+        self.user_profile().join("AppData/Local")
     }
 
     /// `wine <Windows pulltar>` in `cwd`, ready for arguments.
     pub fn pulltar(&self, cwd: &Path) -> Command {
+        self.exe(&binary(Target::Windows), cwd)
+    }
+
+    /// `wine EXE` in `cwd`, in this prefix, ready for arguments.
+    pub fn exe(&self, exe: &Path, cwd: &Path) -> Command {
         let mut cmd = Command::new(&self.wine);
-        cmd.arg(binary(Target::Windows)).current_dir(cwd);
+        cmd.arg(exe).current_dir(cwd);
         self.env(&mut cmd);
         cmd
     }
@@ -389,23 +399,41 @@ fn make_template() -> Result<PathBuf, String> {
 fn standin_dll() -> PathBuf {
     static DLL: OnceLock<PathBuf> = OnceLock::new();
     DLL.get_or_init(|| {
-        let gcc = require_tool("x86_64-w64-mingw32-gcc", "gcc-mingw-w64-x86-64");
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/wine");
-        let dir = target_dir().join("wine-standin");
-        std::fs::create_dir_all(&dir).unwrap();
-        let dll = dir.join("bcryptprimitives.dll");
-        let temp = dir.join(format!("bcryptprimitives.{}.dll", std::process::id()));
-        let mut cmd = Command::new(gcc);
-        cmd.args(["-shared", "-O2", "-s", "-static-libgcc", "-o"])
-            .arg(&temp)
-            .arg(src.join("bcryptprimitives.c"))
-            .arg(src.join("bcryptprimitives.def"))
-            .arg("-ladvapi32");
-        run(&mut cmd, Duration::from_secs(120)).ok("building the bcryptprimitives.dll stand-in");
-        std::fs::rename(&temp, &dll).unwrap();
-        dll
+        mingw(
+            "bcryptprimitives.dll",
+            &["bcryptprimitives.c", "bcryptprimitives.def"],
+            &["-shared", "-static-libgcc", "-ladvapi32"],
+        )
     })
     .clone()
+}
+
+/// `holdfile.exe` built from `tests/wine/` (once per test run): holds a
+/// file open without letting anyone replace it until a line arrives.
+pub fn holdfile_exe() -> PathBuf {
+    static EXE: OnceLock<PathBuf> = OnceLock::new();
+    EXE.get_or_init(|| mingw("holdfile.exe", &["holdfile.c"], &["-municode"]))
+        .clone()
+}
+
+/// Builds `name` under `target/wine-standin/` from `sources` in
+/// `tests/wine/` with the MinGW compiler and `flags`.
+fn mingw(name: &str, sources: &[&str], flags: &[&str]) -> PathBuf {
+    let gcc = require_tool("x86_64-w64-mingw32-gcc", "gcc-mingw-w64-x86-64");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/wine");
+    let dir = target_dir().join("wine-standin");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join(name);
+    let temp = dir.join(format!("{}.{name}", std::process::id()));
+    let mut cmd = Command::new(gcc);
+    cmd.args(["-O2", "-s", "-o"]).arg(&temp);
+    for s in sources {
+        cmd.arg(src.join(s));
+    }
+    cmd.args(flags);
+    run(&mut cmd, Duration::from_secs(120)).ok(&format!("building {name}"));
+    std::fs::rename(&temp, &out).unwrap();
+    out
 }
 
 /// The archive against every Linux loader: its contents, skopeo and
