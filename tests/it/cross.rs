@@ -318,15 +318,69 @@ impl Wine {
     }
 }
 
-impl Drop for Wine {
-    fn drop(&mut self) {
-        // `wineserver -k` ends the server of this prefix only (and the
-        // processes it runs); -w waits until it has gone.
+impl Wine {
+    /// Ends the Wine server of this prefix (and every Windows process it
+    /// runs); the next `wine` starts a new one.
+    pub fn stop_server(&self) {
+        // `wineserver -k` ends the server of this prefix only; -w waits
+        // until it has gone.
         for flag in ["-k", "-w"] {
             let mut cmd = Command::new(&self.wineserver);
             cmd.arg(flag).env("WINEPREFIX", self.prefix());
             let _ = crate::util::run(&mut cmd, Duration::from_secs(30));
         }
+    }
+
+    /// Runs the exe as [`Wine::run`] does, with Windows' ROOT certificate
+    /// store holding the CAs of `ca` (PEM) and nothing else. Wine fills
+    /// that store from the host's bundle, once per Wine server: so the
+    /// server is started afresh in a mount namespace where
+    /// `/etc/ssl/certs/ca-certificates.crt` is `ca` (bind-mounted; nothing
+    /// changes outside the namespace), and stopped after. Needs root.
+    pub fn run_with_store_roots(&self, cwd: &Path, args: &[&str], ca: &Path) -> Output {
+        let unshare = require_tool("unshare", "util-linux");
+        let id = run(Command::new("id").arg("-u"), Duration::from_secs(10)).ok("id -u");
+        assert_eq!(
+            id.stdout.trim(),
+            "0",
+            "showing Wine a certificate store needs root, for a mount namespace (CI runs as root)"
+        );
+        let bundle = "/etc/ssl/certs/ca-certificates.crt";
+        assert!(
+            Path::new(bundle).is_file(),
+            "no {bundle} to stand in for: apt-get install ca-certificates"
+        );
+        let inner = {
+            let mut c = self.pulltar(cwd);
+            c.args(args);
+            c
+        };
+        let mut cmd = Command::new(unshare);
+        cmd.args(["--mount", "--propagation", "private", "sh", "-c"])
+            .arg(format!(
+                "mount --bind \"$1\" {bundle} && shift && exec \"$@\""
+            ))
+            .arg("sh")
+            .arg(ca)
+            .arg(inner.get_program())
+            .args(inner.get_args())
+            .current_dir(cwd);
+        for (k, v) in inner.get_envs() {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        self.stop_server();
+        let out = run(&mut cmd, Duration::from_secs(180));
+        self.stop_server();
+        out
+    }
+}
+
+impl Drop for Wine {
+    fn drop(&mut self) {
+        self.stop_server();
     }
 }
 

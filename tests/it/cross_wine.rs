@@ -1,7 +1,8 @@
 //! The Windows exe under Wine, as a Windows user runs it: paths with a
-//! drive letter and backslashes, TLS with `--ca-cert`, a token registry
-//! with `-u … --password-stdin` into a default-named file in the working
-//! directory (the cache in `%LOCALAPPDATA%\pulltar`), `linux/amd64` picked
+//! drive letter and backslashes, TLS with `--ca-cert` or a CA in Windows'
+//! certificate store, a token registry with `-u … --password-stdin` into
+//! a default-named file in the working directory (the cache in
+//! `%LOCALAPPDATA%\pulltar`), `linux/amd64` picked
 //! from a multi-platform image by default, a pull killed partway that the
 //! next run finishes with the bytes it had, and Ctrl-C (exit 130, the next
 //! run resumes). Every archive is loaded by the Linux loaders (skopeo,
@@ -48,6 +49,36 @@ fn windows_exe_pulls_over_tls_with_ca_cert() {
         "{}",
         t.front.describe("front")
     );
+}
+
+/// A CA that only Windows' certificate store holds (no `--ca-cert`) is
+/// trusted, as the Linux system store is: without it there, the same
+/// pull is refused.
+#[test]
+fn windows_exe_trusts_the_windows_certificate_store() {
+    let t = TlsRegistry::start(Pki::new(&[]));
+    let wine = Wine::new();
+    let work = TempDir::new("winstore");
+    let out = work.join("out.tar");
+    let reference = t.reference();
+    let args = [
+        reference.as_str(),
+        "-o",
+        &win_path(&out),
+        "--no-cache",
+        "-v",
+    ];
+    let res = wine.run(work.path(), &args, None);
+    assert_eq!(res.code, 1, "trusted without the CA in the store:\n{res}");
+    assert!(res.stderr.contains("is not trusted"), "{res}");
+    let res = wine.run_with_store_roots(work.path(), &args, &t.pki.ca());
+    assert_eq!(res.code, 0, "with the CA in Windows' store:\n{res}");
+    assert!(
+        res.stderr
+            .contains("CA certificates from the system's certificate store"),
+        "{res}"
+    );
+    loads_everywhere(&out, &t.img, &reference);
 }
 
 #[test]
