@@ -71,12 +71,13 @@ impl Platform {
         Platform::parse(&format!("linux/{s}"))
     }
 
-    /// The platform whose images this program pulls by default: the one
-    /// it runs on, except that macOS and Windows hosts get Linux images
-    /// (which they run in a VM, as Docker Desktop does, or carry to Linux
-    /// hosts).
+    /// The platform whose images this program pulls by default: the
+    /// machine it runs on, except that macOS and Windows hosts get Linux
+    /// images (which they run in a VM, as Docker Desktop does, or carry to
+    /// Linux hosts): linux/arm64 on ARM Windows, even for the x86_64 exe
+    /// it runs emulated.
     pub fn host() -> Platform {
-        Platform::default_for(std::env::consts::OS, std::env::consts::ARCH)
+        Platform::default_for(std::env::consts::OS, crate::sys::machine_arch())
     }
 
     /// [`Platform::host`] for Rust's names of an OS and an architecture.

@@ -22,6 +22,7 @@
 //! | home (for `.docker/config.json`) | `$HOME` | `%USERPROFILE%` |
 //! | system CA certificates | the bundle files (`/etc/ssl/certs/…`), which `tls.rs` reads | the `ROOT` store (with Group Policy and enterprise roots) |
 //! | started from a file manager (a console of its own) | never | the console has no other process |
+//! | the machine's architecture | the program's | the machine's (an x86_64 exe runs emulated on ARM Windows) |
 
 use std::fs::File;
 use std::io;
@@ -154,6 +155,13 @@ pub const SYSTEM_ROOTS_COMPLETE: bool = imp::SYSTEM_ROOTS_COMPLETE;
 /// ends, so it should wait for Enter before it does). Never on Unix.
 pub fn owns_console_alone() -> bool {
     imp::owns_console_alone()
+}
+
+/// The machine's architecture, in Rust's names (`x86_64`, `aarch64`, …):
+/// the program's own on Unix; on Windows the machine's, which differs
+/// when ARM Windows runs an x86_64 exe under emulation.
+pub fn machine_arch() -> &'static str {
+    imp::machine_arch()
 }
 
 /// An environment variable, unless unset or empty.

@@ -182,6 +182,14 @@ fn default_directories_follow_the_environment() {
 }
 
 #[test]
+fn the_machine_has_an_architecture() {
+    let arch = machine_arch();
+    assert!(!arch.is_empty());
+    #[cfg(unix)]
+    assert_eq!(arch, std::env::consts::ARCH);
+}
+
+#[test]
 fn system_store_certificates_are_der() {
     let certs = system_root_certificates();
     // DER certificates start with a SEQUENCE (0x30).

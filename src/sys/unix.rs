@@ -157,3 +157,7 @@ pub(super) const SYSTEM_ROOTS_COMPLETE: bool = true;
 pub(super) fn owns_console_alone() -> bool {
     false
 }
+
+pub(super) fn machine_arch() -> &'static str {
+    std::env::consts::ARCH
+}

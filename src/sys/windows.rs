@@ -37,6 +37,7 @@ use windows_sys::Win32::System::Console::{
     SetConsoleCtrlHandler, SetConsoleMode, CONSOLE_SCREEN_BUFFER_INFO, CTRL_BREAK_EVENT,
     CTRL_C_EVENT, ENABLE_VIRTUAL_TERMINAL_PROCESSING, STD_ERROR_HANDLE,
 };
+use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleW, GetProcAddress};
 use windows_sys::Win32::System::Threading::{GetCurrentProcess, OpenProcessToken};
 
 pub(super) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
@@ -369,4 +370,36 @@ pub(super) fn owns_console_alone() -> bool {
     // SAFETY: the buffer holds the 2 entries it is said to.
     let n = unsafe { GetConsoleProcessList(pids.as_mut_ptr(), 2) };
     n == 1
+}
+
+/// `IsWow64Process2` (Windows 10 1511 and later): the machine a process
+/// runs as, and the machine underneath.
+type IsWow64Process2 = unsafe extern "system" fn(HANDLE, *mut u16, *mut u16) -> BOOL;
+
+pub(super) fn machine_arch() -> &'static str {
+    // Looked up when called, not imported, so the exe still starts on a
+    // Windows 10 without it (then the build's own architecture it is).
+    let kernel32 = wide(OsStr::new("kernel32.dll"));
+    // SAFETY: kernel32 is loaded in every process; the name is
+    // NUL-terminated; the function has the documented signature.
+    let native = unsafe {
+        let module = GetModuleHandleW(kernel32.as_ptr());
+        let found = match module.is_null() {
+            true => None,
+            false => GetProcAddress(module, c"IsWow64Process2".as_ptr().cast()),
+        };
+        found.and_then(|f| {
+            let f: IsWow64Process2 = std::mem::transmute(f);
+            let (mut process, mut native) = (0u16, 0u16);
+            (f(GetCurrentProcess(), &mut process, &mut native) != 0).then_some(native)
+        })
+    };
+    // IMAGE_FILE_MACHINE_AMD64, _ARM64, _I386, _ARMNT.
+    match native {
+        Some(0x8664) => "x86_64",
+        Some(0xAA64) => "aarch64",
+        Some(0x014C) => "x86",
+        Some(0x01C4) => "arm",
+        _ => std::env::consts::ARCH,
+    }
 }
