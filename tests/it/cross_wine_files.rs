@@ -1,6 +1,6 @@
 //! The Windows exe and the files around it, under Wine: credentials from
-//! `%USERPROFILE%\.docker\config.json` and from `DOCKER_CONFIG`; an
-//! existing output replaced by a rename, also while another program holds
+//! `%USERPROFILE%\.docker\config.json` and from `DOCKER_CONFIG` (and a
+//! `--log-file` without them); an existing output replaced by a rename, also while another program holds
 //! it open for a moment (retried) or for too long (a clear error, the old
 //! file intact); `-o -` into a pipe, byte for byte the archive `-o FILE`
 //! writes; default file names that NTFS accepts. Every archive is loaded
@@ -38,13 +38,21 @@ fn windows_exe_reads_credentials_from_userprofile_and_docker_config() {
     let profile_docker = wine.user_profile().join(".docker");
     write_config(&profile_docker, USER, PASSWORD, &host);
     let out = work.join("profile.tar");
+    let log = work.join("pull.log");
     let args = [reference.as_str(), "-o", &win_path(&out), "--no-cache"];
-    let res = wine.run(work.path(), &args, None);
+    let log_arg = win_path(&log);
+    let mut logged = args.to_vec();
+    logged.extend(["--log-file", log_arg.as_str()]);
+    let res = wine.run(work.path(), &logged, None);
     assert_eq!(
         res.code, 0,
         "with %USERPROFILE%\\.docker\\config.json:\n{res}"
     );
     t.assert_nothing_leaked(&res);
+    // The log file (made with a DACL for this user alone, the Windows
+    // mode 0600) holds the debug log and no secret.
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("DEBUG") && !text.contains(PASSWORD), "{text}");
     loads_everywhere(&out, &t.img, &reference);
     // DOCKER_CONFIG wins over the profile's config, which now holds a
     // stale password.
