@@ -284,6 +284,14 @@ impl Wine {
         users.join(user)
     }
 
+    /// Copies `exe` into the prefix's `C:\windows\system32`, where
+    /// programs are found by name.
+    pub fn install(&self, exe: &Path) {
+        let name = exe.file_name().unwrap();
+        let to = self.prefix().join("drive_c/windows/system32").join(name);
+        std::fs::copy(exe, to).unwrap();
+    }
+
     /// `%LOCALAPPDATA%` of the prefix's user, on the host.
     pub fn local_app_data(&self) -> PathBuf {
         self.user_profile().join("AppData/Local")
@@ -467,6 +475,15 @@ fn standin_dll() -> PathBuf {
 pub fn holdfile_exe() -> PathBuf {
     static EXE: OnceLock<PathBuf> = OnceLock::new();
     EXE.get_or_init(|| mingw("holdfile.exe", &["holdfile.c"], &["-municode"]))
+        .clone()
+}
+
+/// `docker-credential-desktop.exe` built from `tests/wine/credhelper.c`
+/// (once per test run): answers `get` with `PT_HELPER_USER` and
+/// `PT_HELPER_SECRET`, as Docker Desktop's helper answers from its store.
+pub fn credhelper_exe() -> PathBuf {
+    static EXE: OnceLock<PathBuf> = OnceLock::new();
+    EXE.get_or_init(|| mingw("docker-credential-desktop.exe", &["credhelper.c"], &[]))
         .clone()
 }
 

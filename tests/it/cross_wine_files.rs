@@ -1,6 +1,7 @@
 //! The Windows exe and the files around it, under Wine: credentials from
-//! `%USERPROFILE%\.docker\config.json` and from `DOCKER_CONFIG` (and a
-//! `--log-file` without them); an existing output replaced by a rename, also while another program holds
+//! `%USERPROFILE%\.docker\config.json`, from `DOCKER_CONFIG` and from
+//! Docker Desktop's credential helper (and a `--log-file` without them); an
+//! existing output replaced by a rename, also while another program holds
 //! it open for a moment (retried) or for too long (a clear error, the old
 //! file intact); `-o -` into a pipe, byte for byte the archive `-o FILE`
 //! writes; default file names that NTFS accepts. Every archive is loaded
@@ -9,7 +10,7 @@
 use crate::client::userpass;
 use crate::creds::STALE;
 use crate::creds_token::TokenRegistry;
-use crate::cross::{loads_everywhere, win_path, Wine};
+use crate::cross::{credhelper_exe, loads_everywhere, win_path, Wine};
 use crate::images::{push_simple, Flavor};
 use crate::loaders::verify_everywhere;
 use crate::registry::Registry;
@@ -67,6 +68,30 @@ fn windows_exe_reads_credentials_from_userprofile_and_docker_config() {
         .env("DOCKER_CONFIG", win_path(&elsewhere));
     let res = run(&mut cmd, Duration::from_secs(180));
     assert_eq!(res.code, 0, "with DOCKER_CONFIG:\n{res}");
+    t.assert_nothing_leaked(&res);
+    loads_everywhere(&out, &t.img, &reference);
+}
+
+/// Docker Desktop's way (`"credsStore": "desktop"`): the helper
+/// `docker-credential-desktop.exe` is found by name and asked.
+#[test]
+fn windows_exe_asks_docker_desktops_credential_helper() {
+    let t = TokenRegistry::start("private/app");
+    let wine = Wine::new();
+    wine.install(&credhelper_exe());
+    let work = TempDir::new("winhelper");
+    let reference = t.reference();
+    let docker = wine.user_profile().join(".docker");
+    std::fs::create_dir_all(&docker).unwrap();
+    let config = json!({"credsStore": "desktop", "auths": {t.reg.host(): {}}});
+    std::fs::write(docker.join("config.json"), config.to_string()).unwrap();
+    let out = work.join("helper.tar");
+    let mut cmd = wine.pulltar(work.path());
+    cmd.args([reference.as_str(), "-o", &win_path(&out), "--no-cache"])
+        .env("PT_HELPER_USER", USER)
+        .env("PT_HELPER_SECRET", PASSWORD);
+    let res = run(&mut cmd, Duration::from_secs(180));
+    assert_eq!(res.code, 0, "with docker-credential-desktop.exe:\n{res}");
     t.assert_nothing_leaked(&res);
     loads_everywhere(&out, &t.img, &reference);
 }
