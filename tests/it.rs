@@ -161,6 +161,9 @@ mod cross_wine;
 #[path = "it/ask.rs"]
 mod ask;
 
+#[path = "it/wine.rs"]
+mod wine;
+
 #[path = "it/wine_procs.rs"]
 mod wine_procs;
 

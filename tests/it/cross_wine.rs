@@ -9,7 +9,7 @@
 //! podman, dockerd, containerd).
 
 use crate::creds_token::TokenRegistry;
-use crate::cross::{loads_everywhere, win_path, Wine};
+use crate::cross::loads_everywhere;
 use crate::images::{push_index, Flavor, AMD64};
 use crate::loaders::check_archive;
 use crate::registry::Registry;
@@ -17,6 +17,7 @@ use crate::retry::Case;
 use crate::tls::{Pki, TlsRegistry};
 use crate::token::{PASSWORD, USER};
 use crate::util::{hex_of, list_dir, poll, Output, TempDir};
+use crate::wine::{win_path, Wine};
 use std::io::Read;
 use std::process::{Child, Stdio};
 use std::thread::JoinHandle;

@@ -5,10 +5,11 @@
 //! failure; without a console (standard input a pipe or nothing) it never
 //! asks; and `-o -` onto the console is refused, as onto a terminal.
 
-use crate::cross::{loads_everywhere, win_path, Wine};
+use crate::cross::loads_everywhere;
 use crate::images::{push_simple, Flavor};
 use crate::registry::Registry;
 use crate::util::TempDir;
+use crate::wine::{win_path, Wine};
 use crate::wine_procs::Console;
 
 #[test]

@@ -10,12 +10,13 @@
 use crate::client::userpass;
 use crate::creds::STALE;
 use crate::creds_token::TokenRegistry;
-use crate::cross::{credhelper_exe, loads_everywhere, win_path, Wine};
+use crate::cross::loads_everywhere;
 use crate::images::{push_simple, Flavor};
 use crate::loaders::verify_everywhere;
 use crate::registry::Registry;
 use crate::token::{PASSWORD, USER};
 use crate::util::{hex_of, list_dir, poll, run, Output, TempDir};
+use crate::wine::{credhelper_exe, win_path, Wine};
 use crate::wine_procs::Holder;
 use serde_json::json;
 use std::path::Path;

@@ -9,8 +9,8 @@
 //! prefix's `wineserver -k` (when the [`Wine`] is dropped) ends whatever
 //! Windows process is left.
 
-use crate::cross::{holdfile_exe, win_path, Wine};
 use crate::util::{require_tool, Output};
+use crate::wine::{holdfile_exe, win_path, Wine};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
