@@ -20,7 +20,12 @@
 //! - [`store`]: the content-addressed cache of verified blobs;
 //! - [`ui`]: the progress display and Ctrl-C;
 //! - [`image`]: what an image is (references, digests, platforms,
-//!   manifests), with no network and no disk.
+//!   manifests), with no network and no disk;
+//! - [`sys`]: what differs between operating systems (positioned I/O,
+//!   Ctrl-C, the terminal, replacing a file, the default directories, the
+//!   system's CA certificates), behind one set of functions with a Unix
+//!   side and a Windows side; no other module tests `cfg(unix)` or
+//!   `cfg(windows)`.
 //!
 //! Every failure is an [`error::Error`], and `main.rs` turns it into the
 //! exit code.
@@ -46,5 +51,7 @@ pub mod store;
 pub mod ui;
 
 pub mod image;
+
+pub mod sys;
 
 pub mod error;

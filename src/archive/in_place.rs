@@ -15,7 +15,6 @@
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::Read;
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -59,11 +58,15 @@ impl InPlace {
         let mut regions = HashMap::new();
         for (m, &offset) in members.iter().zip(&placed) {
             let h = member_header(m).map_err(werr)?;
-            file.write_all_at(h.as_bytes(), offset).map_err(werr)?;
+            crate::sys::write_all_at(&file, h.as_bytes(), offset).map_err(werr)?;
             match m {
                 Member::Dir(_) => {}
-                Member::Doc(_, bytes) => file.write_all_at(bytes, offset + 512).map_err(werr)?,
-                Member::Kept(_, bytes) => file.write_all_at(bytes, offset + 512).map_err(werr)?,
+                Member::Doc(_, bytes) => {
+                    crate::sys::write_all_at(&file, bytes, offset + 512).map_err(werr)?
+                }
+                Member::Kept(_, bytes) => {
+                    crate::sys::write_all_at(&file, bytes, offset + 512).map_err(werr)?
+                }
                 Member::Blob(b) if incoming.contains(&b.digest) => {
                     regions.insert(b.digest.clone(), offset + 512);
                 }
@@ -121,7 +124,7 @@ fn copy_at(mut src: impl Read, file: &File, mut offset: u64) -> std::io::Result<
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        file.write_all_at(&buf[..n], offset)?;
+        crate::sys::write_all_at(file, &buf[..n], offset)?;
         verifier.update(&buf[..n]);
         offset += n as u64;
     }
@@ -162,7 +165,7 @@ mod tests {
             assert!(!placed.exists(), "nothing at the output before finish");
             for (x, dd) in data.iter().zip(&d).skip(1) {
                 let (file, at, _) = inplace.region(&dd.digest).unwrap();
-                file.write_all_at(x, at).unwrap();
+                crate::sys::write_all_at(&file, x, at).unwrap();
             }
             assert!(inplace.region(&d[0].digest).is_none());
             inplace.finish(&placed).unwrap();

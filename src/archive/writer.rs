@@ -250,7 +250,8 @@ impl TempOutput {
     }
 
     pub(crate) fn commit(mut self, out: &Path) -> Result<()> {
-        fs::rename(&self.path, out).map_err(|e| Error::io("rename the archive to", out, e))?;
+        crate::sys::replace(&self.path, out)
+            .map_err(|e| Error::io("rename the archive to", out, e))?;
         self.committed = true;
         Ok(())
     }

@@ -55,7 +55,8 @@ Usage: pulltar cache ls [--cache-dir DIR]
                           using the cache
       --older-than AGE    only those stored at least AGE ago: 30d, 12h, 2w
       --cache-dir DIR     the cache (default $XDG_CACHE_HOME/pulltar, else
-                          ~/.cache/pulltar)
+                          ~/.cache/pulltar; %LOCALAPPDATA%\\pulltar on
+                          Windows)
 ";
 
 /// What the command line asks for.
@@ -173,8 +174,12 @@ fn parse_sub(mut raw: Vec<OsString>) -> Result<Command> {
 }
 
 fn cache_root(dir: Option<PathBuf>) -> Result<PathBuf> {
-    dir.or_else(Store::default_root)
-        .ok_or_else(|| usage("no cache directory: set HOME or XDG_CACHE_HOME, or pass --cache-dir"))
+    dir.or_else(Store::default_root).ok_or_else(|| {
+        usage(format!(
+            "no cache directory: set {}, or pass --cache-dir",
+            crate::sys::CACHE_DIR_VARIABLES
+        ))
+    })
 }
 
 /// Runs a command, printing its result on stdout.

@@ -62,7 +62,10 @@ pub fn plan(args: &Args, cwd: &Path, stdin: &mut dyn BufRead) -> Result<Plan> {
         match &args.cache_dir {
             Some(d) => Some(cwd.join(d)),
             None => Some(Store::default_root().ok_or_else(|| {
-                usage("no cache directory: set HOME or XDG_CACHE_HOME, or pass --cache-dir or --no-cache")
+                usage(format!(
+                    "no cache directory: set {}, or pass --cache-dir or --no-cache",
+                    crate::sys::CACHE_DIR_VARIABLES
+                ))
             })?),
         }
     };
@@ -85,10 +88,9 @@ pub fn plan(args: &Args, cwd: &Path, stdin: &mut dyn BufRead) -> Result<Plan> {
     )?;
     if references.len() > 1
         && output.as_os_str() != STDOUT
-        && args
-            .output
-            .as_deref()
-            .is_some_and(|o| cwd.join(o).is_dir() || o.to_string_lossy().ends_with('/'))
+        && args.output.as_deref().is_some_and(|o| {
+            cwd.join(o).is_dir() || o.to_string_lossy().ends_with(std::path::is_separator)
+        })
     {
         return Err(usage(
             "several images go into one archive: -o must name a file, not a directory",

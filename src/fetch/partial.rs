@@ -18,7 +18,6 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufReader, Read, Write};
-use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -77,10 +76,7 @@ impl Partial {
                 j.lock()
                     .map_err(|e| ioerr("lock the download journal", e))?;
             }
-            let same = match (j.metadata(), fs::metadata(&journal_path)) {
-                (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
-                _ => false,
-            };
+            let same = crate::sys::is_same_file(&j, &journal_path);
             if same {
                 journal = Some(j);
                 break;
@@ -165,8 +161,7 @@ impl Partial {
     /// Writes `buf` at `offset` (and hashes it, when it continues the
     /// bytes hashed so far; a write below them starts the hash over).
     pub fn write_at(&self, buf: &[u8], offset: u64) -> Result<()> {
-        self.file
-            .write_all_at(buf, self.base + offset)
+        crate::sys::write_all_at(&self.file, buf, self.base + offset)
             .map_err(|e| Error::io("write the partial blob", &self.path, e))?;
         let mut inline = self.inline.lock().unwrap_or_else(|p| p.into_inner());
         if offset < inline.0 {
@@ -204,9 +199,7 @@ impl Partial {
         let mut buf = vec![0u8; 1 << 20];
         while offset < self.size {
             let want = buf.len().min((self.size - offset) as usize);
-            let n = self
-                .file
-                .read_at(&mut buf[..want], self.base + offset)
+            let n = crate::sys::read_at(&self.file, &mut buf[..want], self.base + offset)
                 .map_err(|e| format!("cannot read {}: {e}", self.path.display()))?;
             if n == 0 {
                 break;

@@ -72,13 +72,22 @@ impl Platform {
         Platform::parse(&format!("linux/{s}"))
     }
 
-    /// The platform this program runs on.
+    /// The platform whose images this program pulls by default: the
+    /// machine it runs on, except that macOS and Windows hosts get Linux
+    /// images (which they run in a VM, as Docker Desktop does, or carry to
+    /// Linux hosts): linux/arm64 on ARM Windows, even for the x86_64 exe
+    /// it runs emulated.
     pub fn host() -> Platform {
-        let os = match std::env::consts::OS {
-            "macos" => "darwin",
+        Platform::default_for(std::env::consts::OS, crate::sys::machine_arch())
+    }
+
+    /// [`Platform::host`] for Rust's names of an OS and an architecture.
+    fn default_for(os: &str, arch: &str) -> Platform {
+        let os = match os {
+            "macos" | "windows" => "linux",
             other => other,
         };
-        let (arch, variant) = match std::env::consts::ARCH {
+        let (arch, variant) = match arch {
             "x86_64" => ("amd64", ""),
             "aarch64" => ("arm64", ""),
             "arm" => ("arm", "v7"),
@@ -88,8 +97,6 @@ impl Platform {
             "riscv64" => ("riscv64", ""),
             other => (other, ""),
         };
-        // Images for macOS hosts are linux images run in a VM.
-        let os = if os == "darwin" { "linux" } else { os };
         Platform::new(os, arch, variant)
     }
 
@@ -310,6 +317,25 @@ mod tests {
         let h = Platform::host();
         assert_eq!(h.os, "linux");
         assert!(!h.arch.is_empty());
+    }
+
+    #[test]
+    fn desktop_hosts_default_to_linux_images() {
+        for (os, arch, want) in [
+            ("linux", "x86_64", "linux/amd64"),
+            ("linux", "aarch64", "linux/arm64"),
+            ("linux", "arm", "linux/arm/v7"),
+            ("windows", "x86_64", "linux/amd64"),
+            ("windows", "aarch64", "linux/arm64"),
+            ("macos", "aarch64", "linux/arm64"),
+            ("freebsd", "x86_64", "freebsd/amd64"),
+        ] {
+            assert_eq!(
+                Platform::default_for(os, arch).to_string(),
+                want,
+                "{os} {arch}"
+            );
+        }
     }
 
     #[test]

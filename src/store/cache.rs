@@ -63,13 +63,9 @@ impl Store {
     }
 
     /// The default location: `$XDG_CACHE_HOME/pulltar`, else
-    /// `~/.cache/pulltar`.
+    /// `~/.cache/pulltar`; `%LOCALAPPDATA%\pulltar` on Windows.
     pub fn default_root() -> Option<PathBuf> {
-        let nonempty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
-        if let Some(x) = nonempty("XDG_CACHE_HOME") {
-            return Some(PathBuf::from(x).join("pulltar"));
-        }
-        nonempty("HOME").map(|h| PathBuf::from(h).join(".cache").join("pulltar"))
+        crate::sys::default_cache_dir()
     }
 
     fn create_dirs(&self) -> Result<()> {
@@ -122,11 +118,19 @@ impl Store {
         self.tmp_dir().join(format!("{}.partial", digest.hex()))
     }
 
-    /// Moves a verified temporary file into place.
+    /// Moves a verified temporary file into place. When another pull
+    /// holds the same blob open there (Windows refuses to replace an open
+    /// file), its copy, verified too, is kept and `temp` removed.
     pub fn commit(&self, temp: &Path, digest: &Digest) -> Result<PathBuf> {
         let dest = self.blob_path(digest);
-        fs::rename(temp, &dest).map_err(|e| Error::io("move the verified blob into", &dest, e))?;
-        Ok(dest)
+        match crate::sys::replace(temp, &dest) {
+            Ok(()) => Ok(dest),
+            Err(_) if temp.is_file() && dest.is_file() => {
+                let _ = fs::remove_file(temp);
+                Ok(dest)
+            }
+            Err(e) => Err(Error::io("move the verified blob into", &dest, e)),
+        }
     }
 
     /// Removes a blob that failed verification.

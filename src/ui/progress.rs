@@ -44,7 +44,9 @@ pub struct Progress {
 
 impl Progress {
     /// A reporter; `quiet` silences everything but errors. On a terminal
-    /// stderr the bars are drawn (unless `PULLTAR_PROGRESS=plain`).
+    /// stderr the bars are drawn (unless `PULLTAR_PROGRESS=plain`), once
+    /// escape sequences are turned on there (a Windows console that cannot
+    /// gets plain lines).
     pub fn new(quiet: bool) -> Progress {
         Progress::with_mode(Progress::mode(quiet), false)
     }
@@ -58,7 +60,7 @@ impl Progress {
         let plain = std::env::var("PULLTAR_PROGRESS").is_ok_and(|v| v == "plain");
         if quiet {
             Mode::Quiet
-        } else if !plain && tty::stderr_is_terminal() {
+        } else if !plain && tty::stderr_is_terminal() && crate::sys::enable_escape_sequences() {
             Mode::Tty
         } else {
             Mode::Plain

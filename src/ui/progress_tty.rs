@@ -1,14 +1,14 @@
-//! Drawing the progress display: the terminal's size (read with the
-//! `TIOCGWINSZ` ioctl on each redraw, so a resize takes effect at once),
-//! the text of each blob line and of the total line cut to the width, the
-//! escape sequences that rewrite them in place (cursor up, clear to end of
-//! line, clear below), and the one drawing thread: about 8 frames a second
-//! on a terminal, a plain summary line every 10 s elsewhere.
+//! Drawing the progress display: the terminal's size (asked of the system
+//! on each redraw, by [`crate::sys::terminal_size`], so a resize takes
+//! effect at once), the text of each blob line and of the total line cut
+//! to the width, the escape sequences that rewrite them in place (cursor
+//! up, clear to end of line, clear below), and the one drawing thread:
+//! about 8 frames a second on a terminal, a plain summary line every 10 s
+//! elsewhere.
 //!
 //! It only reads the counters in [`crate::ui::progress`]; it never blocks a
 //! download thread (the screen lock is taken only by this thread and by
-//! log lines). Like `interrupt.rs`, it declares the one C function it
-//! needs (`ioctl(2)`) rather than linking a crate.
+//! log lines).
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::Ordering;
@@ -42,30 +42,11 @@ pub(crate) fn stderr_is_terminal() -> bool {
     std::io::stderr().is_terminal()
 }
 
-#[repr(C)]
-#[derive(Default)]
-struct Winsize {
-    rows: u16,
-    cols: u16,
-    xpixel: u16,
-    ypixel: u16,
-}
-
-const TIOCGWINSZ: std::ffi::c_ulong = 0x5413;
-
-extern "C" {
-    fn ioctl(fd: i32, request: std::ffi::c_ulong, ...) -> i32;
-}
-
 /// Columns and rows of the terminal on stderr; `COLUMNS`, else 80×24,
 /// when it cannot be asked.
 pub(crate) fn terminal_size() -> (usize, usize) {
-    let mut ws = Winsize::default();
-    // SAFETY: TIOCGWINSZ writes one `struct winsize` (four u16) to the
-    // pointer, which points to a live, correctly laid out value.
-    let rc = unsafe { ioctl(2, TIOCGWINSZ, &mut ws as *mut Winsize) };
-    if rc == 0 && ws.cols > 0 {
-        return (usize::from(ws.cols), usize::from(ws.rows.max(4)));
+    if let Some((cols, rows)) = crate::sys::terminal_size() {
+        return (usize::from(cols), usize::from(rows.max(4)));
     }
     let cols = std::env::var("COLUMNS")
         .ok()
