@@ -265,23 +265,31 @@ fn run_inner(plan: &Plan) -> Result<Outcome> {
             several: i.several.as_ref(),
         })
     };
-    // Without a cache, into a file, with no layer to decompress: each
-    // layer goes straight into its place in the archive.
-    let in_place = plan.cache_dir.is_none()
-        && !to_stdout
+    // Into a file, with no layer to decompress: each layer goes straight
+    // into its place in the archive (and into the cache from the same
+    // buffer, unless --no-cache).
+    let in_place = !to_stdout
         && images.iter().all(|i| !i.prefetched)
         && work.iter().flatten().all(|w| !w.expands());
     let archive_size = if in_place {
         log::debug!("writing the archive in place: layers are downloaded straight into it");
         let entries = entries::entries(parts(), &[]);
-        // The in-place writer hashes every blob it copies (the configs).
+        let incoming: Vec<Digest> = to_fetch.iter().map(|d| d.digest.clone()).collect();
+        // Every other blob is in the store: verified by this run (the
+        // configs) or held from an earlier one, trusted as the streaming
+        // writer trusts it (by size, or hashed with --verify-cache).
+        let trusted: Vec<Digest> = entries
+            .iter()
+            .flat_map(ImageEntry::blobs)
+            .map(|d| d.digest.clone())
+            .filter(|d| !incoming.contains(d))
+            .collect();
         let contents = Contents {
             images: &entries,
             format: plan.format,
             store: &store,
-            trusted: &[],
+            trusted: &trusted,
         };
-        let incoming: Vec<Digest> = to_fetch.iter().map(|d| d.digest.clone()).collect();
         let archive = InPlace::create(&plan.output, contents, &incoming)?;
         downloader(Some(&archive)).fetch_all(&to_fetch)?;
         archive.finish(&plan.output)?
@@ -310,6 +318,7 @@ fn run_inner(plan: &Plan) -> Result<Outcome> {
             writer::write(&plan.output, contents)?
         }
     };
+    progress.archive_written();
     let all_layers: Vec<Descriptor> = images
         .iter()
         .flat_map(|i| i.images.iter().flat_map(|r| r.image.layers.iter().cloned()))

@@ -1,9 +1,10 @@
-//! Writing the archive in place, for a pull that keeps no cache
-//! (`--no-cache`) into a file: every entry's offset is known before any
-//! layer arrives (sizes come from the descriptors), so the file is laid out
-//! at once — headers, documents and the small blobs already in the store
-//! written, layer regions left for the downloads — and each layer is
-//! downloaded straight into its region, verified there, and never copied.
+//! Writing the archive in place, for a pull into a file: every entry's
+//! offset is known before any layer arrives (sizes come from the
+//! descriptors), so the file is laid out at once — headers, documents and
+//! the blobs already in the store written, layer regions left for the
+//! downloads — and each layer is downloaded straight into its region
+//! (and, with a cache, into the store beside it, from the same buffer),
+//! verified as it arrives, and never copied afterwards.
 //!
 //! The bytes are the same as [`crate::archive::writer::write`] gives for the same
 //! contents (same members, same headers, same order). The file has the
@@ -14,13 +15,15 @@
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::Arc;
 
 use crate::archive::writer::{member_header, members, padding, Contents, Member, TempOutput};
 use crate::error::{Error, Result};
 use crate::image::digest::{Digest, Verifier};
+use crate::image::manifest::Descriptor;
+use crate::store::cache::Store;
 
 /// An archive being written in place.
 pub struct InPlace {
@@ -35,7 +38,9 @@ pub struct InPlace {
 impl InPlace {
     /// Lays out the archive of `contents` beside `out`: everything but the
     /// blobs of `incoming`, whose regions wait for the downloads. Every
-    /// other blob must be in the store (it is hashed as it is copied).
+    /// other blob must be in the store: copied in the kernel with a size
+    /// check when `contents` trusts it (as the streaming writer does), else
+    /// hashed as it is copied.
     pub fn create(out: &Path, contents: Contents, incoming: &[Digest]) -> Result<InPlace> {
         let temp = TempOutput::new(out);
         let werr = |e| Error::io("write the archive", &temp.path, e);
@@ -70,6 +75,9 @@ impl InPlace {
                 Member::Blob(b) if incoming.contains(&b.digest) => {
                     regions.insert(b.digest.clone(), offset + 512);
                 }
+                Member::Blob(b) if contents.trusted.contains(&b.digest) => {
+                    copy_trusted(contents.store, b, &temp.path, offset + 512)?;
+                }
                 Member::Blob(b) => {
                     let path = contents.store.blob_path(&b.digest);
                     let src = File::open(&path)
@@ -101,6 +109,15 @@ impl InPlace {
             .map(|&at| (Arc::clone(&self.file), at, self.temp.path.as_path()))
     }
 
+    /// Fills `desc`'s region from the store, which holds it verified (it
+    /// arrived there from another pull while this one was starting).
+    pub fn fill(&self, store: &Store, desc: &Descriptor) -> Result<()> {
+        match self.regions.get(&desc.digest) {
+            Some(&at) => copy_trusted(store, desc, &self.temp.path, at),
+            None => Ok(()),
+        }
+    }
+
     /// Syncs the archive (every region must have been downloaded and
     /// verified) and renames it to `out`. Returns its size.
     pub fn finish(self, out: &Path) -> Result<u64> {
@@ -111,6 +128,29 @@ impl InPlace {
         self.temp.commit(out)?;
         Ok(self.size)
     }
+}
+
+/// Copies the stored blob `desc` into the archive at `offset`, in the
+/// kernel (`copy_file_range`, through a descriptor of its own so that the
+/// file position is this copy's alone), checking its size.
+fn copy_trusted(store: &Store, desc: &Descriptor, archive: &Path, offset: u64) -> Result<()> {
+    let path = store.blob_path(&desc.digest);
+    let src = File::open(&path).map_err(|e| Error::io("read the cached blob", &path, e))?;
+    let werr = |e| Error::io("write the archive", archive, e);
+    let mut dst = OpenOptions::new().write(true).open(archive).map_err(werr)?;
+    dst.seek(SeekFrom::Start(offset)).map_err(werr)?;
+    let copied = std::io::copy(&mut src.take(desc.size), &mut dst).map_err(werr)?;
+    if copied != desc.size {
+        store.evict(&desc.digest);
+        return Err(Error::Verify {
+            digest: desc.digest.to_string(),
+            detail: format!(
+                "the cached copy is damaged ({copied} bytes instead of {}); it was removed, run the pull again",
+                desc.size
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Copies `src` into `file` from `offset`, hashing it.
@@ -135,7 +175,6 @@ mod tests {
     use super::*;
     use crate::archive::index::tests::{desc, entry_of};
     use crate::archive::writer::{write, Format};
-    use crate::store::cache::Store;
 
     #[test]
     fn same_bytes_as_the_streaming_writer() {
@@ -150,16 +189,24 @@ mod tests {
             d[0].clone(),
             vec![d[1].clone(), d[2].clone(), d[1].clone()],
         )];
-        for format in [Format::Both, Format::Docker, Format::Oci] {
+        let config = [d[0].digest.clone()];
+        for (format, trusted) in [
+            (Format::Both, &[][..]),
+            (Format::Docker, &[][..]),
+            (Format::Oci, &[][..]),
+            (Format::Both, &config[..]),
+        ] {
             let contents = Contents {
                 images: &images,
                 format,
                 store: &store,
-                trusted: &[],
+                trusted,
             };
             let streamed = dir.root().join("streamed.tar");
             write(&streamed, contents).unwrap();
-            let placed = dir.root().join(format!("placed-{format:?}.tar"));
+            let placed = dir
+                .root()
+                .join(format!("placed-{format:?}-{}.tar", trusted.len()));
             let incoming = [d[1].digest.clone(), d[2].digest.clone()];
             let inplace = InPlace::create(&placed, contents, &incoming).unwrap();
             assert!(!placed.exists(), "nothing at the output before finish");

@@ -76,6 +76,11 @@ impl Store {
         Ok(())
     }
 
+    /// Whether this is a `--no-cache` store, gone when the pull ends.
+    pub fn is_temporary(&self) -> bool {
+        self.remove_on_drop
+    }
+
     /// The directory holding the store.
     pub fn root(&self) -> &Path {
         &self.root

@@ -88,6 +88,8 @@ pub(crate) struct Shared {
     pub(crate) blobs_total: AtomicU64,
     pub(crate) blobs_done: AtomicU64,
     pub(crate) bytes_downloaded: AtomicU64,
+    /// Milliseconds after the start when the last byte arrived.
+    pub(crate) last_byte_ms: AtomicU64,
     pub(crate) bytes_cached: AtomicU64,
     pub(crate) blobs_cached: AtomicU64,
     pub(crate) slots: RwLock<Vec<Arc<Slot>>>,

@@ -75,6 +75,7 @@ impl Progress {
             blobs_total: AtomicU64::new(0),
             blobs_done: AtomicU64::new(0),
             bytes_downloaded: AtomicU64::new(0),
+            last_byte_ms: AtomicU64::new(0),
             bytes_cached: AtomicU64::new(0),
             blobs_cached: AtomicU64::new(0),
             slots: RwLock::new(Vec::new()),
@@ -143,6 +144,23 @@ impl Progress {
     /// Counts bytes received from the network.
     pub fn add_bytes(&self, n: u64) {
         self.shared.bytes_downloaded.fetch_add(n, Ordering::Relaxed);
+        let now = self.shared.ms();
+        self.shared.last_byte_ms.fetch_max(now, Ordering::Relaxed);
+    }
+
+    /// The archive is in place: logs (at debug level) how long after the
+    /// last byte arrived, and what share of the pull that was.
+    pub fn archive_written(&self) {
+        if self.bytes_downloaded() == 0 {
+            return;
+        }
+        let now = self.shared.ms();
+        let last = self.shared.last_byte_ms.load(Ordering::Relaxed);
+        let after = now.saturating_sub(last);
+        log::debug!(
+            "the archive was in place {after} ms after the last byte arrived ({:.1} % of the pull's {now} ms)",
+            after as f64 * 100.0 / now.max(1) as f64
+        );
     }
 
     /// Counts bytes received for the blob `digest`.
