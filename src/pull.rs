@@ -21,7 +21,7 @@ use crate::archive::in_place::InPlace;
 use crate::archive::layers::{self, Expansion};
 use crate::archive::writer::{self, Contents, Format, ImageEntry};
 use crate::error::{Error, Result};
-use crate::fetch::download::{Downloader, Sources};
+use crate::fetch::download::{check_size, max_blob_size, Downloader, Sources};
 use crate::image::digest::Digest;
 use crate::image::manifest::Resolved;
 use crate::image::manifest::{self, Descriptor, ImageConfig};
@@ -187,9 +187,12 @@ fn run_inner(plan: &Plan) -> Result<Outcome> {
         registries.push(registry);
     }
 
+    // Sizes no pull may take are refused before any file is made.
+    let max = max_blob_size()?;
     let mut sources = Sources::new(&registries[0]);
     for image in &images {
         for blob in image.blobs() {
+            check_size(blob, max)?;
             sources.add(&blob.digest, &registries[image.registry]);
         }
     }

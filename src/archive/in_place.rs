@@ -7,9 +7,12 @@
 //! verified as it arrives, and never copied afterwards.
 //!
 //! The bytes are the same as [`crate::archive::writer::write`] gives for the same
-//! contents (same members, same headers, same order). The file has the
-//! temporary name beside the output until [`InPlace::finish`] syncs and
-//! renames it; dropped before that, it is removed. This module does not
+//! contents (same members, same headers, same order). Until
+//! [`InPlace::finish`] syncs and renames it, the file has a temporary name
+//! in the cache's `tmp/` (when that is on the output's file system, so
+//! that a pull killed outright leaves nothing beside the output; the next
+//! pull removes it), else beside the output; dropped before that, it is
+//! removed. This module does not
 //! download; the downloader writes the regions (see
 //! [`crate::fetch::partial::Partial::in_region`]).
 
@@ -42,7 +45,13 @@ impl InPlace {
     /// check when `contents` trusts it (as the streaming writer does), else
     /// hashed as it is copied.
     pub fn create(out: &Path, contents: Contents, incoming: &[Digest]) -> Result<InPlace> {
-        let temp = TempOutput::new(out);
+        let store = contents.store;
+        let temp = if store.is_temporary() {
+            TempOutput::new(out)
+        } else {
+            store.remove_stale_archives();
+            TempOutput::new_in(out, &store.tmp_dir())
+        };
         let werr = |e| Error::io("write the archive", &temp.path, e);
         let file = OpenOptions::new()
             .read(true)
@@ -50,6 +59,10 @@ impl InPlace {
             .create_new(true)
             .open(&temp.path)
             .map_err(|e| Error::io("create the output file", &temp.path, e))?;
+        // Held until the archive is renamed into place or removed: an
+        // unlocked one in the cache was left by a killed pull.
+        file.try_lock()
+            .map_err(|e| Error::io("lock the output file", &temp.path, std::io::Error::other(e)))?;
         let members = members(contents.images, contents.format);
         let mut at = 0u64;
         let mut placed = Vec::with_capacity(members.len());

@@ -224,8 +224,8 @@ fn append_trusted_blob<W: Write>(
     Ok(())
 }
 
-/// The archive's temporary file beside the output, removed unless
-/// committed.
+/// The archive's temporary file, removed unless committed: beside the
+/// output, or in a directory of the caller's on the same file system.
 pub(crate) struct TempOutput {
     pub(crate) path: PathBuf,
     committed: bool,
@@ -233,15 +233,48 @@ pub(crate) struct TempOutput {
 
 impl TempOutput {
     pub(crate) fn new(out: &Path) -> TempOutput {
-        let name = out
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "pulltar".into());
-        let path = out.with_file_name(format!(
-            ".{name}.{}.{}.partial",
+        TempOutput::at(out.with_file_name(format!(
+            ".{}.{}.{}.partial",
+            file_name(out),
+            std::process::id(),
+            unique_suffix()
+        )))
+    }
+
+    /// In `dir` when a file there can be renamed to the output's
+    /// directory (the same file system), else beside the output. A pull
+    /// killed outright then leaves nothing beside the output.
+    pub(crate) fn new_in(out: &Path, dir: &Path) -> TempOutput {
+        let path = dir.join(format!(
+            "{}.{}.{}.{}",
+            file_name(out),
+            std::process::id(),
+            unique_suffix(),
+            crate::store::cache::ARCHIVE_SUFFIX
+        ));
+        let probe = out.with_file_name(format!(
+            ".{}.{}.{}.probe",
+            file_name(out),
             std::process::id(),
             unique_suffix()
         ));
+        let same_fs = fs::write(&path, b"")
+            .and_then(|_| fs::rename(&path, &probe))
+            .is_ok();
+        let _ = fs::remove_file(&path);
+        let _ = fs::remove_file(&probe);
+        if same_fs {
+            TempOutput::at(path)
+        } else {
+            log::debug!(
+                "the cache is on another file system than {}: the archive is written beside it",
+                out.display()
+            );
+            TempOutput::new(out)
+        }
+    }
+
+    fn at(path: PathBuf) -> TempOutput {
         crate::ui::interrupt::remove_on_forced_exit(&path);
         TempOutput {
             path,
@@ -255,6 +288,13 @@ impl TempOutput {
         self.committed = true;
         Ok(())
     }
+}
+
+/// The output's file name, for the temporary names beside or for it.
+fn file_name(out: &Path) -> String {
+    out.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "pulltar".into())
 }
 
 impl Drop for TempOutput {

@@ -29,6 +29,10 @@ pub struct Store {
     _in_use: Option<fs::File>,
 }
 
+/// The end of the name of an archive being written in `tmp/` (a pull
+/// writing one holds its lock; one left unlocked is a killed pull's).
+pub const ARCHIVE_SUFFIX: &str = "archive";
+
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl Store {
@@ -90,7 +94,9 @@ impl Store {
         self.root.join("blobs").join("sha256")
     }
 
-    fn tmp_dir(&self) -> PathBuf {
+    /// Where unfinished files live: partial blobs and their journals, and
+    /// archives being written in place.
+    pub fn tmp_dir(&self) -> PathBuf {
         self.root.join("tmp")
     }
 
@@ -121,6 +127,28 @@ impl Store {
     /// (its journal sits beside it, `.journal` for `.partial`).
     pub fn partial_path(&self, digest: &Digest) -> PathBuf {
         self.tmp_dir().join(format!("{}.partial", digest.hex()))
+    }
+
+    /// Removes the archives that pulls which were killed left in `tmp/`:
+    /// those no process holds locked.
+    pub fn remove_stale_archives(&self) {
+        let Ok(entries) = fs::read_dir(self.tmp_dir()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().is_none_or(|x| x != ARCHIVE_SUFFIX) {
+                continue;
+            }
+            let unheld = fs::File::open(&path).is_ok_and(|f| f.try_lock().is_ok());
+            if unheld {
+                log::debug!(
+                    "removing {}, left by a pull that was stopped",
+                    path.display()
+                );
+                let _ = fs::remove_file(&path);
+            }
+        }
     }
 
     /// Moves a verified temporary file into place. When another pull
