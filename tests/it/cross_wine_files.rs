@@ -156,8 +156,13 @@ fn windows_exe_replaces_an_existing_output_even_one_held_for_a_moment() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // The archive being written sits in the cache's tmp/ (or beside the
+    // output, were the cache on another drive).
     let writing = poll(3000, Duration::from_millis(20), || {
-        (!others(&dir, "app.tar").is_empty()).then_some(())
+        let in_cache = list_dir(&cache.join("tmp"))
+            .iter()
+            .any(|n| n.ends_with(".archive"));
+        (in_cache || !others(&dir, "app.tar").is_empty()).then_some(())
     });
     assert!(writing.is_some(), "no temporary archive appeared");
     std::thread::sleep(Duration::from_secs(1));
