@@ -1,4 +1,4 @@
-# Shared by scripts/bench and scripts/build-static (sourced, not run): a
+# Shared by scripts/bench (sourced, not run): a
 # throwaway CNCF registry on a free 127.0.0.1 port, and a way to push an
 # image of random uncompressed tar layers to it. The caller sets WORK (a
 # work directory it removes), PIDS (an array; the caller kills these PIDs

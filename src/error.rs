@@ -89,6 +89,15 @@ pub enum Error {
         /// What to try next.
         hint: String,
     },
+    /// Another error, with a hint that fits where it happened better than
+    /// the error's own (a 401 while pushing asks for push rights, not for
+    /// the image name); the error's own hint is left out.
+    WithHint {
+        /// The error.
+        error: Box<Error>,
+        /// What to try next, in place of the error's own hint.
+        hint: String,
+    },
 }
 
 /// Short alias used across the crate.
@@ -110,7 +119,7 @@ impl Error {
         match self {
             Error::Usage(_) | Error::Reference { .. } => 2,
             Error::Interrupted { .. } => 130,
-            Error::Hinted { error, .. } => error.exit_code(),
+            Error::Hinted { error, .. } | Error::WithHint { error, .. } => error.exit_code(),
             _ => 1,
         }
     }
@@ -121,7 +130,29 @@ impl Error {
         match self {
             Error::Network { transient, .. } => *transient,
             Error::Http { status, .. } => matches!(status, 408 | 429 | 500..=599),
+            Error::WithHint { error, .. } => error.is_retryable(),
             _ => false,
+        }
+    }
+
+    /// The HTTP status of a failed answer, looking through hints.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::Http { status, .. } => Some(*status),
+            Error::Hinted { error, .. } | Error::WithHint { error, .. } => error.status(),
+            _ => None,
+        }
+    }
+
+    /// This error with `hint` in place of its own.
+    pub fn with_hint(self, hint: impl Into<String>) -> Error {
+        let error = match self {
+            Error::WithHint { error, .. } => error,
+            other => Box::new(other),
+        };
+        Error::WithHint {
+            error,
+            hint: hint.into(),
         }
     }
 
@@ -176,13 +207,17 @@ impl Error {
             Error::Verify { .. } => Some(
                 "the data received does not match its digest: try again; if it persists the registry or a proxy is corrupting data",
             ),
+            Error::Interrupted { resumable: true } => {
+                Some("the bytes downloaded so far are kept: run the same command again to resume")
+            }
             _ => None,
         }
     }
 }
 
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Error {
+    /// What went wrong, without a hint.
+    fn message(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Usage(msg) => write!(f, "{msg} (see 'pulltar --help')"),
             Error::Reference { input, reason } => {
@@ -215,16 +250,25 @@ impl fmt::Display for Error {
                 path,
                 source,
             } => write!(f, "cannot {action} {}: {source}", path.display()),
-            Error::Aborted => f.write_str("stopped because another download failed"),
-            Error::Interrupted { resumable: true } => f.write_str(
-                "interrupted; the bytes downloaded so far are kept: run the same command again to resume",
-            ),
+            Error::Aborted => f.write_str("stopped because another transfer failed"),
+            Error::Interrupted { resumable: true } => f.write_str("interrupted"),
             Error::Interrupted { resumable: false } => {
                 f.write_str("interrupted (with --no-cache nothing downloaded is kept)")
             }
-            Error::Hinted { error, hint } => return write!(f, "{error}\n  hint: {hint}"),
-        }?;
-        if let Some(hint) = self.hint() {
+            Error::Hinted { error, .. } => write!(f, "{error}"),
+            Error::WithHint { error, .. } => error.message(f),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.message(f)?;
+        let hint = match self {
+            Error::Hinted { hint, .. } | Error::WithHint { hint, .. } => Some(hint.clone()),
+            other => other.hint(),
+        };
+        if let Some(hint) = hint {
             write!(f, "\n  hint: {hint}")?;
         }
         Ok(())

@@ -36,6 +36,11 @@ pub fn run(plan: &Plan, opts: Options) -> Result<String> {
             plan.references.len()
         )));
     };
+    if plan.selection.is_several() && !opts.list_platforms {
+        return Err(Error::Usage(
+            "pulltar inspect shows one platform: give one --platform, or --list-platforms to see them all".into(),
+        ));
+    }
     let registry = Registry::connect(reference, &plan.registry)?;
     let top = resolve::top(&registry, reference)?;
     let mut doc = json!({

@@ -1,9 +1,12 @@
 //! One pull from start to finish, for one image or several into one
-//! archive: resolve every reference to an image manifest ([`resolve`]),
+//! archive: resolve every reference to its image manifests ([`resolve`]:
+//! one platform, or several of an index with `--platform all` or a list),
 //! fetch and check the configs, fetch the layers of all images in one
-//! batch (a layer shared by images is fetched and stored once),
-//! decompress the layers that need it ([`crate::archive::layers`]), write the
-//! archive.
+//! batch (a layer shared by images is fetched and stored once, and the
+//! attestations' blobs come along), decompress the layers that need it
+//! ([`crate::archive::layers`]), write the archive, with the registry's
+//! own manifests and indexes kept for a push
+//! ([`crate::archive::entries`]).
 //!
 //! The configs come before the layers, so a platform or layer-count
 //! problem, or a layer that is not a container layer, is reported before
@@ -13,16 +16,18 @@
 
 use std::path::PathBuf;
 
+use crate::archive::entries::{self, Part};
 use crate::archive::in_place::InPlace;
 use crate::archive::layers::{self, Expansion};
-use crate::archive::writer::{self, Contents, Format};
+use crate::archive::writer::{self, Contents, Format, ImageEntry};
 use crate::error::{Error, Result};
-use crate::fetch::download::{Downloader, Sources};
+use crate::fetch::download::{check_size, max_blob_size, Downloader, Sources};
 use crate::image::digest::Digest;
 use crate::image::manifest::Resolved;
 use crate::image::manifest::{self, Descriptor, ImageConfig};
-use crate::image::platform::{self, Platform};
+use crate::image::platform::{self, Platform, Selection};
 use crate::image::reference::Reference;
+use crate::image::upstream::Several;
 use crate::registry::client::{self, Registry};
 use crate::resolve::{self, Resolution};
 use crate::store::cache::Store;
@@ -37,8 +42,11 @@ pub const STDOUT: &str = "-";
 pub struct Plan {
     /// The images, in the order given (at least one).
     pub references: Vec<Reference>,
-    /// The platform wanted.
+    /// The platform wanted: the one `docker load` gets (the first of
+    /// `selection`).
     pub platform: Platform,
+    /// The platforms taken from a multi-platform image.
+    pub selection: Selection,
     /// Whether the platform was asked for (an error on mismatch) or is the
     /// host default (a warning).
     pub platform_explicit: bool,
@@ -66,7 +74,8 @@ pub struct Plan {
 /// What a successful pull produced.
 #[derive(Debug)]
 pub struct Outcome {
-    /// The manifest digest of each image, in the order of the references.
+    /// The digest of each reference's manifest (of its index, for several
+    /// platforms), in the order of the references.
     pub manifest_digests: Vec<Digest>,
     /// The archive's size in bytes.
     pub archive_size: u64,
@@ -88,7 +97,36 @@ struct Image<'a> {
     prefetched: bool,
     reference: &'a Reference,
     registry: usize,
-    resolved: Resolved,
+    /// Its images: one, or several of an index; `docker load`'s first.
+    images: Vec<Resolved>,
+    /// What came with several images of an index (its images moved to
+    /// `images`).
+    several: Option<Several>,
+}
+
+impl Image<'_> {
+    /// The configs and layers of its images, and the attestations' blobs.
+    fn blobs(&self) -> impl Iterator<Item = &Descriptor> {
+        let images = self.images.iter().map(|r| &r.image);
+        let attestations = self.several.iter().flat_map(|s| &s.attestations);
+        images
+            .chain(attestations.map(|(_, m)| m))
+            .flat_map(|m| std::iter::once(&m.config).chain(&m.layers))
+    }
+
+    /// The attestations' configs and layers.
+    fn extra_blobs(&self) -> impl Iterator<Item = &Descriptor> {
+        let attestations = self.several.iter().flat_map(|s| &s.attestations);
+        attestations.flat_map(|(_, m)| std::iter::once(&m.config).chain(&m.layers))
+    }
+
+    /// The digest its name resolved to: the index's, for several images.
+    fn digest(&self) -> &Digest {
+        match &self.several {
+            Some(s) => &s.index.digest,
+            None => &self.images[0].digest,
+        }
+    }
 }
 
 fn run_inner(plan: &Plan) -> Result<Outcome> {
@@ -103,13 +141,18 @@ fn run_inner(plan: &Plan) -> Result<Outcome> {
         progress.say(&format!(
             "Pulling {} ({})",
             reference.original(),
-            plan.platform
+            plan.selection
         ));
         let registry = Registry::connect(reference, &plan.registry)?;
-        let resolution = resolve::resolve(&registry, reference, &plan.platform)?;
+        let resolution = if plan.selection.is_several() {
+            resolve::resolve_several(&registry, reference, &plan.selection)?
+        } else {
+            resolve::resolve(&registry, reference, &plan.platform)?
+        };
         let prefetched = matches!(resolution, Resolution::Schema1(..));
-        let resolved = match resolution {
-            Resolution::Image(r) => r,
+        let (resolved, several) = match resolution {
+            Resolution::Image(r) => (vec![*r], None),
+            Resolution::Several(mut s) => (std::mem::take(&mut s.images), Some(*s)),
             Resolution::Schema1(m, digest) => {
                 let downloader = Downloader {
                     sources: Sources::new(&registry),
@@ -120,30 +163,36 @@ fn run_inner(plan: &Plan) -> Result<Outcome> {
                     chunk: plan.chunk,
                     in_place: None,
                 };
-                crate::schema1::convert(
+                let r = crate::schema1::convert(
                     &downloader,
                     &store,
                     &registry,
                     m,
                     digest,
                     reference.original(),
-                )?
+                )?;
+                (vec![r], None)
             }
         };
-        manifest::check_config_size(&resolved.image.config)?;
+        for r in &resolved {
+            manifest::check_config_size(&r.image.config)?;
+        }
         images.push(Image {
             reference,
             registry: registries.len(),
-            resolved,
+            images: resolved,
+            several,
             prefetched,
         });
         registries.push(registry);
     }
 
+    // Sizes no pull may take are refused before any file is made.
+    let max = max_blob_size()?;
     let mut sources = Sources::new(&registries[0]);
     for image in &images {
-        let m = &image.resolved.image;
-        for blob in std::iter::once(&m.config).chain(&m.layers) {
+        for blob in image.blobs() {
+            check_size(blob, max)?;
             sources.add(&blob.digest, &registries[image.registry]);
         }
     }
@@ -159,78 +208,105 @@ fn run_inner(plan: &Plan) -> Result<Outcome> {
     let configs: Vec<Descriptor> = images
         .iter()
         .filter(|i| !i.prefetched)
-        .map(|i| i.resolved.image.config.clone())
+        .flat_map(|i| i.images.iter().map(|r| r.image.config.clone()))
         .collect();
     if plan.verify_cache {
-        verify_cached(&store, images.iter().flat_map(|i| &i.resolved.image.layers))?;
-        verify_cached(&store, &configs)?;
+        store.verify_held(images.iter().flat_map(Image::blobs))?;
     }
     progress.expect(unique_blobs(&images) as u64);
     downloader(None).fetch_all(&configs)?;
-    let mut work = Vec::new();
+    // The layer work of each image of each reference, in the same order.
+    let mut work: Vec<Vec<layers::LayerWork>> = Vec::new();
+    // The platforms pulled, for the summary.
+    let mut platforms: Vec<String> = Vec::new();
     for image in &images {
-        let config = read_config(&store, &image.resolved.image.config)?;
-        check_image(plan, image, &config)?;
-        if plan.verify_cache {
-            // Decompressed layers held from earlier pulls, by diff_id.
-            for diff_id in &config.rootfs.diff_ids {
-                if store.size_of(diff_id).is_some() {
-                    store.verify(diff_id, None);
+        let mut of_image = Vec::new();
+        for r in &image.images {
+            let what = format!("config {}", r.image.config.digest);
+            let config = ImageConfig::parse(&store.read_checked(&r.image.config)?, &what)?;
+            check_image(plan, image, r, &config)?;
+            let platform = match image.several {
+                Some(_) => config.platform().to_string(),
+                None => plan.platform.to_string(),
+            };
+            if !platforms.contains(&platform) {
+                platforms.push(platform);
+            }
+            if plan.verify_cache {
+                // Decompressed layers held from earlier pulls, by diff_id.
+                for diff_id in &config.rootfs.diff_ids {
+                    if store.size_of(diff_id).is_some() {
+                        store.verify(diff_id, None);
+                    }
                 }
             }
+            of_image.push(layers::plan(
+                &r.image,
+                &config,
+                plan.expansion,
+                &store,
+                image.reference.original(),
+            )?);
         }
-        work.push(layers::plan(
-            &image.resolved.image,
-            &config,
-            plan.expansion,
-            &store,
-            image.reference.original(),
-        )?);
+        work.push(of_image);
     }
     let to_fetch: Vec<Descriptor> = work
         .iter()
         .zip(&images)
         .filter(|(_, i)| !i.prefetched)
-        .flat_map(|(w, _)| w.to_fetch(&store))
+        .flat_map(|(w, i)| {
+            let layers = w.iter().flat_map(|w| w.to_fetch(&store));
+            layers.chain(i.extra_blobs())
+        })
         .cloned()
         .collect();
     let to_stdout = plan.output.as_os_str() == STDOUT;
     let parts = || {
-        work.iter()
-            .zip(&images)
-            .map(|(w, i)| (w, &i.resolved, i.reference))
+        work.iter().zip(&images).map(|(w, i)| Part {
+            reference: i.reference,
+            images: w.iter().zip(&i.images).collect(),
+            several: i.several.as_ref(),
+        })
     };
-    // Without a cache, into a file, with no layer to decompress: each
-    // layer goes straight into its place in the archive.
-    let in_place = plan.cache_dir.is_none()
-        && !to_stdout
+    // Into a file, with no layer to decompress: each layer goes straight
+    // into its place in the archive (and into the cache from the same
+    // buffer, unless --no-cache).
+    let in_place = !to_stdout
         && images.iter().all(|i| !i.prefetched)
-        && work.iter().all(|w| !w.expands());
+        && work.iter().flatten().all(|w| !w.expands());
     let archive_size = if in_place {
         log::debug!("writing the archive in place: layers are downloaded straight into it");
-        let entries = layers::entries(parts(), &[]);
-        // The in-place writer hashes every blob it copies (the configs).
+        let entries = entries::entries(parts(), &[]);
+        let incoming: Vec<Digest> = to_fetch.iter().map(|d| d.digest.clone()).collect();
+        // Every other blob is in the store: verified by this run (the
+        // configs) or held from an earlier one, trusted as the streaming
+        // writer trusts it (by size, or hashed with --verify-cache).
+        let trusted: Vec<Digest> = entries
+            .iter()
+            .flat_map(ImageEntry::blobs)
+            .map(|d| d.digest.clone())
+            .filter(|d| !incoming.contains(d))
+            .collect();
         let contents = Contents {
             images: &entries,
             format: plan.format,
             store: &store,
-            trusted: &[],
+            trusted: &trusted,
         };
-        let incoming: Vec<Digest> = to_fetch.iter().map(|d| d.digest.clone()).collect();
         let archive = InPlace::create(&plan.output, contents, &incoming)?;
         downloader(Some(&archive)).fetch_all(&to_fetch)?;
         archive.finish(&plan.output)?
     } else {
         downloader(None).fetch_all(&to_fetch)?;
-        let expanded = layers::expand_all(&store, &work, plan.threads)?;
-        let entries = layers::entries(parts(), &expanded);
+        let expanded = layers::expand_all(&store, work.iter().flatten(), plan.threads)?;
+        let entries = entries::entries(parts(), &expanded);
         // Every blob is now in the store: verified by this run, held from
         // an earlier one (checked by size, or hashed with --verify-cache),
         // or decompressed and hashed against its diff_id. The archive
         // copies them with a size check.
         let trusted: Vec<Digest> = entries
             .iter()
-            .flat_map(|e| std::iter::once(&e.config).chain(&e.layers))
+            .flat_map(ImageEntry::blobs)
             .map(|d| d.digest.clone())
             .collect();
         let contents = Contents {
@@ -245,16 +321,17 @@ fn run_inner(plan: &Plan) -> Result<Outcome> {
             writer::write(&plan.output, contents)?
         }
     };
+    progress.archive_written();
     let all_layers: Vec<Descriptor> = images
         .iter()
-        .flat_map(|i| i.resolved.image.layers.iter().cloned())
+        .flat_map(|i| i.images.iter().flat_map(|r| r.image.layers.iter().cloned()))
         .collect();
     let names: Vec<&str> = images.iter().map(|i| i.reference.original()).collect();
     progress.summary(&Summary {
         image: &names.join(", "),
-        platform: &plan.platform,
+        platforms: &platforms.join(", "),
         digest: match images.as_slice() {
-            [one] => Some(&one.resolved.digest),
+            [one] => Some(one.digest()),
             _ => None,
         },
         archive_size,
@@ -262,7 +339,7 @@ fn run_inner(plan: &Plan) -> Result<Outcome> {
         layers: &all_layers,
     });
     Ok(Outcome {
-        manifest_digests: images.iter().map(|i| i.resolved.digest.clone()).collect(),
+        manifest_digests: images.iter().map(|i| i.digest().clone()).collect(),
         archive_size,
     })
 }
@@ -272,10 +349,7 @@ fn unique_blobs(images: &[Image]) -> usize {
     let mut all: Vec<&Digest> = images
         .iter()
         .filter(|i| !i.prefetched)
-        .flat_map(|i| {
-            let m = &i.resolved.image;
-            std::iter::once(&m.config).chain(&m.layers)
-        })
+        .flat_map(Image::blobs)
         .map(|d| &d.digest)
         .collect();
     all.sort();
@@ -283,44 +357,14 @@ fn unique_blobs(images: &[Image]) -> usize {
     all.len()
 }
 
-/// `--verify-cache`: hashes each held blob of `blobs`; a damaged one is
-/// removed (and so fetched again).
-fn verify_cached<'a>(store: &Store, blobs: impl IntoIterator<Item = &'a Descriptor>) -> Result<()> {
-    for blob in blobs {
-        if crate::ui::interrupt::interrupted() {
-            return Err(Error::Interrupted { resumable: true });
-        }
-        if store.size_of(&blob.digest).is_some() {
-            store.verify(&blob.digest, Some(blob.size));
-        }
-    }
-    Ok(())
-}
-
-/// Reads a config from the store, checks it still hashes right, parses it.
-fn read_config(store: &Store, desc: &Descriptor) -> Result<ImageConfig> {
-    let path = store.blob_path(&desc.digest);
-    let bytes = std::fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
-    if Digest::of(&bytes) != desc.digest {
-        store.evict(&desc.digest);
-        return Err(Error::Verify {
-            digest: desc.digest.to_string(),
-            detail: "the cached config changed on disk; it was removed, run the pull again".into(),
-        });
-    }
-    ImageConfig::parse(&bytes, &format!("config {}", desc.digest))
-}
-
-/// The checks a config allows before any layer is fetched: its platform,
+/// The checks a config allows before any layer is fetched: its platform
+/// (one image; several of an index are taken as the index lists them),
 /// and one diff_id per layer.
-fn check_image(plan: &Plan, image: &Image, config: &ImageConfig) -> Result<()> {
-    check_platform(
-        plan,
-        image.reference,
-        &config.platform(),
-        image.resolved.from_index,
-    )?;
-    let layers = image.resolved.image.layers.len();
+fn check_image(plan: &Plan, image: &Image, r: &Resolved, config: &ImageConfig) -> Result<()> {
+    if image.several.is_none() {
+        check_platform(plan, image.reference, &config.platform(), r.from_index)?;
+    }
+    let layers = r.image.layers.len();
     if config.rootfs.diff_ids.len() != layers {
         return Err(Error::Manifest {
             what: format!("image {}", image.reference.original()),
@@ -343,7 +387,14 @@ fn check_platform(
     actual: &Platform,
     from_index: bool,
 ) -> Result<()> {
-    if platform::match_score(&plan.platform, actual).is_some() {
+    let wanted = match &plan.selection {
+        Selection::All => return Ok(()),
+        Selection::Some(list) => list,
+    };
+    if wanted
+        .iter()
+        .any(|w| platform::match_score(w, actual).is_some())
+    {
         return Ok(());
     }
     let name = reference.original();
@@ -356,7 +407,7 @@ fn check_platform(
     } else if plan.platform_explicit {
         Err(Error::Platform(format!(
             "{name} is a {actual} image, not {} (it has no other platforms); pull it without --platform to take it as it is",
-            plan.platform
+            plan.selection
         )))
     } else {
         log::warn!("{name} is a {actual} image; this host is {}", plan.platform);

@@ -1,9 +1,11 @@
-//! From a reference to one image manifest, for a pull and for `inspect`:
+//! From a reference to its image manifests, for a pull and for `inspect`:
 //! fetch what the tag or digest names ([`top`]); for an index (or manifest
 //! list), gather its images ([`entries`]) — following indexes nested inside
-//! it, at most [`MAX_DEPTH`] deep, attestations left out — choose the one
+//! it, at most [`MAX_DEPTH`] deep, attestations set aside — choose the one
 //! for the platform wanted ([`choose`], or say which platforms there are)
-//! and fetch it ([`child`]); [`resolve`] does all of it.
+//! and fetch it ([`child`]); [`resolve`] does all of it for one platform,
+//! [`resolve_several`] for `--platform all` or a list of platforms (with
+//! the attestation manifests and nested indexes, kept as they came).
 //!
 //! A manifest fetched by digest must hash to that digest (and an index
 //! entry must also have its descriptor's size), else it is fetched once
@@ -16,8 +18,9 @@
 use crate::error::{Error, Result};
 use crate::image::digest::Digest;
 use crate::image::manifest::{self, Descriptor, ImageManifest, Index, Manifest, Resolved};
-use crate::image::platform::{self, Platform};
+use crate::image::platform::{self, Platform, Selection};
 use crate::image::reference::Reference;
+use crate::image::upstream::{Document, Several};
 use crate::registry::client::Registry;
 
 /// How deep indexes may nest inside an index.
@@ -36,21 +39,6 @@ pub struct Fetched {
     pub bytes: Vec<u8>,
     /// The parsed document.
     pub manifest: Manifest,
-}
-
-fn media_type_of(bytes: &[u8], content_type: Option<&str>) -> String {
-    let header = content_type
-        .map(|c| c.split(';').next().unwrap_or("").trim().to_string())
-        .filter(|c| !c.is_empty() && c != "application/json" && c != "text/plain");
-    let own = || {
-        serde_json::from_slice::<serde_json::Value>(bytes)
-            .ok()?
-            .get("mediaType")?
-            .as_str()
-            .map(str::to_string)
-    };
-    let t = header.or_else(own).unwrap_or_default();
-    crate::error::excerpt(t.as_bytes(), 120)
 }
 
 /// Fetches the manifest (or index) the reference names.
@@ -80,7 +68,7 @@ pub fn top(registry: &Registry, reference: &Reference) -> Result<Fetched> {
     let digest = Digest::of(&bytes);
     let what = format!("manifest of {name}");
     Ok(Fetched {
-        media_type: media_type_of(&bytes, content_type.as_deref()),
+        media_type: crate::image::media_type::of_document(&bytes, content_type.as_deref()),
         manifest: manifest::parse(&bytes, content_type.as_deref(), &what)?,
         bytes,
         digest,
@@ -124,14 +112,21 @@ fn by_digest(
     }
 }
 
-/// The image entries of `index` (of `reference`), attestations left out,
-/// with the images of nested indexes in their place.
-pub fn entries(
-    registry: &Registry,
-    reference: &Reference,
-    index: Index,
-) -> Result<Vec<Descriptor>> {
-    let mut out = Vec::new();
+/// What walking an index found.
+#[derive(Debug, Default)]
+pub struct Walk {
+    /// The image entries, with the images of nested indexes in their
+    /// place.
+    pub images: Vec<Descriptor>,
+    /// The attestation entries.
+    pub attestations: Vec<Descriptor>,
+    /// The nested indexes, as the registry sent them.
+    pub indexes: Vec<Document>,
+}
+
+/// Walks `index` (of `reference`), following nested indexes.
+pub fn walk(registry: &Registry, reference: &Reference, index: Index) -> Result<Walk> {
+    let mut out = Walk::default();
     let mut nested = 0;
     gather(
         registry,
@@ -143,6 +138,16 @@ pub fn entries(
         &mut out,
     )?;
     Ok(out)
+}
+
+/// The image entries of `index` (of `reference`), attestations left out,
+/// with the images of nested indexes in their place.
+pub fn entries(
+    registry: &Registry,
+    reference: &Reference,
+    index: Index,
+) -> Result<Vec<Descriptor>> {
+    Ok(walk(registry, reference, index)?.images)
 }
 
 /// The entry of `entries` for `wanted`, or an error listing every
@@ -188,7 +193,7 @@ pub fn child(
         Manifest::Image(m) => Ok((
             Fetched {
                 digest: entry.digest.clone(),
-                media_type: media_type_of(&bytes, content_type.as_deref()),
+                media_type: crate::image::media_type::of_document(&bytes, content_type.as_deref()),
                 bytes,
                 manifest: Manifest::Image(m.clone()),
             },
@@ -206,9 +211,11 @@ pub fn child(
 #[derive(Debug)]
 pub enum Resolution {
     /// An image manifest.
-    Image(Resolved),
+    Image(Box<Resolved>),
     /// A Docker schema 1 manifest (with its digest), to be converted.
     Schema1(manifest::Schema1, Digest),
+    /// Several images of an index.
+    Several(Box<Several>),
 }
 
 /// Fetches the manifest `reference` names and, for an index, the image in
@@ -219,23 +226,9 @@ pub fn resolve(
     wanted: &Platform,
 ) -> Result<Resolution> {
     let name = reference.original();
-    let fetched = top(registry, reference)?;
-    let digest = fetched.digest;
-    let index = match fetched.manifest {
-        Manifest::Image(image) => {
-            log::debug!("{name} is a single-platform image {digest}");
-            return Ok(Resolution::Image(Resolved {
-                digest,
-                bytes: fetched.bytes,
-                image,
-                from_index: false,
-            }));
-        }
-        Manifest::Schema1(m) => {
-            log::debug!("{name} is a Docker schema 1 image {digest}");
-            return Ok(Resolution::Schema1(m, digest));
-        }
-        Manifest::Index(index) => index,
+    let (index, top_doc) = match top_or_single(registry, reference)? {
+        Ok(single) => return Ok(single),
+        Err(index) => index,
     };
     let entries = entries(registry, reference, index)?;
     let entry = choose(reference, &entries, wanted)?;
@@ -245,12 +238,119 @@ pub fn resolve(
         entry.platform_as_listed()
     );
     let (fetched, image) = child(registry, reference, entry)?;
-    Ok(Resolution::Image(Resolved {
+    Ok(Resolution::Image(Box::new(Resolved {
         digest: fetched.digest,
         bytes: fetched.bytes,
         image,
         from_index: true,
-    }))
+        index: Some(top_doc),
+    })))
+}
+
+/// Fetches what `reference` names: a single image (or schema 1 image) as
+/// its resolution, else the index and its document.
+fn top_or_single(
+    registry: &Registry,
+    reference: &Reference,
+) -> Result<std::result::Result<Resolution, (Index, Document)>> {
+    let name = reference.original();
+    let fetched = top(registry, reference)?;
+    let digest = fetched.digest;
+    match fetched.manifest {
+        Manifest::Image(image) => {
+            log::debug!("{name} is a single-platform image {digest}");
+            Ok(Ok(Resolution::Image(Box::new(Resolved {
+                digest,
+                bytes: fetched.bytes,
+                image,
+                from_index: false,
+                index: None,
+            }))))
+        }
+        Manifest::Schema1(m) => {
+            log::debug!("{name} is a Docker schema 1 image {digest}");
+            Ok(Ok(Resolution::Schema1(m, digest)))
+        }
+        Manifest::Index(index) => Ok(Err((
+            index,
+            Document {
+                digest,
+                media_type: fetched.media_type,
+                bytes: fetched.bytes,
+            },
+        ))),
+    }
+}
+
+/// Fetches what `reference` names and, for an index, the images
+/// `selection` takes: every one for `all` (with every attestation), else
+/// the best for each platform listed (with the attestations of those
+/// images; a platform the index lacks is an error). The image `docker
+/// load` gets comes first. A single image is resolved as it is.
+pub fn resolve_several(
+    registry: &Registry,
+    reference: &Reference,
+    selection: &Selection,
+) -> Result<Resolution> {
+    let (index, top_doc) = match top_or_single(registry, reference)? {
+        Ok(single) => return Ok(single),
+        Err(index) => index,
+    };
+    let walk = walk(registry, reference, index)?;
+    let platforms: Vec<Platform> = walk.images.iter().map(|d| d.entry_platform()).collect();
+    let picked = selection.pick(&platforms).map_err(|missing| {
+        choose(reference, &walk.images, &missing)
+            .err()
+            .unwrap_or_else(|| Error::Platform(format!("no image for {missing}")))
+    })?;
+    let chosen: Vec<&Descriptor> = picked.iter().map(|&i| &walk.images[i]).collect();
+    let mut images = Vec::new();
+    for entry in &chosen {
+        log::debug!(
+            "{} -> {} ({})",
+            reference.original(),
+            entry.digest,
+            entry.platform_as_listed()
+        );
+        let (fetched, image) = child(registry, reference, entry)?;
+        images.push(Resolved {
+            digest: fetched.digest,
+            bytes: fetched.bytes,
+            image,
+            from_index: true,
+            index: None,
+        });
+    }
+    let mut attestations = Vec::new();
+    for entry in &walk.attestations {
+        let wanted =
+            matches!(selection, Selection::All) || chosen.iter().any(|c| entry.attests(&c.digest));
+        if !wanted
+            || attestations
+                .iter()
+                .any(|(d, _): &(Document, _)| d.digest == entry.digest)
+        {
+            continue;
+        }
+        let (fetched, m) = child(registry, reference, entry)?;
+        let media_type = match fetched.media_type {
+            t if t.is_empty() => entry.media_type.clone(),
+            t => t,
+        };
+        let doc = Document {
+            digest: fetched.digest,
+            media_type,
+            bytes: fetched.bytes,
+        };
+        attestations.push((doc, m));
+    }
+    Ok(Resolution::Several(Box::new(Several {
+        images,
+        index: top_doc,
+        nested: walk.indexes,
+        attestations,
+        complete: matches!(selection, Selection::All),
+    })))
 }
 
 /// Adds the image entries of `index` to `out`, following nested indexes.
@@ -263,17 +363,18 @@ fn gather(
     inherited: Option<&manifest::PlatformSpec>,
     depth: usize,
     nested: &mut usize,
-    out: &mut Vec<Descriptor>,
+    out: &mut Walk,
 ) -> Result<()> {
     for mut entry in index.manifests {
         if entry.platform.is_none() {
             entry.platform = inherited.cloned();
         }
         if entry.is_attestation() {
+            out.attestations.push(entry);
             continue;
         }
         if entry.media_type != manifest::OCI_INDEX && entry.media_type != manifest::DOCKER_LIST {
-            out.push(entry);
+            out.images.push(entry);
             continue;
         }
         *nested += 1;
@@ -291,6 +392,13 @@ fn gather(
         match manifest::parse(&bytes, content_type.as_deref(), &what)? {
             Manifest::Index(inner) => {
                 log::debug!("{name}: following the nested index {}", entry.digest);
+                if !out.indexes.iter().any(|d| d.digest == entry.digest) {
+                    out.indexes.push(Document {
+                        digest: entry.digest.clone(),
+                        media_type: entry.media_type.clone(),
+                        bytes,
+                    });
+                }
                 let platform = entry.platform.clone();
                 gather(
                     registry,
@@ -302,7 +410,7 @@ fn gather(
                     out,
                 )?;
             }
-            Manifest::Image(_) | Manifest::Schema1(_) => out.push(entry),
+            Manifest::Image(_) | Manifest::Schema1(_) => out.images.push(entry),
         }
     }
     Ok(())
@@ -324,22 +432,4 @@ fn fetch_entry(registry: &Registry, entry: &Descriptor) -> Result<(Vec<u8>, Opti
             true,
         ))
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn media_types() {
-        assert_eq!(
-            media_type_of(b"{}", Some("application/vnd.oci.image.index.v1+json; x=y")),
-            "application/vnd.oci.image.index.v1+json"
-        );
-        assert_eq!(
-            media_type_of(br#"{"mediaType":"a/b"}"#, Some("application/json")),
-            "a/b"
-        );
-        assert_eq!(media_type_of(b"{}", None), "");
-    }
 }

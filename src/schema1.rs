@@ -102,6 +102,7 @@ pub fn convert(
     );
     Ok(Resolved {
         digest,
+        index: None,
         bytes: Vec::new(),
         image: ImageManifest {
             media_type: DOCKER_SCHEMA1[0].into(),

@@ -160,3 +160,39 @@ mod r13_more;
 #[allow(dead_code)]
 #[path = "soak/mod.rs"]
 mod soak;
+
+#[path = "it/platforms.rs"]
+mod platforms;
+
+#[path = "it/push.rs"]
+mod push;
+
+#[path = "it/push_faults.rs"]
+mod push_faults;
+
+#[path = "it/push_auth.rs"]
+mod push_auth;
+
+#[path = "it/cross.rs"]
+mod cross;
+
+#[path = "it/cross_linux.rs"]
+mod cross_linux;
+
+#[path = "it/cross_wine.rs"]
+mod cross_wine;
+
+#[path = "it/ask.rs"]
+mod ask;
+
+#[path = "it/wine.rs"]
+mod wine;
+
+#[path = "it/wine_procs.rs"]
+mod wine_procs;
+
+#[path = "it/cross_wine_files.rs"]
+mod cross_wine_files;
+
+#[path = "it/cross_wine_console.rs"]
+mod cross_wine_console;

@@ -1,27 +1,32 @@
-//! Writing the archive in place, for a pull that keeps no cache
-//! (`--no-cache`) into a file: every entry's offset is known before any
-//! layer arrives (sizes come from the descriptors), so the file is laid out
-//! at once — headers, documents and the small blobs already in the store
-//! written, layer regions left for the downloads — and each layer is
-//! downloaded straight into its region, verified there, and never copied.
+//! Writing the archive in place, for a pull into a file: every entry's
+//! offset is known before any layer arrives (sizes come from the
+//! descriptors), so the file is laid out at once — headers, documents and
+//! the blobs already in the store written, layer regions left for the
+//! downloads — and each layer is downloaded straight into its region
+//! (and, with a cache, into the store beside it, from the same buffer),
+//! verified as it arrives, and never copied afterwards.
 //!
 //! The bytes are the same as [`crate::archive::writer::write`] gives for the same
-//! contents (same members, same headers, same order). The file has the
-//! temporary name beside the output until [`InPlace::finish`] syncs and
-//! renames it; dropped before that, it is removed. This module does not
+//! contents (same members, same headers, same order). Until
+//! [`InPlace::finish`] syncs and renames it, the file has a temporary name
+//! in the cache's `tmp/` (when that is on the output's file system, so
+//! that a pull killed outright leaves nothing beside the output; the next
+//! pull removes it), else beside the output; dropped before that, it is
+//! removed. This module does not
 //! download; the downloader writes the regions (see
 //! [`crate::fetch::partial::Partial::in_region`]).
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::Read;
-use std::os::unix::fs::FileExt;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::Arc;
 
 use crate::archive::writer::{member_header, members, padding, Contents, Member, TempOutput};
 use crate::error::{Error, Result};
 use crate::image::digest::{Digest, Verifier};
+use crate::image::manifest::Descriptor;
+use crate::store::cache::Store;
 
 /// An archive being written in place.
 pub struct InPlace {
@@ -36,9 +41,17 @@ pub struct InPlace {
 impl InPlace {
     /// Lays out the archive of `contents` beside `out`: everything but the
     /// blobs of `incoming`, whose regions wait for the downloads. Every
-    /// other blob must be in the store (it is hashed as it is copied).
+    /// other blob must be in the store: copied in the kernel with a size
+    /// check when `contents` trusts it (as the streaming writer does), else
+    /// hashed as it is copied.
     pub fn create(out: &Path, contents: Contents, incoming: &[Digest]) -> Result<InPlace> {
-        let temp = TempOutput::new(out);
+        let store = contents.store;
+        let temp = if store.is_temporary() {
+            TempOutput::new(out)
+        } else {
+            store.remove_stale_archives();
+            TempOutput::new_in(out, &store.tmp_dir())
+        };
         let werr = |e| Error::io("write the archive", &temp.path, e);
         let file = OpenOptions::new()
             .read(true)
@@ -46,6 +59,10 @@ impl InPlace {
             .create_new(true)
             .open(&temp.path)
             .map_err(|e| Error::io("create the output file", &temp.path, e))?;
+        // Held until the archive is renamed into place or removed: an
+        // unlocked one in the cache was left by a killed pull.
+        file.try_lock()
+            .map_err(|e| Error::io("lock the output file", &temp.path, std::io::Error::other(e)))?;
         let members = members(contents.images, contents.format);
         let mut at = 0u64;
         let mut placed = Vec::with_capacity(members.len());
@@ -59,12 +76,20 @@ impl InPlace {
         let mut regions = HashMap::new();
         for (m, &offset) in members.iter().zip(&placed) {
             let h = member_header(m).map_err(werr)?;
-            file.write_all_at(h.as_bytes(), offset).map_err(werr)?;
+            crate::sys::write_all_at(&file, h.as_bytes(), offset).map_err(werr)?;
             match m {
                 Member::Dir(_) => {}
-                Member::Doc(_, bytes) => file.write_all_at(bytes, offset + 512).map_err(werr)?,
+                Member::Doc(_, bytes) => {
+                    crate::sys::write_all_at(&file, bytes, offset + 512).map_err(werr)?
+                }
+                Member::Kept(_, bytes) => {
+                    crate::sys::write_all_at(&file, bytes, offset + 512).map_err(werr)?
+                }
                 Member::Blob(b) if incoming.contains(&b.digest) => {
                     regions.insert(b.digest.clone(), offset + 512);
+                }
+                Member::Blob(b) if contents.trusted.contains(&b.digest) => {
+                    copy_trusted(contents.store, b, &temp.path, offset + 512)?;
                 }
                 Member::Blob(b) => {
                     let path = contents.store.blob_path(&b.digest);
@@ -97,6 +122,15 @@ impl InPlace {
             .map(|&at| (Arc::clone(&self.file), at, self.temp.path.as_path()))
     }
 
+    /// Fills `desc`'s region from the store, which holds it verified (it
+    /// arrived there from another pull while this one was starting).
+    pub fn fill(&self, store: &Store, desc: &Descriptor) -> Result<()> {
+        match self.regions.get(&desc.digest) {
+            Some(&at) => copy_trusted(store, desc, &self.temp.path, at),
+            None => Ok(()),
+        }
+    }
+
     /// Syncs the archive (every region must have been downloaded and
     /// verified) and renames it to `out`. Returns its size.
     pub fn finish(self, out: &Path) -> Result<u64> {
@@ -107,6 +141,29 @@ impl InPlace {
         self.temp.commit(out)?;
         Ok(self.size)
     }
+}
+
+/// Copies the stored blob `desc` into the archive at `offset`, in the
+/// kernel (`copy_file_range`, through a descriptor of its own so that the
+/// file position is this copy's alone), checking its size.
+fn copy_trusted(store: &Store, desc: &Descriptor, archive: &Path, offset: u64) -> Result<()> {
+    let path = store.blob_path(&desc.digest);
+    let src = File::open(&path).map_err(|e| Error::io("read the cached blob", &path, e))?;
+    let werr = |e| Error::io("write the archive", archive, e);
+    let mut dst = OpenOptions::new().write(true).open(archive).map_err(werr)?;
+    dst.seek(SeekFrom::Start(offset)).map_err(werr)?;
+    let copied = std::io::copy(&mut src.take(desc.size), &mut dst).map_err(werr)?;
+    if copied != desc.size {
+        store.evict(&desc.digest);
+        return Err(Error::Verify {
+            digest: desc.digest.to_string(),
+            detail: format!(
+                "the cached copy is damaged ({copied} bytes instead of {}); it was removed, run the pull again",
+                desc.size
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Copies `src` into `file` from `offset`, hashing it.
@@ -120,7 +177,7 @@ fn copy_at(mut src: impl Read, file: &File, mut offset: u64) -> std::io::Result<
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        file.write_all_at(&buf[..n], offset)?;
+        crate::sys::write_all_at(file, &buf[..n], offset)?;
         verifier.update(&buf[..n]);
         offset += n as u64;
     }
@@ -131,7 +188,6 @@ mod tests {
     use super::*;
     use crate::archive::index::tests::{desc, entry_of};
     use crate::archive::writer::{write, Format};
-    use crate::store::cache::Store;
 
     #[test]
     fn same_bytes_as_the_streaming_writer() {
@@ -146,22 +202,30 @@ mod tests {
             d[0].clone(),
             vec![d[1].clone(), d[2].clone(), d[1].clone()],
         )];
-        for format in [Format::Both, Format::Docker, Format::Oci] {
+        let config = [d[0].digest.clone()];
+        for (format, trusted) in [
+            (Format::Both, &[][..]),
+            (Format::Docker, &[][..]),
+            (Format::Oci, &[][..]),
+            (Format::Both, &config[..]),
+        ] {
             let contents = Contents {
                 images: &images,
                 format,
                 store: &store,
-                trusted: &[],
+                trusted,
             };
             let streamed = dir.root().join("streamed.tar");
             write(&streamed, contents).unwrap();
-            let placed = dir.root().join(format!("placed-{format:?}.tar"));
+            let placed = dir
+                .root()
+                .join(format!("placed-{format:?}-{}.tar", trusted.len()));
             let incoming = [d[1].digest.clone(), d[2].digest.clone()];
             let inplace = InPlace::create(&placed, contents, &incoming).unwrap();
             assert!(!placed.exists(), "nothing at the output before finish");
             for (x, dd) in data.iter().zip(&d).skip(1) {
                 let (file, at, _) = inplace.region(&dd.digest).unwrap();
-                file.write_all_at(x, at).unwrap();
+                crate::sys::write_all_at(&file, x, at).unwrap();
             }
             assert!(inplace.region(&d[0].digest).is_none());
             inplace.finish(&placed).unwrap();

@@ -1,19 +1,19 @@
-//! The archive's index documents: docker's `manifest.json` (one
-//! `{"Config", "RepoTags", "Layers"}` item per image, paths into
-//! `blobs/sha256/`, layers in manifest order) and the legacy `repositories`
-//! (`{name: {tag: <chain id of the top layer>}}`); the OCI layout's
-//! `oci-layout` and `index.json` (one entry per name, annotated as
-//! `docker save` does since Docker 25: `io.containerd.image.name` with the
-//! full name, `org.opencontainers.image.ref.name` with the tag); the
-//! entry name of a blob. Only validated digests' hex becomes part of a
-//! name. This module builds bytes; `writer.rs` writes them into the tar.
+//! What the archive holds, before it is written: its named entries
+//! ([`ImageEntry`]: the images a name stands for, each an [`Image`] with its
+//! config, layers and OCI manifest; with several platforms, the index the
+//! OCI layout names; the documents and blobs kept for a push), the layouts
+//! asked for ([`Format`]) and the members in the order they are written
+//! ([`members`]), each blob once, named by its digest ([`blob_name`]).
+//!
+//! The JSON documents themselves (`index.json`, `manifest.json`,
+//! `repositories`) are built in [`crate::archive::documents`]; `writer.rs`
+//! and `in_place.rs` write the members into the tar. Only validated
+//! digests' hex becomes part of a name.
 
-use std::collections::BTreeMap;
-
-use serde::Serialize;
-
+use crate::archive::documents::{manifest_json, oci_index_json, repositories_json};
 use crate::image::digest::Digest;
 use crate::image::manifest::Descriptor;
+use crate::image::upstream::{Document, Upstream};
 
 /// Which layouts the archive holds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -40,23 +40,67 @@ impl Format {
     }
 }
 
-/// One image to put in the archive.
+/// One image of the archive.
 #[derive(Clone, Debug)]
-pub struct ImageEntry {
+pub struct Image {
     /// The config blob.
     pub config: Descriptor,
     /// The layer blobs as the archive holds them, base first.
     pub layers: Vec<Descriptor>,
     /// The config's `rootfs.diff_ids`, one per layer.
     pub diff_ids: Vec<Digest>,
+    /// The image manifest for the OCI layout (its platform set), and its
+    /// bytes.
+    pub manifest: (Descriptor, Vec<u8>),
+}
+
+/// One named entry of the archive: the images its names stand for.
+#[derive(Clone, Debug)]
+pub struct ImageEntry {
+    /// The images, at least one; docker's `manifest.json` lists the
+    /// first.
+    pub images: Vec<Image>,
+    /// With several images: the index the OCI layout names for them, and
+    /// its bytes.
+    pub index: Option<(Descriptor, Vec<u8>)>,
     /// `name:tag` entries (may be empty).
     pub repo_tags: Vec<String>,
     /// Names for the OCI index: (full name, as `io.containerd.image.name`;
     /// the tag, as `org.opencontainers.image.ref.name`, if there is one).
     pub oci_names: Vec<(String, Option<String>)>,
-    /// The image manifest for the OCI layout (its platform set), and its
-    /// bytes.
-    pub manifest: (Descriptor, Vec<u8>),
+    /// The registry's document the names stand for, if it is kept.
+    pub upstream: Option<Upstream>,
+    /// Documents kept as the registry sent them (its manifests and
+    /// indexes, attestation manifests), in every format.
+    pub documents: Vec<Document>,
+    /// Other blobs from the store, in every format (the configs and
+    /// layers of attestations).
+    pub blobs: Vec<Descriptor>,
+}
+
+impl ImageEntry {
+    /// The descriptor `index.json` names for this entry: the index, or
+    /// the one image's manifest.
+    pub fn layout(&self) -> &(Descriptor, Vec<u8>) {
+        match &self.index {
+            Some(index) => index,
+            None => &self.images[0].manifest,
+        }
+    }
+
+    /// Every blob of the entry from the store: its images' configs and
+    /// layers, and its other blobs.
+    pub fn blobs(&self) -> impl Iterator<Item = &Descriptor> {
+        let images = self.images.iter();
+        images
+            .flat_map(|i| std::iter::once(&i.config).chain(&i.layers))
+            .chain(&self.blobs)
+    }
+
+    /// The image docker's `manifest.json` lists.
+    pub fn docker_image(&self) -> &Image {
+        &self.images[0]
+    }
 }
 
 /// One entry of the archive.
@@ -68,6 +112,8 @@ pub enum Member<'a> {
     Blob(&'a Descriptor),
     /// A document held in memory: its name and bytes.
     Doc(String, Vec<u8>),
+    /// A document held in memory, shared with the entries.
+    Kept(String, &'a [u8]),
 }
 
 impl Member<'_> {
@@ -77,6 +123,7 @@ impl Member<'_> {
             Member::Dir(d) => d.to_string(),
             Member::Blob(b) => blob_name(&b.digest),
             Member::Doc(name, _) => name.clone(),
+            Member::Kept(name, _) => name.clone(),
         }
     }
 
@@ -86,28 +133,48 @@ impl Member<'_> {
             Member::Dir(_) => 0,
             Member::Blob(b) => b.size,
             Member::Doc(_, bytes) => bytes.len() as u64,
+            Member::Kept(_, bytes) => bytes.len() as u64,
+        }
+    }
+
+    /// The bytes of a document held in memory.
+    pub fn bytes(&self) -> Option<&[u8]> {
+        match self {
+            Member::Doc(_, bytes) => Some(bytes),
+            Member::Kept(_, bytes) => Some(bytes),
+            Member::Dir(_) | Member::Blob(_) => None,
         }
     }
 }
 
 /// The archive's entries, in the order they are written: `blobs/`,
-/// `blobs/sha256/`; for each image its config, its layers and (in the OCI
-/// layout) its manifest, each blob once; then `oci-layout` and
-/// `index.json`, and `manifest.json` and `repositories`, as `format` says.
-pub fn members(images: &[ImageEntry], format: Format) -> Vec<Member<'_>> {
+/// `blobs/sha256/`; for each named entry the config and layers of each of
+/// its images, its other blobs, (in the OCI layout) each image's manifest
+/// and its index, and the documents kept for a push, each blob once; then
+/// `oci-layout` and `index.json`, and `manifest.json` and `repositories`,
+/// as `format` says.
+pub fn members(entries: &[ImageEntry], format: Format) -> Vec<Member<'_>> {
     let mut out = vec![Member::Dir("blobs/"), Member::Dir("blobs/sha256/")];
     let mut seen: std::collections::HashSet<&Digest> = Default::default();
-    for image in images {
-        for blob in std::iter::once(&image.config).chain(&image.layers) {
+    for entry in entries {
+        for blob in entry.blobs() {
             if seen.insert(&blob.digest) {
                 out.push(Member::Blob(blob));
             }
         }
-        let (manifest, bytes) = &image.manifest;
-        if format.oci() && seen.insert(&manifest.digest) {
-            out.push(Member::Doc(blob_name(&manifest.digest), bytes.clone()));
+        let layout = entry.images.iter().map(|i| &i.manifest).chain(&entry.index);
+        for (desc, bytes) in layout {
+            if format.oci() && seen.insert(&desc.digest) {
+                out.push(Member::Kept(blob_name(&desc.digest), bytes));
+            }
+        }
+        for doc in &entry.documents {
+            if seen.insert(&doc.digest) {
+                out.push(Member::Kept(blob_name(&doc.digest), &doc.bytes));
+            }
         }
     }
+    let images = entries;
     if format.oci() {
         out.push(Member::Doc("oci-layout".into(), OCI_LAYOUT.to_vec()));
         out.push(Member::Doc("index.json".into(), oci_index_json(images)));
@@ -124,105 +191,9 @@ pub fn members(images: &[ImageEntry], format: Format) -> Vec<Member<'_>> {
 /// The `oci-layout` file.
 pub const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
-/// The OCI layout's `index.json` for `images`: one entry per name, one
-/// unnamed entry for an image without names.
-pub fn oci_index_json(images: &[ImageEntry]) -> Vec<u8> {
-    let mut manifests = Vec::new();
-    for image in images {
-        let (desc, _) = &image.manifest;
-        if image.oci_names.is_empty() {
-            manifests.push(desc.clone());
-        }
-        for (full, tag) in &image.oci_names {
-            let mut d = desc.clone();
-            d.annotations
-                .insert("io.containerd.image.name".into(), full.clone());
-            if let Some(tag) = tag {
-                d.annotations
-                    .insert("org.opencontainers.image.ref.name".into(), tag.clone());
-            }
-            manifests.push(d);
-        }
-    }
-    let index = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": crate::image::manifest::OCI_INDEX,
-        "manifests": manifests,
-    });
-    serde_json::to_vec(&index).unwrap_or_default()
-}
-
-/// An OCI image manifest for a config and the layers as the archive holds
-/// them (used when a layer was decompressed, so the registry's manifest
-/// no longer describes the blobs). Returns its bytes.
-pub fn oci_manifest_json(config: &Descriptor, layers: &[Descriptor]) -> Vec<u8> {
-    let plain = |d: &Descriptor, media_type: &str| serde_json::json!({"mediaType": media_type, "digest": d.digest, "size": d.size});
-    let doc = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": crate::image::manifest::OCI_MANIFEST,
-        "config": plain(config, "application/vnd.oci.image.config.v1+json"),
-        "layers": layers.iter().map(|l| plain(l, &l.media_type)).collect::<Vec<_>>(),
-    });
-    serde_json::to_vec(&doc).unwrap_or_default()
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct ManifestItem {
-    config: String,
-    repo_tags: Vec<String>,
-    layers: Vec<String>,
-}
-
 /// The path of a blob inside the archive.
 pub fn blob_name(digest: &Digest) -> String {
     format!("blobs/sha256/{}", digest.hex())
-}
-
-/// The `manifest.json` document for `images`.
-pub fn manifest_json(images: &[ImageEntry]) -> Vec<u8> {
-    let items: Vec<ManifestItem> = images
-        .iter()
-        .map(|i| ManifestItem {
-            config: blob_name(&i.config.digest),
-            repo_tags: i.repo_tags.clone(),
-            layers: i.layers.iter().map(|l| blob_name(&l.digest)).collect(),
-        })
-        .collect();
-    // Serialising plain strings and vectors cannot fail.
-    serde_json::to_vec(&items).unwrap_or_default()
-}
-
-/// The legacy `repositories` document: for each tagged image, its name and
-/// tag mapped to the chain ID of its top layer. `None` when no image is
-/// tagged and layered.
-pub fn repositories_json(images: &[ImageEntry]) -> Option<Vec<u8>> {
-    let mut repos: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-    for image in images {
-        let Some(top) = chain_id(&image.diff_ids) else {
-            continue;
-        };
-        for rt in &image.repo_tags {
-            if let Some((name, tag)) = rt.rsplit_once(':') {
-                repos
-                    .entry(name.to_string())
-                    .or_default()
-                    .insert(tag.to_string(), top.hex().to_string());
-            }
-        }
-    }
-    (!repos.is_empty()).then(|| serde_json::to_vec(&repos).unwrap_or_default())
-}
-
-/// The OCI chain ID of a layer stack: `diff[0]`, then
-/// `sha256(chain + " " + diff[n])`.
-pub fn chain_id(diff_ids: &[Digest]) -> Option<Digest> {
-    let mut iter = diff_ids.iter();
-    let mut chain = iter.next()?.clone();
-    for d in iter {
-        chain = Digest::of(format!("{chain} {d}").as_bytes());
-    }
-    Some(chain)
 }
 
 #[cfg(test)]
@@ -243,16 +214,14 @@ pub(crate) mod tests {
     /// An image entry over `config` and `layers` (also used by
     /// `writer.rs`'s tests).
     pub(crate) fn entry_of(config: Descriptor, layers: Vec<Descriptor>) -> ImageEntry {
-        let bytes = oci_manifest_json(&config, &layers);
-        ImageEntry {
+        let bytes = crate::archive::documents::oci_manifest_json(&config, &layers);
+        let image = Image {
             diff_ids: layers
                 .iter()
                 .map(|l| Digest::of(l.digest.hex().as_bytes()))
                 .collect(),
             config,
             layers,
-            repo_tags: vec!["127.0.0.1:5000/team/app:v2".into()],
-            oci_names: vec![("127.0.0.1:5000/team/app:v2".into(), Some("v2".into()))],
             manifest: (
                 Descriptor {
                     media_type: crate::image::manifest::OCI_MANIFEST.into(),
@@ -260,78 +229,15 @@ pub(crate) mod tests {
                 },
                 bytes,
             ),
+        };
+        ImageEntry {
+            images: vec![image],
+            index: None,
+            repo_tags: vec!["127.0.0.1:5000/team/app:v2".into()],
+            oci_names: vec![("127.0.0.1:5000/team/app:v2".into(), Some("v2".into()))],
+            upstream: None,
+            documents: Vec::new(),
+            blobs: Vec::new(),
         }
-    }
-
-    fn entry() -> ImageEntry {
-        let l1 = desc(b"layer one");
-        entry_of(desc(b"{}"), vec![l1.clone(), desc(b"layer two"), l1])
-    }
-
-    #[test]
-    fn oci_documents() {
-        let mut image = entry();
-        image.oci_names.push((
-            "127.0.0.1:5000/team/app:latest".into(),
-            Some("latest".into()),
-        ));
-        let v: serde_json::Value =
-            serde_json::from_slice(&oci_index_json(std::slice::from_ref(&image))).unwrap();
-        assert_eq!(v["schemaVersion"], 2);
-        let m = v["manifests"].as_array().unwrap();
-        assert_eq!(m.len(), 2);
-        assert_eq!(m[0]["digest"], image.manifest.0.digest.to_string());
-        assert_eq!(
-            m[1]["annotations"]["org.opencontainers.image.ref.name"],
-            "latest"
-        );
-        assert_eq!(
-            m[0]["annotations"]["io.containerd.image.name"],
-            "127.0.0.1:5000/team/app:v2"
-        );
-        let doc: serde_json::Value = serde_json::from_slice(&image.manifest.1).unwrap();
-        assert_eq!(doc["layers"].as_array().unwrap().len(), 3);
-        assert_eq!(
-            doc["config"]["mediaType"],
-            "application/vnd.oci.image.config.v1+json"
-        );
-        image.oci_names.clear();
-        let v: serde_json::Value = serde_json::from_slice(&oci_index_json(&[image])).unwrap();
-        assert!(v["manifests"][0].get("annotations").is_none());
-    }
-
-    #[test]
-    fn manifest_document() {
-        let image = entry();
-        let v: serde_json::Value =
-            serde_json::from_slice(&manifest_json(std::slice::from_ref(&image))).unwrap();
-        assert_eq!(v[0]["Config"], blob_name(&image.config.digest));
-        assert_eq!(v[0]["RepoTags"][0], "127.0.0.1:5000/team/app:v2");
-        assert_eq!(v[0]["Layers"].as_array().unwrap().len(), 3);
-        assert_eq!(v[0]["Layers"][0], v[0]["Layers"][2]);
-        let r: serde_json::Value =
-            serde_json::from_slice(&repositories_json(std::slice::from_ref(&image)).unwrap())
-                .unwrap();
-        let top = chain_id(&image.diff_ids).unwrap();
-        assert_eq!(r["127.0.0.1:5000/team/app"]["v2"], top.hex());
-    }
-
-    #[test]
-    fn untagged_has_no_repositories() {
-        let mut image = entry();
-        image.repo_tags.clear();
-        assert!(repositories_json(&[image]).is_none());
-    }
-
-    #[test]
-    fn chain_ids() {
-        let a = Digest::of(b"a");
-        let b = Digest::of(b"b");
-        assert_eq!(chain_id(&[]), None);
-        assert_eq!(chain_id(std::slice::from_ref(&a)), Some(a.clone()));
-        assert_eq!(
-            chain_id(&[a.clone(), b.clone()]).unwrap(),
-            Digest::of(format!("{a} {b}").as_bytes())
-        );
     }
 }

@@ -1,9 +1,9 @@
 //! What becomes of each layer of an image: kept as pulled, or
 //! decompressed to a plain tar (zstd layers by default, so Docker before
 //! 23 and Synology can load them; every compressed layer with
-//! `--uncompressed`; none with `--keep-zstd`), and the archive entry that
-//! results, with an OCI manifest written anew when a layer changed or the
-//! registry's manifest is a Docker one.
+//! `--uncompressed`; none with `--keep-zstd`), and the archive's image
+//! that results, with an OCI manifest written anew when a layer changed or
+//! the registry's manifest is a Docker one.
 //!
 //! Layer media types are checked before any layer is fetched: a type that
 //! is not a container layer stops the pull; a foreign (non-distributable)
@@ -16,13 +16,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use crate::archive::decompress;
-use crate::archive::writer::ImageEntry;
+use crate::archive::index::Image;
 use crate::error::{Error, Result};
 use crate::image::digest::Digest;
 use crate::image::layer_types::{self, Compression, LayerType};
 use crate::image::manifest::Resolved;
 use crate::image::manifest::{self, Descriptor, ImageConfig, ImageManifest, PlatformSpec};
-use crate::image::reference::Reference;
 use crate::store::cache::Store;
 
 /// Which layers are decompressed into the archive.
@@ -115,18 +114,13 @@ impl LayerWork {
             .map(|i| &i.layer)
     }
 
-    /// The archive entry for the image: its layers as the archive holds
-    /// them (`expanded` has the plain tars, by diff_id) and its manifest
-    /// for the OCI layout: the registry's bytes for an OCI manifest whose
+    /// The archive's image: its layers as the archive holds them
+    /// (`expanded` has the plain tars, by diff_id) and its manifest for
+    /// the OCI layout: the registry's bytes for an OCI manifest whose
     /// layers are unchanged; otherwise an OCI manifest written anew, as
     /// `docker save` does (skopeo's `oci-archive:` reads OCI manifests
     /// only), over the same config bytes.
-    pub fn entry(
-        &self,
-        resolved: &Resolved,
-        expanded: &[Descriptor],
-        reference: &Reference,
-    ) -> ImageEntry {
+    pub fn image(&self, resolved: &Resolved, expanded: &[Descriptor]) -> Image {
         let mut layers = Vec::new();
         for item in &self.items {
             let plain = item
@@ -153,7 +147,7 @@ impl LayerWork {
                     d
                 })
                 .collect();
-            let bytes = crate::archive::index::oci_manifest_json(config, &oci_layers);
+            let bytes = crate::archive::documents::oci_manifest_json(config, &oci_layers);
             let desc = descriptor(manifest::OCI_MANIFEST, &bytes);
             (desc, bytes)
         } else {
@@ -161,60 +155,17 @@ impl LayerWork {
             (desc, resolved.bytes.clone())
         };
         manifest.platform = Some(self.platform.clone());
-        let full = match (reference.tag(), reference.digest()) {
-            (Some(tag), _) => Some((
-                format!("{}/{}:{tag}", reference.registry(), reference.repository()),
-                Some(tag.to_string()),
-            )),
-            (None, Some(d)) => Some((
-                format!("{}/{}@{d}", reference.registry(), reference.repository()),
-                None,
-            )),
-            (None, None) => None,
-        };
-        ImageEntry {
+        Image {
             config: config.clone(),
             layers,
             diff_ids: self.items.iter().map(|i| i.diff_id.clone()).collect(),
-            repo_tags: reference.repo_tag().into_iter().collect(),
-            oci_names: full.into_iter().collect(),
             manifest: (manifest, bytes),
         }
     }
 }
 
-/// The archive entries of the images `parts` (their layer work, manifest
-/// and reference): one per image manifest, an image named twice holding
-/// both names.
-pub fn entries<'a>(
-    parts: impl Iterator<Item = (&'a LayerWork, &'a Resolved, &'a Reference)>,
-    expanded: &[Descriptor],
-) -> Vec<ImageEntry> {
-    let mut entries: Vec<ImageEntry> = Vec::new();
-    for (work, resolved, reference) in parts {
-        let entry = work.entry(resolved, expanded, reference);
-        let Some(same) = entries
-            .iter_mut()
-            .find(|e| e.manifest.0.digest == entry.manifest.0.digest)
-        else {
-            entries.push(entry);
-            continue;
-        };
-        for tag in entry.repo_tags {
-            if !same.repo_tags.contains(&tag) {
-                same.repo_tags.push(tag);
-            }
-        }
-        for name in entry.oci_names {
-            if !same.oci_names.contains(&name) {
-                same.oci_names.push(name);
-            }
-        }
-    }
-    entries
-}
-
-fn descriptor(media_type: &str, bytes: &[u8]) -> Descriptor {
+/// The descriptor of the document `bytes`.
+pub fn descriptor(media_type: &str, bytes: &[u8]) -> Descriptor {
     Descriptor {
         media_type: media_type.to_string(),
         digest: Digest::of(bytes),
@@ -227,9 +178,13 @@ fn descriptor(media_type: &str, bytes: &[u8]) -> Descriptor {
 /// Decompresses every layer the images' work says to (each diff_id once),
 /// on up to `threads` threads (at most one per CPU). Returns the plain
 /// tars' descriptors.
-pub fn expand_all(store: &Store, work: &[LayerWork], threads: usize) -> Result<Vec<Descriptor>> {
+pub fn expand_all<'a>(
+    store: &Store,
+    work: impl Iterator<Item = &'a LayerWork>,
+    threads: usize,
+) -> Result<Vec<Descriptor>> {
     let mut todo: Vec<&Item> = Vec::new();
-    for item in work.iter().flat_map(|w| &w.items).filter(|i| i.expand) {
+    for item in work.flat_map(|w| &w.items).filter(|i| i.expand) {
         if !todo.iter().any(|t| t.diff_id == item.diff_id) {
             todo.push(item);
         }

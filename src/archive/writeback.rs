@@ -6,20 +6,14 @@
 //!
 //! Only a hint to the kernel: correctness still rests on the final
 //! `fsync`; where the call fails (another OS, an odd file system) nothing
-//! changes. The C library's `sync_file_range(2)` is declared here directly.
+//! changes (Windows has no such call: there the thread stops at once).
+//! The call itself is [`crate::sys::start_writeback`].
 
 use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
-
-const SYNC_FILE_RANGE_WRITE: u32 = 2;
-
-extern "C" {
-    fn sync_file_range(fd: i32, offset: i64, nbytes: i64, flags: u32) -> i32;
-}
 
 /// Writeback of one file, started again and again until dropped.
 pub struct Writeback {
@@ -38,11 +32,7 @@ impl Writeback {
                 .name("pulltar-writeback".into())
                 .spawn(move || {
                     while !stop.load(Ordering::Relaxed) {
-                        // SAFETY: a plain system call on a descriptor this
-                        // thread owns (`f` lives until the loop ends).
-                        let r =
-                            unsafe { sync_file_range(f.as_raw_fd(), 0, 0, SYNC_FILE_RANGE_WRITE) };
-                        if r != 0 {
+                        if crate::sys::start_writeback(&f).is_err() {
                             return;
                         }
                         std::thread::park_timeout(Duration::from_millis(100));

@@ -33,10 +33,7 @@ use crate::image::digest::{Digest, VerifyingReader};
 use crate::image::manifest::Descriptor;
 use crate::store::cache::{unique_suffix, Store};
 
-pub use crate::archive::index::{
-    blob_name, chain_id, manifest_json, members, oci_index_json, repositories_json, Format,
-    ImageEntry, Member,
-};
+pub use crate::archive::index::{blob_name, members, Format, Image, ImageEntry, Member};
 
 fn header(kind: tar::EntryType, size: u64) -> tar::Header {
     let mut h = tar::Header::new_ustar();
@@ -119,10 +116,10 @@ fn write_to<W: Write>(w: W, contents: Contents, name: &Path) -> Result<W> {
                 append_trusted_blob(&mut tar, blob, contents.store, name)?
             }
             Member::Blob(blob) => append_blob(&mut tar, blob, contents.store, name)?,
-            Member::Dir(_) | Member::Doc(..) => {
+            Member::Dir(_) | Member::Doc(..) | Member::Kept(..) => {
                 let h = member_header(&member).map_err(werr)?;
                 tar.get_mut().write_all(h.as_bytes()).map_err(werr)?;
-                if let Member::Doc(_, bytes) = &member {
+                if let Some(bytes) = member.bytes() {
                     tar.get_mut().write_all(bytes).map_err(werr)?;
                     tar.get_mut()
                         .write_all(&[0u8; 512][..padding(bytes.len() as u64)])
@@ -227,8 +224,8 @@ fn append_trusted_blob<W: Write>(
     Ok(())
 }
 
-/// The archive's temporary file beside the output, removed unless
-/// committed.
+/// The archive's temporary file, removed unless committed: beside the
+/// output, or in a directory of the caller's on the same file system.
 pub(crate) struct TempOutput {
     pub(crate) path: PathBuf,
     committed: bool,
@@ -236,15 +233,48 @@ pub(crate) struct TempOutput {
 
 impl TempOutput {
     pub(crate) fn new(out: &Path) -> TempOutput {
-        let name = out
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "pulltar".into());
-        let path = out.with_file_name(format!(
-            ".{name}.{}.{}.partial",
+        TempOutput::at(out.with_file_name(format!(
+            ".{}.{}.{}.partial",
+            file_name(out),
+            std::process::id(),
+            unique_suffix()
+        )))
+    }
+
+    /// In `dir` when a file there can be renamed to the output's
+    /// directory (the same file system), else beside the output. A pull
+    /// killed outright then leaves nothing beside the output.
+    pub(crate) fn new_in(out: &Path, dir: &Path) -> TempOutput {
+        let path = dir.join(format!(
+            "{}.{}.{}.{}",
+            file_name(out),
+            std::process::id(),
+            unique_suffix(),
+            crate::store::cache::ARCHIVE_SUFFIX
+        ));
+        let probe = out.with_file_name(format!(
+            ".{}.{}.{}.probe",
+            file_name(out),
             std::process::id(),
             unique_suffix()
         ));
+        let same_fs = fs::write(&path, b"")
+            .and_then(|_| fs::rename(&path, &probe))
+            .is_ok();
+        let _ = fs::remove_file(&path);
+        let _ = fs::remove_file(&probe);
+        if same_fs {
+            TempOutput::at(path)
+        } else {
+            log::debug!(
+                "the cache is on another file system than {}: the archive is written beside it",
+                out.display()
+            );
+            TempOutput::new(out)
+        }
+    }
+
+    fn at(path: PathBuf) -> TempOutput {
         crate::ui::interrupt::remove_on_forced_exit(&path);
         TempOutput {
             path,
@@ -253,10 +283,18 @@ impl TempOutput {
     }
 
     pub(crate) fn commit(mut self, out: &Path) -> Result<()> {
-        fs::rename(&self.path, out).map_err(|e| Error::io("rename the archive to", out, e))?;
+        crate::sys::replace(&self.path, out)
+            .map_err(|e| Error::io("rename the archive to", out, e))?;
         self.committed = true;
         Ok(())
     }
+}
+
+/// The output's file name, for the temporary names beside or for it.
+fn file_name(out: &Path) -> String {
+    out.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "pulltar".into())
 }
 
 impl Drop for TempOutput {
@@ -283,6 +321,10 @@ mod tests {
         let l1 = stored(store, b"layer one");
         let l2 = stored(store, b"layer two");
         entry_of(stored(store, b"{}"), vec![l1.clone(), l2, l1])
+    }
+
+    fn image(entry: &ImageEntry) -> &Image {
+        &entry.images[0]
     }
 
     fn contents<'a>(
@@ -320,9 +362,10 @@ mod tests {
     fn layout_and_determinism() {
         let store = Store::temporary().unwrap();
         let dir = Store::temporary().unwrap();
-        let image = entry(&store);
+        let named = entry(&store);
+        let image = image(&named);
         let out = dir.root().join("a.tar");
-        let images = std::slice::from_ref(&image);
+        let images = std::slice::from_ref(&named);
         write(&out, contents(images, Format::Both, &store, &[])).unwrap();
         let names: Vec<String> = listing(&out).into_iter().map(|e| e.0).collect();
         let b = |d: &Descriptor| blob_name(&d.digest);
@@ -375,10 +418,11 @@ mod tests {
     fn damaged_blob_fails_and_leaves_nothing() {
         let store = Store::temporary().unwrap();
         let dir = Store::temporary().unwrap();
-        let image = entry(&store);
+        let named = entry(&store);
+        let image = image(&named);
         fs::write(store.blob_path(&image.layers[1].digest), b"layer tw0").unwrap();
         let out = dir.root().join("bad.tar");
-        let images = std::slice::from_ref(&image);
+        let images = std::slice::from_ref(&named);
         let err = write(&out, contents(images, Format::Both, &store, &[])).unwrap_err();
         assert!(
             err.to_string()

@@ -194,6 +194,7 @@ mod tests {
             "--log-file",
             "inspect",
             "cache prune",
+            "push",
         ] {
             assert!(HELP.contains(flag), "{flag} missing from help");
         }

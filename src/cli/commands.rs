@@ -1,15 +1,17 @@
 //! What the command line asks for, and running it: a pull (the default),
-//! the help or the version, or a subcommand beside a pull: `pulltar
-//! inspect [OPTIONS] IMAGE` (`--json`, `--list-platforms`, and the pull's
-//! image selection, network and auth flags) and `pulltar cache ls|prune
+//! the help or the version, or a subcommand beside a pull: `pulltar push
+//! [OPTIONS] ARCHIVE DEST` ([`crate::cli::push_cmd`]), `pulltar inspect
+//! [OPTIONS] IMAGE` (`--json`, `--list-platforms`, and the pull's image
+//! selection, network and auth flags) and `pulltar cache ls|prune
 //! [--older-than AGE] [--cache-dir DIR]`. A subcommand is recognised only
 //! as the first argument; anything else is a pull.
 //!
 //! Parsing here reuses the pull's flag parser ([`crate::cli::args::parse`])
-//! and validation ([`crate::cli::plan`]) for `inspect`, so both read the
-//! same flags the same way; the work is done in [`crate::pull`],
-//! [`crate::inspect`] and [`crate::store::cache_admin`], and a failure gets
-//! its [`crate::cli::hints`].
+//! and validation ([`crate::cli::plan`]) for `inspect` (and its connection
+//! flags for `push`), so they read the same flags the same way; the work
+//! is done in [`crate::pull`], [`crate::push`], [`crate::inspect`] and
+//! [`crate::store::cache_admin`], and a failure of a pull gets its
+//! [`crate::cli::hints`].
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -18,10 +20,11 @@ use std::time::Duration;
 use crate::cli::args::{self, usage, Args, Parsed};
 use crate::cli::hints::after_failure;
 use crate::cli::plan::prepare;
+use crate::cli::push_cmd;
 use crate::error::{Error, Result};
 use crate::store::cache::Store;
 use crate::store::cache_admin;
-use crate::{inspect, pull};
+use crate::{inspect, pull, push};
 
 const INSPECT_HELP: &str = "\
 Usage: pulltar inspect [OPTIONS] IMAGE
@@ -52,7 +55,8 @@ Usage: pulltar cache ls [--cache-dir DIR]
                           using the cache
       --older-than AGE    only those stored at least AGE ago: 30d, 12h, 2w
       --cache-dir DIR     the cache (default $XDG_CACHE_HOME/pulltar, else
-                          ~/.cache/pulltar)
+                          ~/.cache/pulltar; %LOCALAPPDATA%\\pulltar on
+                          Windows)
 ";
 
 /// What the command line asks for.
@@ -64,6 +68,8 @@ pub enum Command {
     Version,
     /// Pull images.
     Pull(Box<Args>),
+    /// `pulltar push ARCHIVE DEST`.
+    Push(Box<Args>),
     /// `pulltar inspect`.
     Inspect(Box<Args>, inspect::Options),
     /// `pulltar cache ls`.
@@ -74,7 +80,8 @@ pub enum Command {
 
 /// Whether the command line starts with a subcommand's name.
 pub fn is_subcommand(raw: &[OsString]) -> bool {
-    raw.first().is_some_and(|a| a == "inspect" || a == "cache")
+    raw.first()
+        .is_some_and(|a| a == "inspect" || a == "cache" || a == "push")
 }
 
 fn pico_err(e: pico_args::Error) -> Error {
@@ -97,6 +104,12 @@ pub fn parse(raw: Vec<OsString>) -> Result<Command> {
 /// Parses a command line that [`is_subcommand`].
 fn parse_sub(mut raw: Vec<OsString>) -> Result<Command> {
     let name = raw.remove(0);
+    if name == "push" {
+        return Ok(match push_cmd::parse(raw)? {
+            Some(args) => Command::Push(args),
+            None => Command::Help(push_cmd::HELP),
+        });
+    }
     let wants_help = raw.iter().any(|a| a == "-h" || a == "--help");
     if name == "inspect" {
         if wants_help {
@@ -161,8 +174,12 @@ fn parse_sub(mut raw: Vec<OsString>) -> Result<Command> {
 }
 
 fn cache_root(dir: Option<PathBuf>) -> Result<PathBuf> {
-    dir.or_else(Store::default_root)
-        .ok_or_else(|| usage("no cache directory: set HOME or XDG_CACHE_HOME, or pass --cache-dir"))
+    dir.or_else(Store::default_root).ok_or_else(|| {
+        usage(format!(
+            "no cache directory: set {}, or pass --cache-dir",
+            crate::sys::CACHE_DIR_VARIABLES
+        ))
+    })
 }
 
 /// Runs a command, printing its result on stdout.
@@ -173,6 +190,14 @@ pub fn run(command: Command) -> Result<()> {
         Command::Pull(args) => {
             let plan = prepare(&args)?;
             pull::run(&plan).map_err(|e| after_failure(e, &plan.references, &plan.registry))?;
+        }
+        Command::Push(args) => {
+            let plan = push_cmd::prepare(&args)?;
+            for p in push::run(&plan)? {
+                let r = &p.name;
+                let tag = r.tag().map(|t| format!(":{t}")).unwrap_or_default();
+                println!("{}/{}{tag}@{}", r.registry(), r.repository(), p.digest);
+            }
         }
         Command::CacheLs(dir) => print!("{}", cache_admin::ls(&cache_root(dir)?)),
         Command::CachePrune(dir, age) => {
@@ -215,6 +240,11 @@ mod tests {
         ));
         assert!(matches!(sub(&["cache", "ls"]), Ok(Command::CacheLs(None))));
         assert!(matches!(sub(&["inspect", "-h"]), Ok(Command::Help(_))));
+        assert!(matches!(sub(&["push", "--help"]), Ok(Command::Help(_))));
+        assert!(matches!(
+            sub(&["push", "a.tar", "r.example"]),
+            Ok(Command::Push(_))
+        ));
         for bad in [
             &["cache"][..],
             &["cache", "rm"][..],

@@ -11,9 +11,8 @@
 //! It only configures the logger once, at start-up; what is logged, and
 //! the redaction of URLs in it, is decided where the records are made.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -123,11 +122,7 @@ pub(crate) fn init_logging(args: &Args) -> Result<()> {
         // Owner-only, like a shell history: it is redacted, but it still
         // names the registries and images a user pulls.
         Some(path) => Some(Mutex::new(
-            OpenOptions::new()
-                .create(true)
-                .append(true)
-                .mode(0o600)
-                .open(path)
+            crate::sys::open_private_append(path)
                 .map_err(|e| Error::io("open the log file", path, e))?,
         )),
         None => None,

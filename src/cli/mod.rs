@@ -1,25 +1,42 @@
 //! The command line: the flags as typed ([`args`]), the subcommands
-//! ([`commands`]), the [`plan`] a command runs (with [`targets`] for the
-//! images and the output path), the logger ([`logging`]) and the [`hints`]
-//! added to a failure.
+//! ([`commands`], with `pulltar push` in [`push_cmd`]), the [`plan`] a pull
+//! runs (with [`targets`] for the images and the output path, and
+//! [`connection`] for how a registry is reached, which a push shares), the
+//! logger ([`logging`]), the [`hints`] added to a failure, and the
+//! questions asked instead when pulltar is started with no arguments on a
+//! terminal ([`ask`], double-click use).
 //!
 //! It takes in the arguments, the environment and standard input (for
-//! `--password-stdin`), and gives out a validated plan to the commands'
-//! flows (`pull`, `inspect`). Beyond reading those, it does no I/O of its
-//! own.
+//! `--password-stdin`, or the answers to the questions), and gives out a
+//! validated plan to the commands' flows (`pull`, `push`, `inspect`).
+//! Beyond reading those (and asking), it does no I/O of its own.
 
 use std::ffi::OsString;
 
 use crate::error::Result;
 
 pub mod args;
+pub mod ask;
 pub mod commands;
+pub mod connection;
 pub mod hints;
 pub mod logging;
 pub mod plan;
+pub mod push_cmd;
 pub mod targets;
 
-/// Runs the command line `raw` (without the program name).
+/// Runs the command line `raw` (without the program name); with no
+/// arguments on a terminal, asks what to pull ([`ask`]).
 pub fn run(raw: Vec<OsString>) -> Result<()> {
+    if ask::wanted(&raw) {
+        return ask::run();
+    }
     commands::run(commands::parse(raw)?)
+}
+
+/// Call last, after printing the result: a console window opened for
+/// pulltar alone (a double-click on Windows) waits for Enter before it
+/// closes.
+pub fn before_exit() {
+    ask::hold_window()
 }

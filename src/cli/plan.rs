@@ -1,10 +1,10 @@
 //! Validating the raw [`Args`] into a [`Plan`] for the pull: the image
 //! references and the output path (by [`crate::cli::targets`]); the archive
-//! format and which layers are decompressed; the platform (`--platform` or `-a/--arch`, else the host's);
-//! the thread count; the cache directory (or `--no-cache`); the retry
-//! count, segment size ([`parse_size`]) and read timeout; credentials from
-//! `-u` with `--password` or `--password-stdin`, else from the environment;
-//! the `-r/--registry` mirror host; the proxy URL.
+//! format and which layers are decompressed; the platforms (`--platform`
+//! or `-a/--arch`, else the host's); the cache directory (or
+//! `--no-cache`); and how the registry is reached (thread count, retries,
+//! segment size, read timeout, credentials, mirror, proxy), by
+//! [`crate::cli::connection`], as a push reads them too.
 //!
 //! It checks only what the user typed (ranges, references, platforms,
 //! paths) and contacts no registry; the docker config is read later, by
@@ -14,21 +14,16 @@
 
 use std::io::{BufRead, IsTerminal};
 use std::path::Path;
-use std::time::Duration;
 
 use crate::archive::layers::Expansion;
 use crate::archive::writer::Format;
 use crate::cli::args::{usage, Args};
+use crate::cli::connection::{connection, Connection};
 use crate::cli::logging::init_logging;
 use crate::cli::targets::{output_path, references};
 use crate::error::{Error, Result};
-use crate::fetch::download::DEFAULT_CHUNK;
-use crate::image::platform::Platform;
+use crate::image::platform::{Platform, Selection};
 use crate::pull::{Plan, STDOUT};
-use crate::registry::auth::Credentials;
-use crate::registry::proxy::ProxyConfig;
-use crate::registry::retry::Policy;
-use crate::registry::{client, transport};
 use crate::store::cache::Store;
 
 /// Validates `args` into a pull plan. `stdin` is read only for
@@ -51,18 +46,13 @@ pub fn plan(args: &Args, cwd: &Path, stdin: &mut dyn BufRead) -> Result<Plan> {
         (false, true) => Expansion::All,
         (false, false) => Expansion::Zstd,
     };
-    let (platform, platform_explicit) = match (&args.platform, &args.arch) {
+    let (selection, platform_explicit) = match (&args.platform, &args.arch) {
         (Some(_), Some(_)) => return Err(usage("give either --platform or -a/--arch, not both")),
-        (Some(p), None) => (Platform::parse(p).map_err(usage)?, true),
-        (None, Some(a)) => (Platform::parse_arch(a).map_err(usage)?, true),
-        (None, None) => (Platform::host(), false),
+        (Some(p), None) => (Selection::parse(p, false).map_err(usage)?, true),
+        (None, Some(a)) => (Selection::parse(a, true).map_err(usage)?, true),
+        (None, None) => (Selection::Some(vec![Platform::host()]), false),
     };
-    let threads = args.threads.unwrap_or(8);
-    if !(1..=128).contains(&threads) {
-        return Err(usage(format!(
-            "--threads must be from 1 to 128, got {threads}"
-        )));
-    }
+    let platform = selection.first();
     if args.no_cache && args.cache_dir.is_some() {
         return Err(usage("give either --cache-dir or --no-cache, not both"));
     }
@@ -72,40 +62,18 @@ pub fn plan(args: &Args, cwd: &Path, stdin: &mut dyn BufRead) -> Result<Plan> {
         match &args.cache_dir {
             Some(d) => Some(cwd.join(d)),
             None => Some(Store::default_root().ok_or_else(|| {
-                usage("no cache directory: set HOME or XDG_CACHE_HOME, or pass --cache-dir or --no-cache")
+                usage(format!(
+                    "no cache directory: set {}, or pass --cache-dir or --no-cache",
+                    crate::sys::CACHE_DIR_VARIABLES
+                ))
             })?),
         }
     };
-    let retries = args.retries.unwrap_or(Policy::default().max_failures);
-    let policy = Policy {
-        max_failures: retries,
-        ..Policy::default()
-    };
-    if retries > 100 {
-        return Err(usage(format!(
-            "--retries must be from 0 to 100, got {retries}"
-        )));
-    }
-    let chunk = match &args.chunk_size {
-        Some(s) => parse_size(s).map_err(usage)?,
-        None => DEFAULT_CHUNK,
-    };
-    let read_timeout = args.read_timeout.unwrap_or(30);
-    if !(1..=3600).contains(&read_timeout) {
-        return Err(usage(format!(
-            "--read-timeout must be from 1 to 3600 seconds, got {read_timeout}"
-        )));
-    }
-    let credentials = credentials(args, stdin)?.or_else(crate::registry::credentials::from_env);
-    let mirror = args.mirror.as_deref().map(mirror_host).transpose()?;
-    if let Some(p) = &args.proxy {
-        if !(p.starts_with("http://") || p.starts_with("https://")) {
-            return Err(usage(format!(
-                "--proxy {:?} is not a URL like http://host:port",
-                crate::error::redact_url(p)
-            )));
-        }
-    }
+    let Connection {
+        registry,
+        threads,
+        chunk,
+    } = connection(args, cwd, stdin)?;
     if references.len() > 1 && args.output.is_none() {
         return Err(usage(format!(
             "{} images go into one archive: name it with -o FILE (or -o - for a pipe)",
@@ -120,10 +88,9 @@ pub fn plan(args: &Args, cwd: &Path, stdin: &mut dyn BufRead) -> Result<Plan> {
     )?;
     if references.len() > 1
         && output.as_os_str() != STDOUT
-        && args
-            .output
-            .as_deref()
-            .is_some_and(|o| cwd.join(o).is_dir() || o.to_string_lossy().ends_with('/'))
+        && args.output.as_deref().is_some_and(|o| {
+            cwd.join(o).is_dir() || o.to_string_lossy().ends_with(std::path::is_separator)
+        })
     {
         return Err(usage(
             "several images go into one archive: -o must name a file, not a directory",
@@ -135,23 +102,12 @@ pub fn plan(args: &Args, cwd: &Path, stdin: &mut dyn BufRead) -> Result<Plan> {
         expansion,
         verify_cache: args.verify_cache,
         platform,
+        selection,
         platform_explicit,
         output,
         cache_dir,
         threads,
-        registry: client::Options {
-            transport: transport::Options {
-                insecure: args.insecure,
-                connections: threads,
-                read_timeout: Duration::from_secs(read_timeout),
-                ca_certs: args.ca_certs.iter().map(|c| cwd.join(c)).collect(),
-                proxy: ProxyConfig::new(args.proxy.clone()),
-            },
-            credentials,
-            policy,
-            mirror,
-            budgets: Default::default(),
-        },
+        registry,
         quiet: args.quiet,
         chunk,
     })
@@ -172,88 +128,11 @@ pub(crate) fn prepare(args: &Args) -> Result<Plan> {
     plan(args, &cwd, &mut stdin.lock())
 }
 
-/// Parses a size: bytes, or a number with `K`, `M` or `G` (powers of
-/// 1024; `KB`, `KiB` and so on are accepted too), from 64 KiB to 1 GiB.
-pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let mult: u64 = match unit.to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        _ => {
-            return Err(format!(
-                "--chunk-size {s:?} is not a size like 4M, 512K or 1048576"
-            ))
-        }
-    };
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("--chunk-size {s:?} is not a size like 4M, 512K or 1048576"))?;
-    let bytes = n.saturating_mul(mult);
-    if !((64 << 10)..=(1 << 30)).contains(&bytes) {
-        return Err(format!("--chunk-size must be from 64K to 1G, got {s:?}"));
-    }
-    Ok(bytes)
-}
-
-/// The host of `-r/--registry`: `host[:port]`, a scheme and a trailing
-/// `/` allowed.
-fn mirror_host(m: &str) -> Result<String> {
-    let host = m
-        .trim_start_matches("https://")
-        .trim_start_matches("http://")
-        .trim_end_matches('/');
-    crate::image::name_rules::check_registry(host)
-        .map_err(|e| usage(format!("-r/--registry {m:?}: {e}")))?;
-    Ok(host.to_string())
-}
-
-fn credentials(args: &Args, stdin: &mut dyn BufRead) -> Result<Option<Credentials>> {
-    let password = match (&args.password, args.password_stdin) {
-        (Some(_), true) => {
-            return Err(usage(
-                "give either --password or --password-stdin, not both",
-            ))
-        }
-        (Some(p), false) => {
-            log::warn!("a password on the command line can be seen by other users of this host; prefer --password-stdin");
-            Some(p.clone())
-        }
-        (None, true) => {
-            let mut line = String::new();
-            stdin
-                .read_line(&mut line)
-                .map_err(|e| usage(format!("cannot read the password from stdin: {e}")))?;
-            let p = line.trim_end_matches(['\r', '\n']).to_string();
-            if p.is_empty() {
-                return Err(usage(
-                    "--password-stdin was given but stdin held no password",
-                ));
-            }
-            Some(p)
-        }
-        (None, false) => None,
-    };
-    match (&args.username, password) {
-        (Some(u), Some(p)) => Ok(Some(Credentials {
-            username: u.clone(),
-            password: p,
-        })),
-        (Some(_), None) => Err(usage(
-            "-u/--username needs --password-stdin (or --password)",
-        )),
-        (None, Some(_)) => Err(usage("a password was given without -u/--username")),
-        (None, None) => Ok(None),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::cli::args::pull_args;
+    use std::time::Duration;
 
     fn plan_of(v: &[&str]) -> Result<Plan> {
         plan(&pull_args(v), Path::new("/tmp"), &mut &b""[..])
@@ -266,6 +145,7 @@ mod tests {
             &["-t", "500", "nginx"][..],
             &["--platform", "linux", "nginx"][..],
             &["--platform", "linux/amd64", "-a", "arm64", "nginx"][..],
+            &["--platform", "linux/amd64,", "nginx"][..],
             &["-u", "me", "nginx"][..],
             &["--no-cache", "--cache-dir", "x", "nginx"][..],
             &["-o", "/nonexistent-dir/x.tar", "nginx"][..],
@@ -297,6 +177,14 @@ mod tests {
         let p = plan_of(&["-o", "x.tar", "--platform=linux/arm/v7", "nginx"]).unwrap();
         assert_eq!(p.output, Path::new("/tmp/x.tar"));
         assert_eq!(p.platform.to_string(), "linux/arm/v7");
+        let p = plan_of(&["--platform", "all", "nginx"]).unwrap();
+        assert_eq!(
+            (p.selection, p.platform),
+            (Selection::All, Platform::host())
+        );
+        let p = plan_of(&["-a", "arm64,amd64", "nginx"]).unwrap();
+        assert_eq!(p.platform.to_string(), "linux/arm64");
+        assert_eq!(p.selection.to_string(), "linux/arm64, linux/amd64");
     }
 
     #[test]
@@ -330,26 +218,6 @@ mod tests {
     }
 
     #[test]
-    fn sizes() {
-        assert_eq!(parse_size("1M"), Ok(1 << 20));
-        assert_eq!(parse_size("512K"), Ok(512 << 10));
-        assert_eq!(parse_size("4MiB"), Ok(4 << 20));
-        assert_eq!(parse_size("1048576"), Ok(1 << 20));
-        for bad in [
-            "",
-            "M",
-            "1X",
-            "1k1",
-            "1K",
-            "2G",
-            "-1M",
-            "99999999999999999999",
-        ] {
-            assert!(parse_size(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
     fn retry_flags() {
         let p = plan_of(&[
             "--retries",
@@ -371,15 +239,6 @@ mod tests {
         ] {
             assert_eq!(plan_of(bad).unwrap_err().exit_code(), 2, "{bad:?}");
         }
-    }
-
-    #[test]
-    fn password_from_stdin() {
-        let a = pull_args(&["-u", "me", "--password-stdin", "nginx"]);
-        let p = plan(&a, Path::new("/tmp"), &mut &b"s3cret\n"[..]).unwrap();
-        let c = p.registry.credentials.unwrap();
-        assert_eq!((c.username.as_str(), c.password.as_str()), ("me", "s3cret"));
-        assert!(plan(&a, Path::new("/tmp"), &mut &b""[..]).is_err());
     }
 
     #[test]

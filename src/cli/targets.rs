@@ -50,8 +50,9 @@ pub fn references(args: &Args, cwd: &Path) -> Result<Vec<Reference>> {
     Ok(refs)
 }
 
-/// Where the archive goes: `-o FILE`, `-o DIR/` (or an existing
-/// directory) with the default name inside, or the default name in `cwd`.
+/// Where the archive goes: `-o FILE`, `-o DIR/` (`DIR\` on Windows too,
+/// or an existing directory) with the default name inside, or the default
+/// name in `cwd`.
 /// The directory must exist, so that a typo fails before any download.
 /// `-o -` is standard output ([`STDOUT`]), refused when that is a terminal.
 pub fn output_path(
@@ -73,7 +74,10 @@ pub fn output_path(
         }
         Some(o) => {
             let full = cwd.join(o);
-            let names_dir = o.as_os_str().to_string_lossy().ends_with('/');
+            let names_dir = o
+                .as_os_str()
+                .to_string_lossy()
+                .ends_with(std::path::is_separator);
             if names_dir || full.is_dir() {
                 if !full.is_dir() {
                     return Err(usage(format!(

@@ -126,13 +126,20 @@ impl Downloader<'_> {
                 todo.push(d);
             }
         }
+        let mut held = Vec::new();
         todo.retain(|d| {
-            let held = self.store.has(&d.digest, d.size);
-            if held {
-                self.progress.cached(&d.digest, d.size);
+            let has = self.store.has(&d.digest, d.size);
+            if has {
+                held.push(*d);
             }
-            !held
+            !has
         });
+        for d in held {
+            if let Some(archive) = self.in_place {
+                archive.fill(self.store, d)?;
+            }
+            self.progress.cached(&d.digest, d.size);
+        }
         if todo.is_empty() {
             return Ok(());
         }
@@ -240,9 +247,26 @@ impl Downloader<'_> {
 
     fn open(&self, sched: &Mutex<Sched>, i: usize) -> Result<()> {
         let desc = sched.lock().unwrap_or_else(|p| p.into_inner()).jobs[i].desc;
-        let partial = match self.in_place.and_then(|a| a.region(&desc.digest)) {
-            Some((file, at, path)) => {
+        let region = self
+            .in_place
+            .and_then(|a| a.region(&desc.digest).map(|r| (a, r)));
+        let partial = match region {
+            // No cache: the region is all there is.
+            Some((_, (file, at, path))) if self.store.is_temporary() => {
                 Some(Partial::in_region(file, at, path, &desc.digest, desc.size))
+            }
+            // Into the store and the region at once.
+            Some((archive, (file, at, path))) => {
+                match Partial::open(self.store, &desc.digest, desc.size)? {
+                    Some(mut p) => {
+                        p.copy_into(file, at, path)?;
+                        Some(p)
+                    }
+                    None => {
+                        archive.fill(self.store, desc)?;
+                        None
+                    }
+                }
             }
             None => Partial::open(self.store, &desc.digest, desc.size)?,
         };

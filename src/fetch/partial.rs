@@ -11,18 +11,22 @@
 //! whole blob hashes to its digest ([`Partial::verify`]); a mismatch after a
 //! resume makes the caller start the blob again. The journal file also
 //! carries an exclusive lock, so two processes sharing a store never write
-//! the same partial blob. A blob downloaded straight into the archive
-//! (`--no-cache`, see [`crate::archive::in_place`]) is a partial blob too,
-//! over its region of the archive file, without a journal.
+//! the same partial blob. A blob downloaded straight into an archive
+//! written in place (see [`crate::archive::in_place`]) is written to its
+//! partial file and to its region of the archive at once
+//! ([`Partial::copy_into`]); with `--no-cache` the region alone is the
+//! partial blob, without a journal. Each blob is hashed as it arrives,
+//! out-of-order segments included, so that verifying it once the last byte
+//! is in has next to nothing left to read.
 //! This module does no networking and does not decide what to fetch next.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufReader, Read, Write};
-use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use crate::archive::writeback::Writeback;
 use crate::error::{Error, Result};
 pub use crate::fetch::rangeset::RangeSet;
 use crate::image::digest::{Digest, Verifier};
@@ -39,12 +43,57 @@ pub struct Partial {
     base: u64,
     /// `None` for a region of the archive: nothing to resume.
     journal: Option<Mutex<File>>,
-    /// The blob hashed as it arrives: the bytes `[0, n)` written in order
-    /// so far (by whichever segment writes at the frontier), so that
-    /// [`Partial::verify`] reads back only the rest.
-    inline: Mutex<(u64, Verifier)>,
+    /// A second place every byte is written to: the blob's region of an
+    /// archive written in place, beside the partial file in the store.
+    copy: Option<(Arc<File>, u64, PathBuf)>,
+    /// The blob hashed as it arrives, so that [`Partial::verify`] has
+    /// next to nothing left to read back.
+    inline: Mutex<Inline>,
     /// What the journal said was already written when the blob was opened.
     pub done: RangeSet,
+    /// Starts the partial file's disk writes as it fills, so that the sync
+    /// before it enters the store has little left to wait for.
+    _writeback: Option<Writeback>,
+}
+
+/// Partial files smaller than this are synced without early writeback.
+const WRITEBACK_FROM: u64 = 4 << 20;
+
+/// The hash of a blob's first bytes, kept as they are written: the thread
+/// whose write continues the hashed bytes hashes it, then reads back and
+/// hashes whatever other segments already wrote right after it, so the
+/// hash keeps up with out-of-order segments.
+struct Inline {
+    /// `[0, hashed)` is hashed.
+    hashed: u64,
+    /// The hash; `None` while a thread reads back bytes beyond `hashed`.
+    verifier: Option<Verifier>,
+    /// How far the hash reaches once the read-back in progress is done: a
+    /// write below this starts the hash over.
+    claimed: u64,
+    /// Bytes written this run, not yet hashed.
+    written: RangeSet,
+    /// Counts the restarts, so that a read-back in progress across one is
+    /// dropped.
+    generation: u64,
+}
+
+impl Inline {
+    fn new() -> Inline {
+        Inline {
+            hashed: 0,
+            verifier: Some(Verifier::new()),
+            claimed: 0,
+            written: RangeSet::default(),
+            generation: 0,
+        }
+    }
+
+    fn restart(&mut self) {
+        let generation = self.generation + 1;
+        *self = Inline::new();
+        self.generation = generation;
+    }
 }
 
 fn header(digest: &Digest, size: u64) -> String {
@@ -77,10 +126,7 @@ impl Partial {
                 j.lock()
                     .map_err(|e| ioerr("lock the download journal", e))?;
             }
-            let same = match (j.metadata(), fs::metadata(&journal_path)) {
-                (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
-                _ => false,
-            };
+            let same = crate::sys::is_same_file(&j, &journal_path);
             if same {
                 journal = Some(j);
                 break;
@@ -114,9 +160,14 @@ impl Partial {
             file: Arc::new(file),
             base: 0,
             journal: Some(Mutex::new(journal)),
-            inline: Mutex::new((0, Verifier::new())),
+            copy: None,
+            inline: Mutex::new(Inline::new()),
             done,
+            _writeback: None,
         };
+        if size >= WRITEBACK_FROM {
+            partial._writeback = Some(Writeback::start(&partial.file));
+        }
         if partial.done.covered() == 0 || len != size {
             partial.reset()?;
         }
@@ -140,8 +191,10 @@ impl Partial {
             file,
             base,
             journal: None,
-            inline: Mutex::new((0, Verifier::new())),
+            copy: None,
+            inline: Mutex::new(Inline::new()),
             done: RangeSet::default(),
+            _writeback: None,
         }
     }
 
@@ -149,7 +202,10 @@ impl Partial {
     /// of the blob's size (a region is simply written again).
     pub fn reset(&mut self) -> Result<()> {
         self.done = RangeSet::default();
-        *self.inline.get_mut().unwrap_or_else(|p| p.into_inner()) = (0, Verifier::new());
+        self.inline
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .restart();
         let Some(journal) = self.journal.as_mut() else {
             return Ok(());
         };
@@ -162,21 +218,90 @@ impl Partial {
             .map_err(|e| Error::io("reset the download journal", &self.journal_path, e))
     }
 
-    /// Writes `buf` at `offset` (and hashes it, when it continues the
-    /// bytes hashed so far; a write below them starts the hash over).
+    /// Also writes every byte into `file` from `base` (named `path`): the
+    /// blob's region of an archive written in place. The bytes the journal
+    /// holds from an earlier run are copied there now.
+    pub fn copy_into(&mut self, file: Arc<File>, base: u64, path: &Path) -> Result<()> {
+        let mut buf = vec![0u8; 1 << 20];
+        for (start, end) in self.done.ranges() {
+            let mut at = start;
+            while at < end {
+                let n = buf.len().min((end - at) as usize);
+                crate::sys::read_exact_at(&self.file, &mut buf[..n], self.base + at)
+                    .map_err(|e| Error::io("read the partial blob", &self.path, e))?;
+                crate::sys::write_all_at(&file, &buf[..n], base + at)
+                    .map_err(|e| Error::io("write the archive", path, e))?;
+                at += n as u64;
+            }
+        }
+        self.copy = Some((file, base, path.to_path_buf()));
+        Ok(())
+    }
+
+    /// Writes `buf` at `offset` (in both places, when there are two), and
+    /// hashes it when it continues the bytes hashed so far, with whatever
+    /// was already written right after it; a write below the hashed bytes
+    /// starts the hash over.
     pub fn write_at(&self, buf: &[u8], offset: u64) -> Result<()> {
-        self.file
-            .write_all_at(buf, self.base + offset)
+        crate::sys::write_all_at(&self.file, buf, self.base + offset)
             .map_err(|e| Error::io("write the partial blob", &self.path, e))?;
+        if let Some((file, base, path)) = &self.copy {
+            crate::sys::write_all_at(file, buf, base + offset)
+                .map_err(|e| Error::io("write the archive", path, e))?;
+        }
+        let end = offset + buf.len() as u64;
         let mut inline = self.inline.lock().unwrap_or_else(|p| p.into_inner());
-        if offset < inline.0 {
+        if offset < inline.claimed {
             // Bytes already hashed are written again (the blob restarted):
             // what was hashed may no longer be what the file holds.
-            *inline = (0, Verifier::new());
+            inline.restart();
         }
-        if inline.0 == offset {
-            inline.1.update(buf);
-            inline.0 += buf.len() as u64;
+        if offset != inline.hashed || inline.verifier.is_none() {
+            inline.written.insert(offset, end);
+            return Ok(());
+        }
+        let Some(mut verifier) = inline.verifier.take() else {
+            return Ok(());
+        };
+        verifier.update(buf);
+        inline.hashed = end;
+        inline.claimed = end;
+        // Read back and hash what other segments wrote right after it.
+        loop {
+            let from = inline.hashed;
+            let to = inline.written.end_from(from);
+            if to <= from {
+                inline.verifier = Some(verifier);
+                return Ok(());
+            }
+            inline.claimed = to;
+            let generation = inline.generation;
+            drop(inline);
+            let read = self.hash_back(&mut verifier, from, to);
+            inline = self.inline.lock().unwrap_or_else(|p| p.into_inner());
+            if inline.generation != generation {
+                return Ok(());
+            }
+            if read.is_err() {
+                // Left for verify() to read back (and report).
+                inline.claimed = from;
+                inline.verifier = Some(verifier);
+                return Ok(());
+            }
+            inline.written.remove_below(to);
+            inline.hashed = to;
+        }
+    }
+
+    /// Feeds the file's bytes `[from, to)` to `verifier`.
+    fn hash_back(&self, verifier: &mut Verifier, from: u64, to: u64) -> std::io::Result<()> {
+        let mut buf = vec![0u8; (to - from).min(1 << 20) as usize];
+        let mut at = from;
+        while at < to {
+            let n = buf.len().min((to - at) as usize);
+            crate::sys::read_exact_at(&self.file, &mut buf[..n], self.base + at)?;
+            verifier.update(&buf[..n]);
+            at += n as u64;
         }
         Ok(())
     }
@@ -195,18 +320,23 @@ impl Partial {
     }
 
     /// Checks the blob against its digest and size: what was hashed as it
-    /// arrived, then the rest read back from the file.
+    /// arrived, then the rest read back from the file (call once every
+    /// segment has stopped).
     pub fn verify(&self) -> std::result::Result<(), String> {
-        let (mut offset, mut verifier) = std::mem::replace(
-            &mut *self.inline.lock().unwrap_or_else(|p| p.into_inner()),
-            (0, Verifier::new()),
-        );
+        let (mut offset, mut verifier) = {
+            let mut inline = self.inline.lock().unwrap_or_else(|p| p.into_inner());
+            let hashed = inline.hashed;
+            let verifier = inline.verifier.take();
+            inline.restart();
+            match verifier {
+                Some(v) => (hashed, v),
+                None => (0, Verifier::new()),
+            }
+        };
         let mut buf = vec![0u8; 1 << 20];
         while offset < self.size {
             let want = buf.len().min((self.size - offset) as usize);
-            let n = self
-                .file
-                .read_at(&mut buf[..want], self.base + offset)
+            let n = crate::sys::read_at(&self.file, &mut buf[..want], self.base + offset)
                 .map_err(|e| format!("cannot read {}: {e}", self.path.display()))?;
             if n == 0 {
                 break;
@@ -353,5 +483,57 @@ mod tests {
         drop(p);
         let p = Partial::open(&store, &d, 100).unwrap().unwrap();
         assert_eq!(p.done.missing(100), vec![(10, 100)]);
+    }
+
+    #[test]
+    fn hash_keeps_up_with_out_of_order_segments() {
+        let store = Store::temporary().unwrap();
+        let data = blob(10_000);
+        let d = Digest::of(&data);
+        let p = Partial::open(&store, &d, 10_000).unwrap().unwrap();
+        p.write_at(&data[7000..], 7000).unwrap();
+        p.write_at(&data[2000..4000], 2000).unwrap();
+        p.write_at(&data[4000..7000], 4000).unwrap();
+        assert_eq!(p.inline.lock().unwrap().hashed, 0);
+        // The write at the frontier hashes everything written after it.
+        p.write_at(&data[..2000], 0).unwrap();
+        assert_eq!(p.inline.lock().unwrap().hashed, 10_000);
+        p.verify().unwrap();
+        drop(p);
+        // A write below the hashed bytes starts over, and is caught.
+        let p = Partial::open(&store, &d, 10_000).unwrap().unwrap();
+        p.write_at(&data, 0).unwrap();
+        p.write_at(b"XX", 9000).unwrap();
+        assert_eq!(p.inline.lock().unwrap().hashed, 0);
+        assert!(p.verify().is_err());
+    }
+
+    #[test]
+    fn copy_into_a_region_after_a_resume() {
+        let store = Store::temporary().unwrap();
+        let data = blob(10_000);
+        let d = Digest::of(&data);
+        let p = Partial::open(&store, &d, 10_000).unwrap().unwrap();
+        p.write_at(&data[..4000], 0).unwrap();
+        p.record(0, 4000).unwrap();
+        drop(p);
+        let region = store.root().join("archive");
+        let file = Arc::new(
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&region)
+                .unwrap(),
+        );
+        file.set_len(10_100).unwrap();
+        let mut p = Partial::open(&store, &d, 10_000).unwrap().unwrap();
+        p.copy_into(Arc::clone(&file), 100, &region).unwrap();
+        p.write_at(&data[4000..], 4000).unwrap();
+        p.verify().unwrap();
+        p.commit(&store).unwrap();
+        assert!(store.has(&d, 10_000));
+        assert_eq!(std::fs::read(&region).unwrap()[100..], data[..]);
     }
 }

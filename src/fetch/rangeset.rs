@@ -33,6 +33,27 @@ impl RangeSet {
         self.ranges.iter().map(|(a, b)| b - a).sum()
     }
 
+    /// The ranges, in order.
+    pub fn ranges(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.ranges.iter().copied()
+    }
+
+    /// Where the range covering `at` ends (`at` itself when none does).
+    pub fn end_from(&self, at: u64) -> u64 {
+        self.ranges
+            .iter()
+            .find(|&&(a, b)| a <= at && at < b)
+            .map_or(at, |&(_, b)| b)
+    }
+
+    /// Forgets everything below `at`.
+    pub fn remove_below(&mut self, at: u64) {
+        self.ranges.retain(|&(_, b)| b > at);
+        if let Some(first) = self.ranges.first_mut() {
+            first.0 = first.0.max(at);
+        }
+    }
+
     /// The ranges of `[0, size)` not covered, in order.
     pub fn missing(&self, size: u64) -> Vec<(u64, u64)> {
         let mut out = Vec::new();
@@ -70,6 +91,23 @@ mod tests {
         r.insert(50, 50);
         assert_eq!(r.covered(), 40);
         assert_eq!(r.missing(100), vec![(40, 100)]);
+    }
+
+    #[test]
+    fn rangeset_ends_and_trims() {
+        let mut r = RangeSet::default();
+        r.insert(10, 20);
+        r.insert(30, 40);
+        assert_eq!(r.end_from(10), 20);
+        assert_eq!(r.end_from(15), 20);
+        assert_eq!(r.end_from(20), 20);
+        assert_eq!(r.end_from(5), 5);
+        r.remove_below(15);
+        assert_eq!(r.ranges().collect::<Vec<_>>(), vec![(15, 20), (30, 40)]);
+        r.remove_below(35);
+        assert_eq!(r.ranges().collect::<Vec<_>>(), vec![(35, 40)]);
+        r.remove_below(50);
+        assert_eq!(r.covered(), 0);
     }
 
     #[test]

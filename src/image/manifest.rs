@@ -1,5 +1,6 @@
-//! Manifest, index and image-config documents: the serde types, the media
-//! types, and `parse`, which decides what a registry sent.
+//! Manifest and index documents: the serde types, the media types, and
+//! `parse`, which decides what a registry sent (the image config is
+//! [`crate::image::config`]'s).
 //!
 //! Four kinds are understood: Docker schema 2 manifests and manifest lists,
 //! OCI image manifests and OCI indexes; Docker schema 1 is read as it is
@@ -15,6 +16,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 use crate::image::digest::Digest;
 use crate::image::platform::Platform;
+
+pub use crate::image::config::{check_config_size, ImageConfig, RootFs};
 
 /// Docker schema 2 image manifest.
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
@@ -142,59 +145,6 @@ pub struct V1History {
     pub v1_compatibility: String,
 }
 
-/// The fields of an image config that pulling needs.
-#[derive(Clone, Debug, Deserialize)]
-pub struct ImageConfig {
-    /// Operating system.
-    #[serde(default)]
-    pub os: String,
-    /// CPU architecture.
-    #[serde(default)]
-    pub architecture: String,
-    /// CPU variant.
-    #[serde(default)]
-    pub variant: String,
-    /// The layer chain.
-    pub rootfs: RootFs,
-}
-
-/// `rootfs` of an image config.
-#[derive(Clone, Debug, Deserialize)]
-pub struct RootFs {
-    /// Digests of the uncompressed layers, base first.
-    pub diff_ids: Vec<Digest>,
-}
-
-/// Refuses a config descriptor larger than [`MAX_CONFIG_BYTES`], before
-/// anything is fetched.
-pub fn check_config_size(desc: &Descriptor) -> Result<(), Error> {
-    if desc.size > MAX_CONFIG_BYTES {
-        return Err(Error::Manifest {
-            what: format!("config {}", desc.digest),
-            reason: format!(
-                "its declared size {} is larger than the {MAX_CONFIG_BYTES} bytes allowed",
-                desc.size
-            ),
-        });
-    }
-    Ok(())
-}
-
-impl ImageConfig {
-    /// The image's platform.
-    pub fn platform(&self) -> Platform {
-        Platform::new(&self.os, &self.architecture, &self.variant)
-    }
-
-    /// Parses a config blob; `what` names it in errors.
-    pub fn parse(bytes: &[u8], what: &str) -> Result<ImageConfig, Error> {
-        serde_json::from_slice(bytes).map_err(|e| Error::Manifest {
-            what: what.to_string(),
-            reason: format!("not a valid image config: {e}"),
-        })
-    }
-}
-
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Probe {
@@ -280,6 +230,14 @@ impl Descriptor {
                 .is_some_and(|p| p.platform().is_unknown())
     }
 
+    /// Whether this attestation entry describes the image `digest`
+    /// (`vnd.docker.reference.digest`, as BuildKit writes it).
+    pub fn attests(&self, digest: &Digest) -> bool {
+        self.annotations
+            .get("vnd.docker.reference.digest")
+            .is_some_and(|d| *d == digest.to_string())
+    }
+
     /// The entry's platform as the index writes it (`linux/arm64/v8`), for
     /// messages; an entry without one counts as linux/amd64.
     pub fn platform_as_listed(&self) -> String {
@@ -306,13 +264,17 @@ impl Descriptor {
 pub struct Resolved {
     /// The digest of the manifest bytes.
     pub digest: Digest,
-    /// The manifest exactly as the registry sent it.
+    /// The manifest exactly as the registry sent it (empty for one
+    /// pulltar wrote, from a schema 1 image).
     pub bytes: Vec<u8>,
     /// The manifest.
     pub image: ImageManifest,
     /// Whether it was chosen from an index (a config whose platform
     /// differs is then the index's mistake: a warning).
     pub from_index: bool,
+    /// The index it was chosen from, as the registry sent it, when the
+    /// reference named an index and only this image was taken from it.
+    pub index: Option<crate::image::upstream::Document>,
 }
 
 #[cfg(test)]
@@ -390,16 +352,5 @@ mod tests {
         let e = parse(b"{}", Some("text/html\x1b"), "m").unwrap_err();
         assert!(e.to_string().contains("not a manifest type"), "{e}");
         assert!(parse(b"not json", None, "m").is_err());
-    }
-
-    #[test]
-    fn config_fields() {
-        let c = ImageConfig::parse(
-            format!(r#"{{"architecture":"arm64","os":"linux","variant":"v8","rootfs":{{"type":"layers","diff_ids":["{D}"]}}}}"#).as_bytes(),
-            "c",
-        )
-        .unwrap();
-        assert_eq!(c.platform().to_string(), "linux/arm64");
-        assert_eq!(c.rootfs.diff_ids.len(), 1);
     }
 }

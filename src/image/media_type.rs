@@ -5,8 +5,10 @@
 //!
 //! A media type must be printable ASCII (spaces allowed, as in
 //! `; charset=utf-8`), at most 255 characters; its shape is not checked
-//! here, since an unknown type is `manifest.rs`'s to judge. This module
-//! only checks; it knows no particular type.
+//! here, since an unknown type is `manifest.rs`'s to judge. The type of a
+//! document received is its `Content-Type`, else its own `mediaType`
+//! ([`of_document`]). This module only checks and reads; it knows no
+//! particular type.
 
 use serde::{Deserialize, Deserializer};
 
@@ -31,6 +33,25 @@ pub fn check(mt: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The media type of a manifest or index received with `content_type`:
+/// the header (without parameters), unless it is empty or generic
+/// (`application/json`, `text/plain`), else the document's own
+/// `mediaType`, else empty; control characters made harmless.
+pub fn of_document(bytes: &[u8], content_type: Option<&str>) -> String {
+    let header = content_type
+        .map(|c| c.split(';').next().unwrap_or("").trim().to_string())
+        .filter(|c| !c.is_empty() && c != "application/json" && c != "text/plain");
+    let own = || {
+        serde_json::from_slice::<serde_json::Value>(bytes)
+            .ok()?
+            .get("mediaType")?
+            .as_str()
+            .map(str::to_string)
+    };
+    let t = header.or_else(own).unwrap_or_default();
+    crate::error::excerpt(t.as_bytes(), 120)
+}
+
 /// Deserialises a `mediaType` field through [`check`].
 pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     let s = String::deserialize(d)?;
@@ -41,6 +62,19 @@ pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn document_types() {
+        assert_eq!(
+            of_document(b"{}", Some("application/vnd.oci.image.index.v1+json; x=y")),
+            "application/vnd.oci.image.index.v1+json"
+        );
+        assert_eq!(
+            of_document(br#"{"mediaType":"a/b"}"#, Some("application/json")),
+            "a/b"
+        );
+        assert_eq!(of_document(b"{}", None), "");
+    }
 
     #[test]
     fn real_types_pass() {

@@ -6,8 +6,9 @@
 //! is `arm/v6`. Entries for attestations (`unknown/unknown`, or annotated as
 //! an attestation manifest) are never chosen. When an exact variant is not
 //! in the index, an entry without a variant is the next choice, as in
-//! containers/image. This module knows nothing about HTTP or manifests'
-//! wire format: it works on [`Platform`] values.
+//! containers/image. A pull may ask for several platforms, or for every
+//! one an index has ([`Selection`]). This module knows nothing about HTTP
+//! or manifests' wire format: it works on [`Platform`] values.
 
 use std::fmt;
 
@@ -71,13 +72,22 @@ impl Platform {
         Platform::parse(&format!("linux/{s}"))
     }
 
-    /// The platform this program runs on.
+    /// The platform whose images this program pulls by default: the
+    /// machine it runs on, except that macOS and Windows hosts get Linux
+    /// images (which they run in a VM, as Docker Desktop does, or carry to
+    /// Linux hosts): linux/arm64 on ARM Windows, even for the x86_64 exe
+    /// it runs emulated.
     pub fn host() -> Platform {
-        let os = match std::env::consts::OS {
-            "macos" => "darwin",
+        Platform::default_for(std::env::consts::OS, crate::sys::machine_arch())
+    }
+
+    /// [`Platform::host`] for Rust's names of an OS and an architecture.
+    fn default_for(os: &str, arch: &str) -> Platform {
+        let os = match os {
+            "macos" | "windows" => "linux",
             other => other,
         };
-        let (arch, variant) = match std::env::consts::ARCH {
+        let (arch, variant) = match arch {
             "x86_64" => ("amd64", ""),
             "aarch64" => ("arm64", ""),
             "arm" => ("arm", "v7"),
@@ -87,8 +97,6 @@ impl Platform {
             "riscv64" => ("riscv64", ""),
             other => (other, ""),
         };
-        // Images for macOS hosts are linux images run in a VM.
-        let os = if os == "darwin" { "linux" } else { os };
         Platform::new(os, arch, variant)
     }
 
@@ -139,9 +147,124 @@ pub fn choose(wanted: &Platform, candidates: &[Platform]) -> Option<usize> {
     best.map(|(i, _)| i)
 }
 
+/// Which images of a multi-platform index a pull takes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Selection {
+    /// The best image for each of these platforms, in this order (at
+    /// least one; the first is the one `docker load` gets).
+    Some(Vec<Platform>),
+    /// Every image of the index, with its attestations; `docker load`
+    /// gets the one for this host (else the first).
+    All,
+}
+
+impl Selection {
+    /// Parses `--platform`: `all`, or `os/arch[/variant]` separated by
+    /// commas; with `arch`, the items are `-a` architectures. A platform
+    /// given twice counts once.
+    pub fn parse(s: &str, arch: bool) -> Result<Selection, String> {
+        if s.eq_ignore_ascii_case("all") {
+            return Ok(Selection::All);
+        }
+        let mut list: Vec<Platform> = Vec::new();
+        for item in s.split(',').map(str::trim) {
+            let p = if arch {
+                Platform::parse_arch(item)?
+            } else {
+                Platform::parse(item)?
+            };
+            if !list.contains(&p) {
+                list.push(p);
+            }
+        }
+        Ok(Selection::Some(list))
+    }
+
+    /// The platform `docker load` gets: the first asked for, or this
+    /// host's for `all`.
+    pub fn first(&self) -> Platform {
+        match self {
+            Selection::Some(list) => list.first().cloned().unwrap_or_else(Platform::host),
+            Selection::All => Platform::host(),
+        }
+    }
+
+    /// Which of an index's images (by their `platforms`) to take, each
+    /// once: every one for `all` (this host's first), else the best for
+    /// each platform listed, in the list's order. `Err` names a platform
+    /// listed that none serves.
+    pub fn pick(&self, platforms: &[Platform]) -> Result<Vec<usize>, Platform> {
+        let mut out: Vec<usize> = Vec::new();
+        match self {
+            Selection::All => {
+                out.extend(0..platforms.len());
+                if let Some(i) = choose(&Platform::host(), platforms) {
+                    out.remove(i);
+                    out.insert(0, i);
+                }
+            }
+            Selection::Some(list) => {
+                for wanted in list {
+                    let i = choose(wanted, platforms).ok_or_else(|| wanted.clone())?;
+                    if !out.contains(&i) {
+                        out.push(i);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether more than one image may be taken from an index.
+    pub fn is_several(&self) -> bool {
+        !matches!(self, Selection::Some(list) if list.len() == 1)
+    }
+}
+
+impl fmt::Display for Selection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Selection::All => f.write_str("all platforms"),
+            Selection::Some(list) => {
+                let names: Vec<String> = list.iter().map(Platform::to_string).collect();
+                f.write_str(&names.join(", "))
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn selections() {
+        assert_eq!(Selection::parse("all", false), Ok(Selection::All));
+        assert_eq!(Selection::parse("ALL", true), Ok(Selection::All));
+        let s = Selection::parse("linux/amd64, linux/arm64/v8,linux/amd64", false).unwrap();
+        assert_eq!(s.to_string(), "linux/amd64, linux/arm64");
+        assert!(s.is_several());
+        assert_eq!(s.first().to_string(), "linux/amd64");
+        let a = Selection::parse("arm64,arm", true).unwrap();
+        assert_eq!(a.to_string(), "linux/arm64, linux/arm/v7");
+        let one = Selection::parse("linux/arm64", false).unwrap();
+        assert!(!one.is_several());
+        for bad in ["", "linux/amd64,", "linux", "all,linux/amd64"] {
+            assert!(Selection::parse(bad, false).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn picks() {
+        let cands = [p("linux/arm/v7"), p("linux/amd64"), p("linux/arm64")];
+        let all = Selection::All.pick(&cands).unwrap();
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[0], choose(&Platform::host(), &cands).unwrap_or(0));
+        let some = Selection::parse("linux/arm64,linux/arm/v7,linux/arm64/v8", false).unwrap();
+        assert_eq!(some.pick(&cands), Ok(vec![2, 0]));
+        let missing = Selection::parse("linux/amd64,linux/s390x", false).unwrap();
+        assert_eq!(missing.pick(&cands), Err(p("linux/s390x")));
+    }
 
     fn p(s: &str) -> Platform {
         Platform::parse(s).unwrap()
@@ -194,6 +317,25 @@ mod tests {
         let h = Platform::host();
         assert_eq!(h.os, "linux");
         assert!(!h.arch.is_empty());
+    }
+
+    #[test]
+    fn desktop_hosts_default_to_linux_images() {
+        for (os, arch, want) in [
+            ("linux", "x86_64", "linux/amd64"),
+            ("linux", "aarch64", "linux/arm64"),
+            ("linux", "arm", "linux/arm/v7"),
+            ("windows", "x86_64", "linux/amd64"),
+            ("windows", "aarch64", "linux/arm64"),
+            ("macos", "aarch64", "linux/arm64"),
+            ("freebsd", "x86_64", "freebsd/amd64"),
+        ] {
+            assert_eq!(
+                Platform::default_for(os, arch).to_string(),
+                want,
+                "{os} {arch}"
+            );
+        }
     }
 
     #[test]

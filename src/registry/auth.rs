@@ -119,9 +119,27 @@ fn read_value(s: &str) -> (String, &str) {
     }
 }
 
+/// The scopes a token is asked for: the challenge's own first (some
+/// registries look only at the first), then each of `ours` it lacks (GCR's
+/// challenges name none; a push needs `pull,push`, a mount `pull` on the
+/// source repository too).
+pub fn scopes<'a>(challenge: &'a Challenge, ours: &'a [String]) -> Vec<&'a str> {
+    let mut all: Vec<&str> = Vec::new();
+    let theirs = challenge.param("scope").unwrap_or("");
+    for s in theirs
+        .split(' ')
+        .chain(ours.iter().flat_map(|o| o.split(' ')))
+    {
+        if !s.is_empty() && !all.contains(&s) {
+            all.push(s);
+        }
+    }
+    all
+}
+
 /// The token endpoint URL for a Bearer challenge, with `service` and the
-/// scope (the challenge's own, else `fallback_scope`, as GCR sends none).
-pub fn token_url(challenge: &Challenge, fallback_scope: &str) -> Result<String, String> {
+/// [`scopes`].
+pub fn token_url(challenge: &Challenge, ours: &[String]) -> Result<String, String> {
     let realm = challenge
         .param("realm")
         .ok_or("the registry's Bearer challenge has no realm")?;
@@ -139,8 +157,7 @@ pub fn token_url(challenge: &Challenge, fallback_scope: &str) -> Result<String, 
         url.push_str(&percent_encode(service));
         sep = '&';
     }
-    let scope = challenge.param("scope").unwrap_or(fallback_scope);
-    for s in scope.split(' ').filter(|s| !s.is_empty()) {
+    for s in scopes(challenge, ours) {
         url.push(sep);
         url.push_str("scope=");
         url.push_str(&percent_encode(s));
@@ -225,10 +242,12 @@ impl TokenCache {
         map.insert(key.to_string(), token);
     }
 
-    /// Forgets a token the registry refused.
-    pub fn forget(&self, key: &str) {
-        let mut map = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-        map.remove(key);
+    /// Forgets every token (after a 401).
+    pub fn clear(&self) {
+        self.tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 }
 
@@ -258,7 +277,7 @@ mod tests {
         assert_eq!(c[0].param("realm"), Some("https://auth.docker.io/token"));
         assert_eq!(c[0].param("service"), Some("registry.docker.io"));
         assert_eq!(
-            token_url(&c[0], "unused").unwrap(),
+            token_url(&c[0], &["repository:library/nginx:pull".into()]).unwrap(),
             "https://auth.docker.io/token?service=registry.docker.io&scope=repository%3Alibrary%2Fnginx%3Apull"
         );
     }
@@ -292,8 +311,26 @@ mod tests {
     #[test]
     fn gcr_without_scope_uses_fallback() {
         let c = parse_challenges(r#"Bearer realm="https://gcr.io/v2/token",service="gcr.io""#);
-        let url = token_url(&c[0], "repository:p/img:pull").unwrap();
+        let url = token_url(&c[0], &["repository:p/img:pull".into()]).unwrap();
         assert!(url.ends_with("&scope=repository%3Ap%2Fimg%3Apull"), "{url}");
+    }
+
+    #[test]
+    fn push_and_mount_scopes() {
+        let c = parse_challenges(r#"Bearer realm="https://t",scope="repository:b:pull,push""#);
+        let ours = [
+            "repository:b:pull,push".to_string(),
+            "repository:a:pull".to_string(),
+        ];
+        assert_eq!(
+            scopes(&c[0], &ours),
+            ["repository:b:pull,push", "repository:a:pull"]
+        );
+        let url = token_url(&c[0], &ours).unwrap();
+        assert!(
+            url.ends_with("?scope=repository%3Ab%3Apull%2Cpush&scope=repository%3Aa%3Apull"),
+            "{url}"
+        );
     }
 
     #[test]
@@ -315,9 +352,9 @@ mod tests {
     #[test]
     fn realm_must_be_http() {
         let c = parse_challenges(r#"Bearer realm="file:///etc/passwd""#);
-        assert!(token_url(&c[0], "s").is_err());
+        assert!(token_url(&c[0], &["s".into()]).is_err());
         let c = parse_challenges("Bearer service=x");
-        assert!(token_url(&c[0], "s").is_err());
+        assert!(token_url(&c[0], &["s".into()]).is_err());
     }
 
     #[test]
@@ -359,7 +396,7 @@ mod tests {
         );
         assert!(cache.get("k", now).is_some());
         assert!(cache.get("k", now + Duration::from_secs(10)).is_none());
-        cache.forget("k");
+        cache.clear();
         assert!(cache.get("k", now).is_none());
     }
 }

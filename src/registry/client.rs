@@ -1,8 +1,12 @@
 //! The registry client: one shared `ureq::Agent` per registry, the `/v2/`
-//! ping, GETs that carry the current authorization and, on a 401, learn
-//! the new challenge, renew the authorization and try once more; manifest
-//! fetches with every manifest type accepted, and opening blob streams
-//! (whole, or a byte range).
+//! ping, requests that carry the current authorization and, on a 401,
+//! learn the new challenge, renew the authorization and try once more (a
+//! request with a body gets a fresh one from its maker); manifest fetches
+//! with every manifest type accepted, and opening blob streams (whole, or
+//! a byte range). A client is for pulling one repository, or for pushing
+//! to it ([`Access`]), which sets its token scope. Requests of any method
+//! with a body are `request.rs`'s; the push's own are in `session.rs` and
+//! `upload.rs`.
 //!
 //! The authentication itself (Basic, or Bearer with cached tokens renewed
 //! before they expire) is in `handshake.rs`, and turning failed responses
@@ -51,6 +55,15 @@ pub struct Options {
     pub budgets: Budgets,
 }
 
+/// What a client may do with its repository: its token scope.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Read (`repository:<name>:pull`).
+    Pull,
+    /// Read and write (`repository:<name>:pull,push`).
+    Push,
+}
+
 /// A client for one repository on one registry.
 pub struct Registry {
     /// The agent, the base URL and any forward proxy.
@@ -68,10 +81,19 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Builds the client for `reference` (through the `--registry` mirror
-    /// for Docker Hub images when one is given) and pings the registry to
-    /// learn how it authenticates.
+    /// Builds the client for pulling `reference` (through the `--registry`
+    /// mirror for Docker Hub images when one is given) and pings the
+    /// registry to learn how it authenticates.
     pub fn connect(reference: &Reference, options: &Options) -> Result<Registry> {
+        Registry::connect_for(reference, options, Access::Pull)
+    }
+
+    /// Builds the client for `access` to the repository of `reference`.
+    pub fn connect_for(
+        reference: &Reference,
+        options: &Options,
+        access: Access,
+    ) -> Result<Registry> {
         let host = match &options.mirror {
             Some(m) if reference.is_docker_hub() => m.as_str(),
             _ => reference.api_host(),
@@ -88,9 +110,13 @@ impl Registry {
         };
         let mut endpoint = transport::open(host, &options.transport)?;
         let probe = endpoint.probe.take();
+        let scope = match access {
+            Access::Pull => reference.scope(),
+            Access::Push => format!("repository:{}:pull,push", reference.repository()),
+        };
         let auth = Auth::new(
             &endpoint.base,
-            reference.scope(),
+            vec![scope],
             options.transport.insecure,
             options.transport.read_timeout,
             credentials,
@@ -194,17 +220,43 @@ impl Registry {
         accept: Option<&str>,
         range: Option<(u64, u64)>,
     ) -> Result<Response<Body>> {
-        let auth = self.auth.authorization(&self.endpoint)?;
+        let auth = self.auth.authorization(&self.endpoint, None)?;
         let mut resp = self.send(url, what, accept, auth.as_deref(), range)?;
         if resp.status().as_u16() == 401 {
             log::debug!("401 from {}: renewing authorization", redact_url(url));
             self.auth.learn_challenge(&resp)?;
             drain(&mut resp);
             self.auth.forget_tokens();
-            let auth = self.auth.authorization(&self.endpoint)?;
+            let auth = self.auth.authorization(&self.endpoint, None)?;
             resp = self.send(url, what, accept, auth.as_deref(), range)?;
         }
         Ok(resp)
+    }
+
+    /// The transport and the authentication state, for the requests of
+    /// `request.rs`.
+    pub(crate) fn parts(&self) -> (&Endpoint, &Auth) {
+        (&self.endpoint, &self.auth)
+    }
+
+    /// The retry policy of the client's requests.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The registry's base URL (`https://host[:port]`).
+    pub fn base(&self) -> &str {
+        &self.endpoint.base
+    }
+
+    /// The repository this client is for.
+    pub fn repository(&self) -> &str {
+        &self.repository
+    }
+
+    /// `location` (a header's, maybe relative) as an absolute URL.
+    pub fn resolve(&self, location: &str) -> String {
+        crate::registry::forward::resolve(&format!("{}/v2/", self.endpoint.base), location)
     }
 
     fn send(

@@ -79,9 +79,7 @@ fn config_path() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
         return Some(PathBuf::from(dir).join("config.json"));
     }
-    std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .map(|h| PathBuf::from(h).join(".docker").join("config.json"))
+    crate::sys::home_dir().map(|h| h.join(".docker").join("config.json"))
 }
 
 /// `https://host:port/v1/` → `host:port`, lowercase.

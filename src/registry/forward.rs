@@ -5,12 +5,13 @@
 //! refuse a CONNECT to a port like 5000, so plain-HTTP registries behind
 //! such a proxy need this.
 //!
-//! It does one GET per connection (`Connection: close`), reads the status
+//! It does one request per connection (`Connection: close`; a GET, or any
+//! method with a body of known length, as a push sends), reads the status
 //! and headers with bounds, and hands back a `ureq` response whose body
-//! reads `Content-Length` bytes, a chunked body, or up to the close. It
-//! follows no redirect: the registry client does, for every transport
-//! (an `https` target then goes through ureq's tunnel). It is used only for
-//! `http://` URLs.
+//! reads `Content-Length` bytes, a chunked body, or up to the close (none
+//! for a HEAD). It follows no redirect: the registry client does, for
+//! every transport (an `https` target then goes through ureq's tunnel). It
+//! is used only for `http://` URLs.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -71,6 +72,18 @@ impl ForwardProxy {
         url: &str,
         headers: &[(&str, String)],
     ) -> Result<Response<Body>, ureq::Error> {
+        self.request("GET", url, headers, None)
+    }
+
+    /// Sends `method` `url` with `headers` and `body` (this many bytes
+    /// from a reader), once.
+    pub fn request(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, String)],
+        body: Option<(&mut (dyn Read + Send), u64)>,
+    ) -> Result<Response<Body>, ureq::Error> {
         let addrs: Vec<_> = self
             .addr
             .to_socket_addrs()
@@ -94,10 +107,13 @@ impl ForwardProxy {
         stream.set_read_timeout(Some(self.read_timeout))?;
         stream.set_nodelay(true)?;
         let mut req = format!(
-            "GET {url} HTTP/1.1\r\nHost: {}\r\nUser-Agent: pulltar/{}\r\nConnection: close\r\n",
+            "{method} {url} HTTP/1.1\r\nHost: {}\r\nUser-Agent: pulltar/{}\r\nConnection: close\r\n",
             host_of(url),
             env!("CARGO_PKG_VERSION")
         );
+        if let Some((_, len)) = &body {
+            req.push_str(&format!("Content-Length: {len}\r\n"));
+        }
         if let Some(a) = &self.authorization {
             req.push_str(&format!("Proxy-Authorization: {a}\r\n"));
         }
@@ -111,6 +127,15 @@ impl ForwardProxy {
         }
         req.push_str("\r\n");
         stream.write_all(req.as_bytes())?;
+        if let Some((reader, len)) = body {
+            let sent = io::copy(&mut reader.take(len), &mut stream)?;
+            if sent != len {
+                return Err(ureq::Error::Io(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the request body ended early",
+                )));
+            }
+        }
         let mut reader = BufReader::with_capacity(64 << 10, stream);
         let (status, head) = read_head(&mut reader)?;
         let mut builder = Response::builder().status(status);
@@ -126,7 +151,9 @@ impl ForwardProxy {
             }
             builder = builder.header(k.as_str(), v.as_str());
         }
-        let body: Body = if chunked {
+        let body: Body = if method == "HEAD" {
+            Body::builder().reader(io::empty())
+        } else if chunked {
             Body::builder().reader(Chunked {
                 inner: reader,
                 left: 0,

@@ -39,12 +39,15 @@ pub(crate) enum AuthMode {
 }
 
 /// The authentication state of one registry client: the scheme learned,
-/// the credentials, and the tokens fetched for its scope.
+/// the credentials, and the tokens fetched for its scopes (one repository,
+/// to pull or to push, and for a cross-repository mount the source's pull
+/// too).
 pub(crate) struct Auth {
     /// The registry's base URL, for messages and the realm checks.
     base: String,
-    /// The token scope (`repository:<name>:pull`).
-    scope: String,
+    /// The token scopes every request needs (`repository:<name>:pull`, or
+    /// `…:pull,push` for a push).
+    scopes: Vec<String>,
     /// `--insecure`: a token realm on plain http is allowed.
     insecure: bool,
     /// How long a token answer may take to arrive.
@@ -64,7 +67,7 @@ impl Auth {
     /// Anonymous until a challenge says otherwise.
     pub(crate) fn new(
         base: &str,
-        scope: String,
+        scopes: Vec<String>,
         insecure: bool,
         read_timeout: Duration,
         credentials: Option<Credentials>,
@@ -72,7 +75,7 @@ impl Auth {
     ) -> Auth {
         Auth {
             base: base.to_string(),
-            scope,
+            scopes,
             insecure,
             read_timeout,
             credentials: Mutex::new(credentials),
@@ -140,9 +143,13 @@ impl Auth {
         }
     }
 
-    /// The `Authorization` value for the next request, fetching a token if
-    /// none is fresh.
-    pub(crate) fn authorization(&self, endpoint: &Endpoint) -> Result<Option<String>> {
+    /// The `Authorization` value for the next request (which needs the
+    /// `extra` scope too, if any), fetching a token if none is fresh.
+    pub(crate) fn authorization(
+        &self,
+        endpoint: &Endpoint,
+        extra: Option<&str>,
+    ) -> Result<Option<String>> {
         let mode = self.mode.lock().unwrap_or_else(|p| p.into_inner()).clone();
         match mode {
             AuthMode::Anonymous => Ok(None),
@@ -154,7 +161,9 @@ impl Auth {
                 ))),
             },
             AuthMode::Bearer(challenge) => {
-                let url = auth::token_url(&challenge, &self.scope).map_err(Error::Auth)?;
+                let mut scopes = self.scopes.clone();
+                scopes.extend(extra.map(str::to_string));
+                let url = auth::token_url(&challenge, &scopes).map_err(Error::Auth)?;
                 if let Some(t) = self.tokens.get(&url, Instant::now()) {
                     return Ok(Some(t.header()));
                 }
@@ -162,20 +171,16 @@ impl Auth {
                 if let Some(t) = self.tokens.get(&url, Instant::now()) {
                     return Ok(Some(t.header()));
                 }
-                let token = self.fetch_token(endpoint, &challenge, &url)?;
+                let token = self.fetch_token(endpoint, &challenge, &url, &scopes)?;
                 self.tokens.put(&url, token.clone());
                 Ok(Some(token.header()))
             }
         }
     }
 
+    /// Forgets the tokens held, after a 401.
     pub(crate) fn forget_tokens(&self) {
-        let mode = self.mode.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        if let AuthMode::Bearer(challenge) = mode {
-            if let Ok(url) = auth::token_url(&challenge, &self.scope) {
-                self.tokens.forget(&url);
-            }
-        }
+        self.tokens.clear();
     }
 
     fn current_credentials(&self) -> Option<Credentials> {
@@ -194,6 +199,7 @@ impl Auth {
         endpoint: &Endpoint,
         challenge: &Challenge,
         url: &str,
+        scopes: &[String],
     ) -> Result<auth::Token> {
         if url.starts_with("http://") && self.base.starts_with("https://") && !self.insecure {
             return Err(Error::Auth(format!(
@@ -215,8 +221,9 @@ impl Auth {
                 if let Some(service) = challenge.param("service") {
                     form.push(("service", service));
                 }
-                let scope = challenge.param("scope").unwrap_or(&self.scope);
-                form.push(("scope", scope));
+                for scope in auth::scopes(challenge, scopes) {
+                    form.push(("scope", scope));
+                }
                 endpoint.agent.post(realm).send_form(form)
             }
             Some(c) => endpoint.http_get(url, vec![("Authorization", c.basic_header())]),
@@ -231,7 +238,7 @@ impl Auth {
                 self.base
             );
             *self.credentials.lock().unwrap_or_else(|p| p.into_inner()) = None;
-            return self.fetch_token(endpoint, challenge, url);
+            return self.fetch_token(endpoint, challenge, url, scopes);
         }
         if status != 200 {
             let e = http_error(what, url, status, &mut resp);

@@ -86,6 +86,17 @@ pub(crate) fn drain(resp: &mut Response<Body>) {
 /// An HTTP status error with an excerpt of the body (the spec's error
 /// message when there is one).
 pub fn http_error(what: &str, url: &str, status: u16, resp: &mut Response<Body>) -> Error {
+    http_error_of("GET", what, url, status, resp)
+}
+
+/// [`http_error`] for a request of `method`.
+pub fn http_error_of(
+    method: &str,
+    what: &str,
+    url: &str,
+    status: u16,
+    resp: &mut Response<Body>,
+) -> Error {
     let body = resp
         .body_mut()
         .with_config()
@@ -103,7 +114,7 @@ pub fn http_error(what: &str, url: &str, status: u16, resp: &mut Response<Body>)
     }
     Error::Http {
         what: what.to_string(),
-        url: format!("GET {}", redact_url(url)),
+        url: format!("{method} {}", redact_url(url)),
         status,
         excerpt: text,
         retry_after,
@@ -154,6 +165,11 @@ fn spec_error_message(body: &[u8]) -> Option<String> {
 
 /// A transport failure, classified as transient or not.
 pub fn network_error(what: &str, url: &str, e: ureq::Error) -> Error {
+    network_error_of("GET", what, url, e)
+}
+
+/// [`network_error`] for a request of `method`.
+pub fn network_error_of(method: &str, what: &str, url: &str, e: ureq::Error) -> Error {
     let transient = !tls::is_certificate_error(&e)
         && matches!(
             e,
@@ -173,7 +189,7 @@ pub fn network_error(what: &str, url: &str, e: ureq::Error) -> Error {
     };
     Error::Network {
         what: what.to_string(),
-        url: format!("GET {}", redact_url(url)),
+        url: format!("{method} {}", redact_url(url)),
         cause,
         transient,
     }

@@ -5,12 +5,16 @@
 //! [`client`] that fetches manifests and opens blob streams, [`http_error`]
 //! for failed answers, the [`retry`] policy every request follows and the
 //! [`budget`] of connections and requests each host allows (what it
-//! rations learned from its 429s in [`ration`]).
+//! rations learned from its 429s in [`ration`]); and for a push, requests
+//! of any method with a body ([`request`]), the requests that write
+//! ([`session`]: blob lookups, mounts, upload sessions, manifests) and one
+//! blob's upload ([`upload`]).
 //!
 //! It takes in a reference and connection options, and gives out bytes
-//! (manifests, tokens, small blobs) and open blob streams. It never
-//! decides what to fetch, verifies no blob and writes no file: that is
-//! the caller's (`fetch/`, `resolve`).
+//! (manifests, tokens, small blobs) and open blob streams, or stores in a
+//! registry the bytes it is given, each blob hashed on its way out. It
+//! never decides what to fetch or push and writes no file: that is the
+//! caller's (`fetch/`, `resolve`, `push`).
 
 pub mod auth;
 pub mod base64;
@@ -22,6 +26,9 @@ pub mod handshake;
 pub mod http_error;
 pub mod proxy;
 pub mod ration;
+pub mod request;
 pub mod retry;
+pub mod session;
 pub mod tls;
 pub mod transport;
+pub mod upload;

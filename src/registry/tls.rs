@@ -1,9 +1,11 @@
 //! Which certificate authorities the client trusts: the system's store
-//! where there is one (`SSL_CERT_FILE`, `SSL_CERT_DIR`, or the usual bundle
-//! files of Debian, Red Hat, SUSE, Alpine and others), else the Mozilla
-//! roots built into the binary, so that it works on a minimal host without
-//! `/etc/ssl`; plus the CAs of `--ca-cert`. Also tells certificate failures
-//! apart from other TLS failures.
+//! where there is one (`SSL_CERT_FILE`, `SSL_CERT_DIR`, Windows' certificate
+//! store, or the usual bundle files of Debian, Red Hat, SUSE, Alpine and
+//! others), else the Mozilla roots built into the binary, so that it works
+//! on a minimal host without `/etc/ssl`; plus the CAs of `--ca-cert`. On
+//! Windows the bundled roots join the store's, since Windows fetches many
+//! public roots only when a server first needs one. Also tells certificate
+//! failures apart from other TLS failures.
 //!
 //! This module only builds the trust settings; `transport.rs` makes the
 //! connections. `--insecure` (no verification at all) is applied there.
@@ -14,16 +16,6 @@ use std::path::{Path, PathBuf};
 use ureq::tls::{Certificate, PemItem, RootCerts};
 
 use crate::error::{Error, Result};
-
-/// Bundle files, in the order the common distributions keep them.
-const BUNDLES: [&str; 6] = [
-    "/etc/ssl/certs/ca-certificates.crt",
-    "/etc/pki/tls/certs/ca-bundle.crt",
-    "/etc/ssl/ca-bundle.pem",
-    "/etc/pki/tls/cacert.pem",
-    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
-    "/etc/ssl/cert.pem",
-];
 
 /// The roots to trust, given the `--ca-cert` files.
 pub fn roots(extra: &[PathBuf]) -> Result<RootCerts> {
@@ -38,36 +30,55 @@ pub fn roots(extra: &[PathBuf]) -> Result<RootCerts> {
         }
         certs.extend(found);
     }
-    let system = system_certs();
+    let (system, source, complete) = system_certs();
     if system.is_empty() && certs.is_empty() {
         log::debug!("no system CA store; using the bundled Mozilla roots");
         return Ok(RootCerts::WebPki);
     }
     if system.is_empty() {
         log::debug!("no system CA store; using the bundled Mozilla roots and --ca-cert");
-        certs.extend(
-            webpki_root_certs::TLS_SERVER_ROOT_CERTS
-                .iter()
-                .map(|der| Certificate::from_der(der.as_ref()).to_owned()),
-        );
+        certs.extend(bundled());
     } else {
-        log::debug!("trusting {} system CA certificates", system.len());
+        log::debug!("trusting {} CA certificates from {source}", system.len());
         certs.extend(system);
+        if !complete {
+            log::debug!("and the bundled Mozilla roots beside them");
+            certs.extend(bundled());
+        }
     }
     Ok(RootCerts::new_with_certs(&certs))
 }
 
-fn system_certs() -> Vec<Certificate<'static>> {
+fn bundled() -> impl Iterator<Item = Certificate<'static>> {
+    webpki_root_certs::TLS_SERVER_ROOT_CERTS
+        .iter()
+        .map(|der| Certificate::from_der(der.as_ref()).to_owned())
+}
+
+/// The system's CA certificates, where they come from, and whether they
+/// are all it trusts.
+fn system_certs() -> (Vec<Certificate<'static>>, String, bool) {
     let from_env = |k: &str| {
         std::env::var_os(k)
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
     };
     let mut files: Vec<PathBuf> = Vec::new();
+    let mut store = Vec::new();
+    let mut complete = true;
     if let Some(f) = from_env("SSL_CERT_FILE") {
         files.push(f);
-    } else if let Some(b) = BUNDLES.iter().map(Path::new).find(|p| p.is_file()) {
-        files.push(b.to_path_buf());
+    } else {
+        store = crate::sys::system_root_certificates();
+        if !store.is_empty() {
+            complete = crate::sys::SYSTEM_ROOTS_COMPLETE;
+        } else if let Some(b) = crate::sys::CA_BUNDLES
+            .iter()
+            .map(Path::new)
+            .find(|p| p.is_file())
+        {
+            files.push(b.to_path_buf());
+        }
     }
     if let Some(dir) = from_env("SSL_CERT_DIR") {
         if let Ok(entries) = fs::read_dir(&dir) {
@@ -85,18 +96,24 @@ fn system_certs() -> Vec<Certificate<'static>> {
             files.extend(in_dir);
         }
     }
+    let mut source: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    if !store.is_empty() {
+        source.insert(0, "the system's certificate store".into());
+    }
     let mut seen = std::collections::HashSet::new();
-    files
-        .iter()
-        .flat_map(|f| match read_pem(f) {
+    let certs = store
+        .into_iter()
+        .map(|der| Certificate::from_der(&der).to_owned())
+        .chain(files.iter().flat_map(|f| match read_pem(f) {
             Ok(c) => c,
             Err(e) => {
                 log::debug!("skipping {}: {e}", f.display());
                 Vec::new()
             }
-        })
+        }))
         .filter(|c| seen.insert(c.der().to_vec()))
-        .collect()
+        .collect();
+    (certs, source.join(", "), complete)
 }
 
 /// `5ad8a5d6.0`: eight hex digits, a dot, a number.

@@ -9,12 +9,14 @@
 //! TLS handshake fails for a reason other than the certificate (a loopback
 //! registry with an untrusted certificate is an error, not a downgrade).
 //! Plain HTTP through an HTTP proxy uses [`crate::registry::forward`] (no CONNECT).
-//! The agent follows no redirect itself: the registry client does, at most
-//! [`MAX_REDIRECTS`] times (a loop is an error, not a hang), only to
-//! `http`/`https` URLs, and never with the `Authorization` header.
-//! This module knows nothing of authentication or of the registry API
-//! beyond the `/v2/` probe.
+//! The agent follows no redirect itself: the registry client does, for a
+//! GET or a HEAD, at most [`MAX_REDIRECTS`] times (a loop is an error, not
+//! a hang), only to `http`/`https` URLs, and never with the
+//! `Authorization` header; a request with a body ([`Endpoint::send`]) is
+//! sent once, where it is told. This module knows nothing of
+//! authentication or of the registry API beyond the `/v2/` probe.
 
+use std::io::Read;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -59,6 +61,16 @@ pub struct Endpoint {
     pub forward: Option<ForwardProxy>,
 }
 
+/// The body of a request.
+pub enum Payload<'a> {
+    /// None (`Content-Length: 0` on a POST, PUT or PATCH).
+    Empty,
+    /// These bytes.
+    Bytes(&'a [u8]),
+    /// This many bytes from a reader.
+    Stream(&'a mut (dyn Read + Send), u64),
+}
+
 impl Endpoint {
     /// A GET of `url` with `headers`, following redirects here rather than
     /// in ureq: at most [`MAX_REDIRECTS`] of them, only to
@@ -68,11 +80,25 @@ impl Endpoint {
     pub fn http_get(
         &self,
         url: &str,
+        headers: Vec<(&str, String)>,
+    ) -> std::result::Result<Response<Body>, ureq::Error> {
+        self.fetch("GET", url, headers)
+    }
+
+    /// A GET or HEAD of `url`, redirects followed as [`Endpoint::http_get`]
+    /// follows them.
+    pub fn fetch(
+        &self,
+        method: &str,
+        url: &str,
         mut headers: Vec<(&str, String)>,
     ) -> std::result::Result<Response<Body>, ureq::Error> {
         let mut url = url.to_string();
         for _ in 0..=MAX_REDIRECTS {
-            let resp = self.get_once(&url, &headers)?;
+            let resp = match method {
+                "GET" => self.get_once(&url, &headers)?,
+                _ => self.send(method, &url, &headers, Payload::Empty, None)?,
+            };
             let redirect = matches!(resp.status().as_u16(), 301 | 302 | 303 | 307 | 308);
             let location = resp.headers().get("location").and_then(|v| v.to_str().ok());
             let Some(location) = location.filter(|_| redirect) else {
@@ -92,6 +118,72 @@ impl Endpoint {
             url = next;
         }
         Err(ureq::Error::TooManyRedirects)
+    }
+
+    /// One request of `method` (`POST`, `PUT`, `PATCH`, `DELETE`, `HEAD`)
+    /// with `body`, without following a redirect; `answer_within` bounds
+    /// the wait for the answer after the body is sent (the read timeout
+    /// when `None`). A body of known length carries `Expect:
+    /// 100-continue`, so that a registry (or proxy) refusing it (401, 413)
+    /// says so before the body is sent.
+    pub fn send(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, String)],
+        body: Payload,
+        answer_within: Option<Duration>,
+    ) -> std::result::Result<Response<Body>, ureq::Error> {
+        let has_body = !matches!(method, "HEAD" | "GET" | "DELETE");
+        if let Some(forward) = self.forward.as_ref().filter(|_| url.starts_with("http://")) {
+            return match body {
+                Payload::Stream(r, len) => forward.request(method, url, headers, Some((r, len))),
+                Payload::Bytes(mut b) => {
+                    let len = b.len() as u64;
+                    forward.request(method, url, headers, Some((&mut b, len)))
+                }
+                Payload::Empty => {
+                    let mut nothing: &[u8] = &[];
+                    let body = has_body.then_some((&mut nothing as &mut (dyn Read + Send), 0));
+                    forward.request(method, url, headers, body)
+                }
+            };
+        }
+        let mut req = ureq::http::Request::builder().method(method).uri(url);
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        match body {
+            Payload::Empty if has_body => {
+                let req = req.header("Content-Length", "0");
+                self.run(req, ureq::SendBody::none(), answer_within)
+            }
+            Payload::Empty => self.run(req, ureq::SendBody::none(), answer_within),
+            Payload::Bytes(mut b) => {
+                let req = req.header("Content-Length", b.len().to_string());
+                self.run(req, ureq::SendBody::from_reader(&mut b), answer_within)
+            }
+            Payload::Stream(r, len) => {
+                let req = req
+                    .header("Content-Length", len.to_string())
+                    .header("Expect", "100-continue");
+                self.run(req, ureq::SendBody::from_reader(r), answer_within)
+            }
+        }
+    }
+
+    fn run(
+        &self,
+        req: ureq::http::request::Builder,
+        body: ureq::SendBody,
+        answer_within: Option<Duration>,
+    ) -> std::result::Result<Response<Body>, ureq::Error> {
+        let req = req.body(body).map_err(ureq::Error::Http)?;
+        let mut config = self.agent.configure_request(req);
+        if let Some(wait) = answer_within {
+            config = config.timeout_recv_response(Some(wait));
+        }
+        self.agent.run(config.build())
     }
 
     /// One GET, without following redirects.
@@ -144,6 +236,7 @@ fn agent(
         .timeout_connect(Some(Duration::from_secs(30)))
         .timeout_recv_response(Some(options.read_timeout.max(Duration::from_secs(1))))
         .timeout_per_read(Some(options.read_timeout))
+        .timeout_per_write(Some(options.read_timeout))
         .max_idle_connections(conns * 2 + 4)
         .max_idle_connections_per_host(conns + 2)
         .build();

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
 use crate::image::digest::Digest;
+use crate::image::manifest::Descriptor;
 
 /// A blob store rooted at a directory.
 #[derive(Debug)]
@@ -27,6 +28,10 @@ pub struct Store {
     /// blob under a running pull.
     _in_use: Option<fs::File>,
 }
+
+/// The end of the name of an archive being written in `tmp/` (a pull
+/// writing one holds its lock; one left unlocked is a killed pull's).
+pub const ARCHIVE_SUFFIX: &str = "archive";
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -62,13 +67,9 @@ impl Store {
     }
 
     /// The default location: `$XDG_CACHE_HOME/pulltar`, else
-    /// `~/.cache/pulltar`.
+    /// `~/.cache/pulltar`; `%LOCALAPPDATA%\pulltar` on Windows.
     pub fn default_root() -> Option<PathBuf> {
-        let nonempty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
-        if let Some(x) = nonempty("XDG_CACHE_HOME") {
-            return Some(PathBuf::from(x).join("pulltar"));
-        }
-        nonempty("HOME").map(|h| PathBuf::from(h).join(".cache").join("pulltar"))
+        crate::sys::default_cache_dir()
     }
 
     fn create_dirs(&self) -> Result<()> {
@@ -77,6 +78,11 @@ impl Store {
                 .map_err(|e| Error::io("create the cache directory", &dir, e))?;
         }
         Ok(())
+    }
+
+    /// Whether this is a `--no-cache` store, gone when the pull ends.
+    pub fn is_temporary(&self) -> bool {
+        self.remove_on_drop
     }
 
     /// The directory holding the store.
@@ -88,7 +94,9 @@ impl Store {
         self.root.join("blobs").join("sha256")
     }
 
-    fn tmp_dir(&self) -> PathBuf {
+    /// Where unfinished files live: partial blobs and their journals, and
+    /// archives being written in place.
+    pub fn tmp_dir(&self) -> PathBuf {
         self.root.join("tmp")
     }
 
@@ -121,11 +129,41 @@ impl Store {
         self.tmp_dir().join(format!("{}.partial", digest.hex()))
     }
 
-    /// Moves a verified temporary file into place.
+    /// Removes the archives that pulls which were killed left in `tmp/`:
+    /// those no process holds locked.
+    pub fn remove_stale_archives(&self) {
+        let Ok(entries) = fs::read_dir(self.tmp_dir()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().is_none_or(|x| x != ARCHIVE_SUFFIX) {
+                continue;
+            }
+            let unheld = fs::File::open(&path).is_ok_and(|f| f.try_lock().is_ok());
+            if unheld {
+                log::debug!(
+                    "removing {}, left by a pull that was stopped",
+                    path.display()
+                );
+                let _ = fs::remove_file(&path);
+            }
+        }
+    }
+
+    /// Moves a verified temporary file into place. When another pull
+    /// holds the same blob open there (Windows refuses to replace an open
+    /// file), its copy, verified too, is kept and `temp` removed.
     pub fn commit(&self, temp: &Path, digest: &Digest) -> Result<PathBuf> {
         let dest = self.blob_path(digest);
-        fs::rename(temp, &dest).map_err(|e| Error::io("move the verified blob into", &dest, e))?;
-        Ok(dest)
+        match crate::sys::replace(temp, &dest) {
+            Ok(()) => Ok(dest),
+            Err(_) if temp.is_file() && dest.is_file() => {
+                let _ = fs::remove_file(temp);
+                Ok(dest)
+            }
+            Err(e) => Err(Error::io("move the verified blob into", &dest, e)),
+        }
     }
 
     /// Removes a blob that failed verification.
@@ -161,6 +199,37 @@ impl Store {
             let _ = fs::remove_file(&path);
         }
         ok
+    }
+
+    /// `--verify-cache`: hashes each held blob of `blobs`; a damaged one is
+    /// removed (and so fetched again). Stops on Ctrl-C.
+    pub fn verify_held<'a>(&self, blobs: impl IntoIterator<Item = &'a Descriptor>) -> Result<()> {
+        for blob in blobs {
+            if crate::ui::interrupt::interrupted() {
+                return Err(Error::Interrupted { resumable: true });
+            }
+            if self.size_of(&blob.digest).is_some() {
+                self.verify(&blob.digest, Some(blob.size));
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads a small held blob (a config) whole and checks it still hashes
+    /// to its digest; a damaged one is removed, and the error says to run
+    /// the pull again.
+    pub fn read_checked(&self, desc: &Descriptor) -> Result<Vec<u8>> {
+        let path = self.blob_path(&desc.digest);
+        let bytes = fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
+        if Digest::of(&bytes) != desc.digest {
+            self.evict(&desc.digest);
+            return Err(Error::Verify {
+                digest: desc.digest.to_string(),
+                detail: "the cached copy changed on disk; it was removed, run the pull again"
+                    .into(),
+            });
+        }
+        Ok(bytes)
     }
 
     /// A new temporary file name under `tmp/`, for a blob being made.

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use crate::error::{Error, Result};
-use crate::store::cache::Store;
+use crate::store::cache::{Store, ARCHIVE_SUFFIX};
 use crate::ui::counters::{duration, human_bytes};
 
 /// One file of the store.
@@ -189,6 +189,20 @@ pub fn prune(root: &Path, older_than: Option<Duration>) -> Result<Pruned> {
             }
         }
     }
+    // Archives that killed pulls were writing in place (no pull holds
+    // one now: the store's lock is ours).
+    if let Ok(entries) = fs::read_dir(root.join("tmp")) {
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.extension().is_some_and(|x| x == ARCHIVE_SUFFIX) {
+                let size = e.metadata().map(|m| m.len()).unwrap_or(0);
+                if fs::remove_file(&path).is_ok() {
+                    done.partials += 1;
+                    done.freed += size;
+                }
+            }
+        }
+    }
     drop(lock);
     Ok(done)
 }
@@ -278,6 +292,31 @@ mod tests {
         let p = prune(&root, None).unwrap();
         assert_eq!((p.blobs, p.partials, p.freed), (1, 1, 8));
         assert!(root.join("blobs/sha256/not-a-digest").exists());
+        // An archive a killed pull was writing in place goes too.
+        let killed = root.join("tmp/out.tar.1.2.archive");
+        fs::write(&killed, b"1234567").unwrap();
+        let p = prune(&root, None).unwrap();
+        assert_eq!((p.partials, p.freed), (1, 7));
+        assert!(!killed.exists());
         let _ = fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn stale_archives_go_and_held_ones_stay() {
+        let store = Store::temporary().unwrap();
+        let held = store.tmp_dir().join("a.tar.1.1.archive");
+        let stale = store.tmp_dir().join("b.tar.2.2.archive");
+        let other = store.tmp_dir().join("c.partial");
+        for p in [&held, &stale, &other] {
+            fs::write(p, b"x").unwrap();
+        }
+        let lock = fs::File::open(&held).unwrap();
+        lock.try_lock().unwrap();
+        store.remove_stale_archives();
+        assert!(held.exists() && other.exists());
+        assert!(!stale.exists());
+        drop(lock);
+        store.remove_stale_archives();
+        assert!(!held.exists());
     }
 }

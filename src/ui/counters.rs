@@ -21,13 +21,13 @@ use crate::image::digest::Digest;
 pub enum State {
     /// Waiting for a download thread.
     Queued = 0,
-    /// Bytes are arriving.
+    /// Bytes are arriving (or, in a push, leaving).
     Downloading = 1,
     /// Every byte is in; it is being hashed.
     Verifying = 2,
     /// Downloaded and verified.
     Done = 3,
-    /// Found in the cache.
+    /// Found in the cache (or, in a push, in the registry already).
     Cached = 4,
     /// A request failed and will be tried again.
     Retrying = 5,
@@ -82,10 +82,14 @@ pub(crate) enum Mode {
 /// The state shared with the drawing thread.
 pub(crate) struct Shared {
     pub(crate) mode: Mode,
+    /// Blobs go up (a push), not down: the words the lines use.
+    pub(crate) pushing: bool,
     pub(crate) started: Instant,
     pub(crate) blobs_total: AtomicU64,
     pub(crate) blobs_done: AtomicU64,
     pub(crate) bytes_downloaded: AtomicU64,
+    /// Milliseconds after the start when the last byte arrived.
+    pub(crate) last_byte_ms: AtomicU64,
     pub(crate) bytes_cached: AtomicU64,
     pub(crate) blobs_cached: AtomicU64,
     pub(crate) slots: RwLock<Vec<Arc<Slot>>>,

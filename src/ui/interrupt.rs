@@ -11,9 +11,9 @@
 //! store), which the pull's own cleanup would have removed.
 //!
 //! This module only records that a signal came (and offers a sleep that
-//! ends early when one does). It links no crate: the C
-//! library's `signal(2)` is declared here directly, as the one piece of
-//! foreign code in the program.
+//! ends early when one does). Catching it is [`crate::sys::catch_interrupts`]:
+//! SIGINT and SIGTERM on Unix, the console's Ctrl-C and Ctrl-Break on
+//! Windows.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -56,24 +56,6 @@ fn remove_temporary() {
     }
 }
 
-const SIGINT: i32 = 2;
-const SIGTERM: i32 = 15;
-const SIG_DFL: usize = 0;
-const SIG_IGN: usize = 1;
-
-extern "C" {
-    fn signal(signum: i32, handler: usize) -> usize;
-}
-
-extern "C" fn on_signal(signum: i32) {
-    INTERRUPTED.store(true, Ordering::SeqCst);
-    // SAFETY: signal(2) is async-signal-safe; restoring the default
-    // disposition makes a second Ctrl-C end the process at once.
-    unsafe {
-        signal(signum, SIG_DFL);
-    }
-}
-
 /// How long a pull may take to stop by itself after a signal.
 pub const GRACE: Duration = Duration::from_secs(2);
 
@@ -92,16 +74,7 @@ pub fn install() {
             eprintln!("pulltar: interrupted; run the same command again to resume");
             std::process::exit(130);
         });
-    let handler = on_signal as extern "C" fn(i32) as usize;
-    for sig in [SIGINT, SIGTERM] {
-        // SAFETY: the handler only stores to an atomic and calls
-        // signal(2), both async-signal-safe.
-        unsafe {
-            if signal(sig, handler) == SIG_IGN {
-                signal(sig, SIG_IGN);
-            }
-        }
-    }
+    crate::sys::catch_interrupts(&INTERRUPTED);
 }
 
 /// Whether SIGINT or SIGTERM has arrived.

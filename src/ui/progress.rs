@@ -1,4 +1,5 @@
-//! What the user sees while a pull runs, on stderr, in one of three modes:
+//! What the user sees while a pull (or a push) runs, on stderr, in one of
+//! three modes:
 //! on a terminal, one line per blob (short digest, size, bar, percent,
 //! speed, state) and a total line, redrawn in place by one drawing thread
 //! (`progress_tty.rs`); elsewhere (CI, a file), one plain line per event
@@ -43,26 +44,38 @@ pub struct Progress {
 
 impl Progress {
     /// A reporter; `quiet` silences everything but errors. On a terminal
-    /// stderr the bars are drawn (unless `PULLTAR_PROGRESS=plain`).
+    /// stderr the bars are drawn (unless `PULLTAR_PROGRESS=plain`), once
+    /// escape sequences are turned on there (a Windows console that cannot
+    /// gets plain lines).
     pub fn new(quiet: bool) -> Progress {
+        Progress::with_mode(Progress::mode(quiet), false)
+    }
+
+    /// A reporter for a push: the same display, in a push's words.
+    pub fn for_push(quiet: bool) -> Progress {
+        Progress::with_mode(Progress::mode(quiet), true)
+    }
+
+    fn mode(quiet: bool) -> Mode {
         let plain = std::env::var("PULLTAR_PROGRESS").is_ok_and(|v| v == "plain");
-        let mode = if quiet {
+        if quiet {
             Mode::Quiet
-        } else if !plain && tty::stderr_is_terminal() {
+        } else if !plain && tty::stderr_is_terminal() && crate::sys::enable_escape_sequences() {
             Mode::Tty
         } else {
             Mode::Plain
-        };
-        Progress::with_mode(mode)
+        }
     }
 
-    pub(crate) fn with_mode(mode: Mode) -> Progress {
+    pub(crate) fn with_mode(mode: Mode, pushing: bool) -> Progress {
         let shared = Arc::new(Shared {
             mode,
+            pushing,
             started: Instant::now(),
             blobs_total: AtomicU64::new(0),
             blobs_done: AtomicU64::new(0),
             bytes_downloaded: AtomicU64::new(0),
+            last_byte_ms: AtomicU64::new(0),
             bytes_cached: AtomicU64::new(0),
             blobs_cached: AtomicU64::new(0),
             slots: RwLock::new(Vec::new()),
@@ -131,6 +144,23 @@ impl Progress {
     /// Counts bytes received from the network.
     pub fn add_bytes(&self, n: u64) {
         self.shared.bytes_downloaded.fetch_add(n, Ordering::Relaxed);
+        let now = self.shared.ms();
+        self.shared.last_byte_ms.fetch_max(now, Ordering::Relaxed);
+    }
+
+    /// The archive is in place: logs (at debug level) how long after the
+    /// last byte arrived, and what share of the pull that was.
+    pub fn archive_written(&self) {
+        if self.bytes_downloaded() == 0 {
+            return;
+        }
+        let now = self.shared.ms();
+        let last = self.shared.last_byte_ms.load(Ordering::Relaxed);
+        let after = now.saturating_sub(last);
+        log::debug!(
+            "the archive was in place {after} ms after the last byte arrived ({:.1} % of the pull's {now} ms)",
+            after as f64 * 100.0 / now.max(1) as f64
+        );
     }
 
     /// Counts bytes received for the blob `digest`.
@@ -185,6 +215,36 @@ impl Progress {
         );
     }
 
+    /// Reports a blob uploaded (a push), which the registry then said it
+    /// stored under its digest.
+    pub fn uploaded(&self, digest: &Digest, size: u64, took: Duration) {
+        let ms = self.shared.ms();
+        self.shared.with_slot(digest, |s| {
+            s.ended_ms.store(ms, Ordering::Relaxed);
+            s.bytes.store(size, Ordering::Relaxed);
+            s.set(State::Done);
+        });
+        let rate = size as f64 / took.as_secs_f64().max(0.001);
+        self.finished(
+            digest,
+            size,
+            &format!(
+                "uploaded, stored as its digest ({}/s)",
+                human_bytes(rate as u64)
+            ),
+        );
+    }
+
+    /// Reports a blob a push did not send: `how` says why ("already in
+    /// team/app", "mounted from team/a").
+    pub fn present(&self, digest: &Digest, size: u64, how: &str) {
+        let slot = self.shared.slot_or_new(digest, size);
+        slot.set(State::Cached);
+        slot.bytes.store(size, Ordering::Relaxed);
+        self.shared.blobs_cached.fetch_add(1, Ordering::Relaxed);
+        self.finished(digest, size, how);
+    }
+
     fn finished(&self, digest: &Digest, size: u64, how: &str) {
         let done = self.shared.blobs_done.fetch_add(1, Ordering::Relaxed) + 1;
         if self.shared.mode == Mode::Plain {
@@ -197,7 +257,7 @@ impl Progress {
         }
     }
 
-    /// Bytes received from the network so far.
+    /// Bytes received from the network (or, in a push, sent) so far.
     pub fn bytes_downloaded(&self) -> u64 {
         self.shared.bytes_downloaded.load(Ordering::Relaxed)
     }
@@ -265,7 +325,7 @@ mod tests {
 
     #[test]
     fn blob_states() {
-        let p = Progress::with_mode(Mode::Quiet);
+        let p = Progress::with_mode(Mode::Quiet, false);
         let d = Descriptor {
             media_type: String::new(),
             digest: Digest::of(b"a"),

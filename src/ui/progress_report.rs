@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use crate::image::digest::Digest;
 use crate::image::manifest::Descriptor;
-use crate::image::platform::Platform;
 use crate::ui::counters::{human_bytes, State, ACTIVE};
 use crate::ui::progress::Progress;
 
@@ -20,8 +19,8 @@ use crate::ui::progress::Progress;
 pub struct Summary<'a> {
     /// The references as typed (comma-separated for several images).
     pub image: &'a str,
-    /// The platform pulled.
-    pub platform: &'a Platform,
+    /// The platforms pulled (`linux/amd64, linux/arm64`).
+    pub platforms: &'a str,
     /// The manifest digest (of a single image).
     pub digest: Option<&'a Digest>,
     /// The archive's size.
@@ -78,7 +77,7 @@ fn summary_lines(s: &Summary, p: &Progress) -> Vec<String> {
         format!(
             "Pulled {} ({}){}: {} in {:.1} s, {} downloaded ({}/s) -> {}",
             s.image,
-            s.platform,
+            s.platforms,
             s.digest.map(|d| format!(" {d}")).unwrap_or_default(),
             human_bytes(s.archive_size),
             secs,

@@ -1,14 +1,14 @@
-//! Drawing the progress display: the terminal's size (read with the
-//! `TIOCGWINSZ` ioctl on each redraw, so a resize takes effect at once),
-//! the text of each blob line and of the total line cut to the width, the
-//! escape sequences that rewrite them in place (cursor up, clear to end of
-//! line, clear below), and the one drawing thread: about 8 frames a second
-//! on a terminal, a plain summary line every 10 s elsewhere.
+//! Drawing the progress display: the terminal's size (asked of the system
+//! on each redraw, by [`crate::sys::terminal_size`], so a resize takes
+//! effect at once), the text of each blob line and of the total line cut
+//! to the width, the escape sequences that rewrite them in place (cursor
+//! up, clear to end of line, clear below), and the one drawing thread:
+//! about 8 frames a second on a terminal, a plain summary line every 10 s
+//! elsewhere.
 //!
 //! It only reads the counters in [`crate::ui::progress`]; it never blocks a
 //! download thread (the screen lock is taken only by this thread and by
-//! log lines). Like `interrupt.rs`, it declares the one C function it
-//! needs (`ioctl(2)`) rather than linking a crate.
+//! log lines).
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::Ordering;
@@ -42,30 +42,11 @@ pub(crate) fn stderr_is_terminal() -> bool {
     std::io::stderr().is_terminal()
 }
 
-#[repr(C)]
-#[derive(Default)]
-struct Winsize {
-    rows: u16,
-    cols: u16,
-    xpixel: u16,
-    ypixel: u16,
-}
-
-const TIOCGWINSZ: std::ffi::c_ulong = 0x5413;
-
-extern "C" {
-    fn ioctl(fd: i32, request: std::ffi::c_ulong, ...) -> i32;
-}
-
 /// Columns and rows of the terminal on stderr; `COLUMNS`, else 80×24,
 /// when it cannot be asked.
 pub(crate) fn terminal_size() -> (usize, usize) {
-    let mut ws = Winsize::default();
-    // SAFETY: TIOCGWINSZ writes one `struct winsize` (four u16) to the
-    // pointer, which points to a live, correctly laid out value.
-    let rc = unsafe { ioctl(2, TIOCGWINSZ, &mut ws as *mut Winsize) };
-    if rc == 0 && ws.cols > 0 {
-        return (usize::from(ws.cols), usize::from(ws.rows.max(4)));
+    if let Some((cols, rows)) = crate::sys::terminal_size() {
+        return (usize::from(cols), usize::from(rows.max(4)));
     }
     let cols = std::env::var("COLUMNS")
         .ok()
@@ -83,8 +64,9 @@ fn cut(s: &str, width: usize) -> &str {
     }
 }
 
-/// One blob's line, at most `width` characters.
-pub(crate) fn blob_line(s: &Slot, now_ms: u64, width: usize) -> String {
+/// One blob's line, at most `width` characters (in a push's words when
+/// `pushing`).
+pub(crate) fn blob_line(s: &Slot, now_ms: u64, width: usize, pushing: bool) -> String {
     let state = s.state();
     let bytes = s.bytes.load(Ordering::Relaxed).min(s.size);
     let pct = (bytes * 100).checked_div(s.size).unwrap_or(100);
@@ -101,12 +83,14 @@ pub(crate) fn blob_line(s: &Slot, now_ms: u64, width: usize) -> String {
     };
     let what = match state {
         State::Queued => "queued".to_string(),
+        State::Downloading if pushing => "uploading".to_string(),
         State::Downloading => match s.segments.load(Ordering::Relaxed) {
             0 | 1 => "downloading".to_string(),
             n => format!("downloading, {n} segments"),
         },
         State::Verifying => "verifying".to_string(),
         State::Done => "done".to_string(),
+        State::Cached if pushing => "in the registry".to_string(),
         State::Cached => "cached".to_string(),
         State::Retrying => {
             let why = s.reason.lock().unwrap_or_else(|p| p.into_inner());
@@ -200,7 +184,7 @@ pub(crate) fn frame(sh: &Shared, screen: &mut Screen) -> String {
     let mut out = String::new();
     let mut lines = 0;
     for i in shown {
-        out.push_str(&blob_line(&slots[i], now, width));
+        out.push_str(&blob_line(&slots[i], now, width, sh.pushing));
         out.push_str("\x1b[K\n");
         lines += 1;
     }
@@ -304,7 +288,12 @@ mod tests {
             State::Retrying,
         ] {
             for width in [1, 10, 20, 39, 60, 79, 200] {
-                let line = blob_line(&slot(2_000_000, 500_000, state), 1000, width);
+                let line = blob_line(
+                    &slot(2_000_000, 500_000, state),
+                    1000,
+                    width,
+                    width % 2 == 0,
+                );
                 assert!(line.chars().count() <= width, "{width}: {line:?}");
             }
         }
@@ -312,7 +301,12 @@ mod tests {
 
     #[test]
     fn wide_line_has_everything() {
-        let line = blob_line(&slot(2_000_000, 500_000, State::Downloading), 1000, 120);
+        let line = blob_line(
+            &slot(2_000_000, 500_000, State::Downloading),
+            1000,
+            120,
+            false,
+        );
         assert!(
             line.starts_with(&Digest::of(b"x").short().to_string()),
             "{line}"
@@ -322,7 +316,14 @@ mod tests {
         assert!(line.contains(" 25%"), "{line}");
         assert!(line.contains("500.0 KB/s"), "{line}");
         assert!(line.ends_with("downloading, 4 segments"), "{line}");
-        let narrow = blob_line(&slot(2_000_000, 500_000, State::Retrying), 1000, 40);
+        let narrow = blob_line(&slot(2_000_000, 500_000, State::Retrying), 1000, 40, false);
         assert!(narrow.contains("25% retrying"), "{narrow}");
+        let up = blob_line(
+            &slot(2_000_000, 500_000, State::Downloading),
+            1000,
+            120,
+            true,
+        );
+        assert!(up.ends_with("uploading"), "{up}");
     }
 }

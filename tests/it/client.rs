@@ -102,13 +102,16 @@ impl Client {
     ) -> (Output, PathBuf) {
         let n = self.runs.fetch_add(1, Ordering::SeqCst);
         let out = self.work.join(&format!("out-{n}.tar"));
+        let out_arg = out.to_str().unwrap();
+        let mut args = vec![reference, "-o", out_arg, "--no-cache"];
+        args.extend_from_slice(extra);
+        (self.run(&args, extra_env, stdin), out)
+    }
+
+    /// `pulltar ARGS` with this environment (plus `extra_env`).
+    pub fn run(&self, args: &[&str], extra_env: &[(&str, &str)], stdin: Option<&[u8]>) -> Output {
         let mut cmd = Command::new(PULLTAR);
-        cmd.arg(reference)
-            .arg("-o")
-            .arg(&out)
-            .arg("--no-cache")
-            .args(extra)
-            .current_dir(self.work.path());
+        cmd.args(args).current_dir(self.work.path());
         for var in [
             "RUST_LOG",
             "DOCKER_CONFIG",
@@ -123,10 +126,7 @@ impl Client {
         }
         cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd.envs(extra_env.iter().copied());
-        (
-            run_with_input(&mut cmd, stdin, Duration::from_secs(180)),
-            out,
-        )
+        run_with_input(&mut cmd, stdin, Duration::from_secs(180))
     }
 
     /// `pull` with `--debug` and `RUST_LOG=trace`: the loudest logging.

@@ -3,13 +3,16 @@
 //! `TcpListener` on 127.0.0.1:0, a thread per connection, `Connection:
 //! close` everywhere, stopped on Drop) with regclient-style scripted rules:
 //! each `Rule` matches a path substring (optionally only requests with or
-//! without `Range`) and injects one `Fault`, every time or `times(n)`.
+//! without `Range`, or of one method) and injects one `Fault`, every time
+//! or `times(n)`. A request with `Expect: 100-continue` gets the `100
+//! Continue` from the proxy itself, as nginx sends it.
 //! A rule is used up only at the moment its fault fires (a cut needs a
 //! body longer than the cut point, a bad Content-Range needs a 206), so a
 //! test can count on "n faults happened". Every request is logged as a
 //! `Record`, updated while its body streams, so tests can watch progress
-//! live. The HTTP handling is in `faultproxy_conn.rs`, the proxy's own
-//! tests against the real registry in `faultproxy_check.rs`.
+//! live. The HTTP handling is in `faultproxy_conn.rs` (the relay of a
+//! request body upstream, paced for a slow uplink, is here), the proxy's
+//! own tests against the real registry in `faultproxy_check.rs`.
 
 #[path = "faultproxy_conn.rs"]
 mod conn;
@@ -19,6 +22,7 @@ mod check;
 
 use conn::handle;
 pub use conn::{header, read_head};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -51,6 +55,9 @@ pub enum Fault {
     Append(Vec<u8>),
     /// Relay the body at this many bytes per second.
     Rate(u64),
+    /// Relay the request's body upstream at this many bytes per second (a
+    /// slow uplink, for pushes).
+    SlowUpload(u64),
     /// Relay a 200 or 206 with the body byte at this offset (of this
     /// response's body) inverted: one corrupt response, as from a bad
     /// proxy or CDN edge. Fires only if the body reaches the offset.
@@ -78,8 +85,11 @@ pub struct Ration {
 pub struct Rule {
     path: String,
     range: Option<bool>,
+    method: Option<String>,
     fault: Fault,
     left: Option<u32>,
+    /// Matching requests let through untouched before the rule applies.
+    skip: u32,
 }
 
 impl Rule {
@@ -89,9 +99,21 @@ impl Rule {
         Rule {
             path,
             range,
+            method: None,
             fault,
             left,
+            skip: 0,
         }
+    }
+    /// Lets the first `n` matching requests through untouched.
+    pub fn after(mut self, n: u32) -> Rule {
+        self.skip = n;
+        self
+    }
+    /// Only requests of this method (`PUT`, `PATCH`, …).
+    pub fn method(mut self, m: &str) -> Rule {
+        self.method = Some(m.to_string());
+        self
     }
     /// Only the first `n` times the fault fires.
     pub fn times(mut self, n: u32) -> Rule {
@@ -122,6 +144,8 @@ pub struct Record {
     pub content_range: Option<String>,
     /// Body bytes written to the client so far.
     pub body_bytes: u64,
+    /// Request body bytes relayed upstream so far.
+    pub body_in: u64,
     /// The fault that actually fired on this request.
     pub fault: Option<&'static str>,
     /// The exchange ended early: the client hung up (seen during a stall
@@ -326,6 +350,47 @@ impl Drop for FaultProxy {
             let _ = t.join();
         }
     }
+}
+
+/// Copies `more` request body bytes from the client upstream, at `pace`
+/// bytes a second if given, counting them in the record as they go.
+fn relay_up(
+    sh: &Shared,
+    idx: usize,
+    client: &mut TcpStream,
+    up: &mut TcpStream,
+    more: u64,
+    pace: Option<u64>,
+    already: u64,
+) -> std::io::Result<()> {
+    let t0 = Instant::now();
+    let mut buf = vec![0u8; 64 * 1024];
+    let (mut left, mut sent) = (more, 0u64);
+    while left > 0 {
+        if sh.stop.load(Ordering::SeqCst) {
+            return Err(ErrorKind::ConnectionAborted.into());
+        }
+        let step = match pace {
+            Some(r) => (r / 50).max(1),
+            None => buf.len() as u64,
+        };
+        let want = left.min(step).min(buf.len() as u64) as usize;
+        let n = client.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(ErrorKind::UnexpectedEof.into());
+        }
+        up.write_all(&buf[..n])?;
+        left -= n as u64;
+        sent += n as u64;
+        sh.update(idx, |r| r.body_in = already + sent);
+        if let Some(r) = pace {
+            let due = Duration::from_secs_f64(sent as f64 / r as f64);
+            if let Some(ahead) = due.checked_sub(t0.elapsed()) {
+                std::thread::sleep(ahead);
+            }
+        }
+    }
+    Ok(())
 }
 
 fn accept_loop(sh: &Arc<Shared>, listener: TcpListener) {

@@ -5,7 +5,7 @@
 //! the body paced, cut, stalled or with a byte inverted, updating the
 //! request's `Record` as bytes go out.
 
-use super::{Fault, Record, Rule, Shared, MAX_HEAD, MAX_STALL};
+use super::{relay_up, Fault, Record, Rule, Shared, MAX_HEAD, MAX_STALL};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::Ordering;
@@ -25,6 +25,8 @@ pub fn read_head(s: &mut TcpStream) -> Option<(String, Vec<u8>)> {
         }
         match s.read(&mut chunk) {
             Ok(0) | Err(_) => return None,
+            // A TLS hello (a client trying https first): hang up at once.
+            Ok(_) if chunk[0] == 0x16 && buf.is_empty() => return None,
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
     }
@@ -52,15 +54,26 @@ pub fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
 }
 
 impl Shared {
-    fn update(&self, idx: usize, f: impl FnOnce(&mut Record)) {
+    pub(super) fn update(&self, idx: usize, f: impl FnOnce(&mut Record)) {
         f(&mut self.log.lock().unwrap()[idx]);
     }
 
     /// The first live rule matching this request (not used up yet).
-    fn find(&self, path: &str, ranged: bool) -> Option<usize> {
-        let live = |r: &Rule| r.left != Some(0) && r.range.is_none_or(|w| w == ranged);
-        let rules = self.rules.lock().unwrap();
-        rules.iter().position(|r| path.contains(&r.path) && live(r))
+    fn find(&self, method: &str, path: &str, ranged: bool) -> Option<usize> {
+        let live = |r: &Rule| {
+            r.left != Some(0)
+                && r.range.is_none_or(|w| w == ranged)
+                && r.method.as_deref().is_none_or(|m| m == method)
+        };
+        let mut rules = self.rules.lock().unwrap();
+        let i = rules
+            .iter()
+            .position(|r| path.contains(&r.path) && live(r))?;
+        if rules[i].skip > 0 {
+            rules[i].skip -= 1;
+            return None;
+        }
+        Some(i)
     }
 
     /// Uses rule `i` once as its fault fires; false if it ran out meanwhile
@@ -106,6 +119,7 @@ pub fn handle(sh: &Shared, mut client: TcpStream) {
         status: 0,
         content_range: None,
         body_bytes: 0,
+        body_in: 0,
         fault: None,
         client_gone: false,
         start: Instant::now(),
@@ -123,7 +137,7 @@ pub fn handle(sh: &Shared, mut client: TcpStream) {
             canned(sh, idx, &mut client, &method, 429, &[])
         }
         Ok(()) => {
-            let rule = sh.find(&path, range.is_some());
+            let rule = sh.find(&method, &path, range.is_some());
             let res = serve(
                 sh,
                 (idx, rule),
@@ -192,18 +206,37 @@ fn serve(
         sh.upstream
     );
     for (k, v) in headers {
-        let hop = is_one_of(k, &["host", "connection", "keep-alive", "proxy-connection"]);
+        let hop = is_one_of(
+            k,
+            &[
+                "host",
+                "connection",
+                "keep-alive",
+                "proxy-connection",
+                "expect",
+            ],
+        );
         if !(hop || ignore_range && k.eq_ignore_ascii_case("range")) {
             out += &format!("{k}: {v}\r\n");
         }
     }
     out += "Connection: close\r\n\r\n";
     up.write_all(out.as_bytes())?;
-    // A request body (pushes in self-tests): Content-Length only.
+    // A request body (pushes): Content-Length only; the client waiting for
+    // `100 Continue` gets it from here.
+    if header(headers, "expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue")) {
+        client.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+    }
     let len = header(headers, "content-length").and_then(|v| v.parse().ok());
-    let more = len.unwrap_or(0u64).saturating_sub(rest.len() as u64);
+    let total = len.unwrap_or(0u64);
+    let more = total.saturating_sub(rest.len() as u64);
+    let pace = match &fault {
+        Some(Fault::SlowUpload(r)) if total > 0 && sh.fire(rule, idx, "slow-upload") => Some(*r),
+        _ => None,
+    };
     up.write_all(&rest)?;
-    std::io::copy(&mut client.take(more), &mut up)?;
+    sh.update(idx, |r| r.body_in = rest.len() as u64);
+    relay_up(sh, idx, client, &mut up, more, pace, rest.len() as u64)?;
     let Some((rhead, body_start)) = read_head(&mut up) else {
         return Err(ErrorKind::UnexpectedEof.into());
     };

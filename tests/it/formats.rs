@@ -266,8 +266,16 @@ fn several_images_share_layers_and_load_everywhere() {
         );
     }
     let blobs = files.keys().filter(|k| k.starts_with("blobs/")).count();
-    // 2 configs, 3 distinct layers, 2 OCI manifests (B's tags share one).
-    assert_eq!(blobs, 7, "blobs in the archive: {:?}", files.keys());
+    // 2 configs, 3 distinct layers, 2 OCI manifests (B's tags share one),
+    // and the registry's 2 Docker manifests, kept as they came for a push.
+    assert_eq!(blobs, 9, "blobs in the archive: {:?}", files.keys());
+    for img in [&a, &b] {
+        assert!(
+            files.get(&blob_path(&img.manifest_digest)) == Some(&img.manifest),
+            "the registry's manifest {} is not kept byte for byte",
+            img.manifest_digest
+        );
+    }
 
     // The OCI view: one entry per name, the same manifest for B's two tags.
     let oci = oci_images(&tar);
@@ -783,7 +791,8 @@ fn format_flags() {
     let tags = std::slice::from_ref(&reference);
     let layer_blobs: Vec<String> = img.layers.iter().map(|l| blob_path(&l.digest)).collect();
 
-    // docker: manifest.json, repositories, config and layers; nothing OCI.
+    // docker: manifest.json, repositories, config and layers, and the
+    // registry's manifest kept for a push; no OCI layout.
     let work = TempDir::new("fmtd");
     let tar = pull_ok(&work, &reference, &["--format", "docker"]);
     let files = read_tar(&tar);
@@ -793,6 +802,7 @@ fn format_flags() {
         "manifest.json".to_string(),
         "repositories".to_string(),
         blob_path(&img.config_digest),
+        blob_path(&img.manifest_digest),
     ];
     want.extend(layer_blobs.iter().cloned());
     want.sort();

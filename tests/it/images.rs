@@ -90,6 +90,9 @@ impl Image {
 
 pub struct Index {
     pub digest: String,
+    /// The index exactly as pushed, and its media type.
+    pub bytes: Vec<u8>,
+    pub media_type: &'static str,
     /// Children in index order; the last is the `unknown/unknown` entry.
     pub children: Vec<Image>,
 }
@@ -282,7 +285,12 @@ pub fn push_index_from(
     )
     .unwrap();
     let digest = reg.put_manifest(repo, tag, media_type, &bytes);
-    Index { digest, children }
+    Index {
+        digest,
+        bytes,
+        media_type,
+        children,
+    }
 }
 
 /// The uncompressed Docker layer media type (digest = diff_id).

@@ -1,6 +1,8 @@
-//! `--no-cache` into a file writes the archive in place: each layer is
-//! downloaded straight into its region of the archive. The result must be
-//! byte for byte what a cached pull writes, load everywhere, and a bad or
+//! A pull into a file writes the archive in place: each layer is
+//! downloaded straight into its region of the archive (and, with a cache,
+//! into the cache from the same bytes). The result must be byte for byte
+//! what the streaming writer makes (a pull to standard output, say), load
+//! everywhere, leave the cache holding every blob verified, and a bad or
 //! missing blob must leave nothing behind.
 
 use crate::images::{
@@ -9,7 +11,8 @@ use crate::images::{
 use crate::loaders::verify_everywhere;
 use crate::nginx::blob_file;
 use crate::registry::Registry;
-use crate::util::{list_dir, pulltar_in, Rng, TempDir};
+use crate::util::{hex_of, list_dir, pulltar_in, sha256_hex, Rng, TempDir, PULLTAR};
+use std::process::Command;
 
 const MIB: usize = 1 << 20;
 
@@ -73,6 +76,97 @@ fn no_cache_pull_is_written_in_place_with_the_same_bytes() {
         "the same bytes as a cached pull"
     );
     assert_eq!(list_dir(out_dir.path()), vec!["placed.tar".to_string()]);
+    verify_everywhere(&placed_path, &img, &[name]);
+}
+
+#[test]
+fn default_pull_is_written_in_place_and_fills_the_cache() {
+    let reg = Registry::start();
+    let mut rng = Rng::new();
+    let layers = vec![
+        random_layer(&mut rng, DOCKER_LAYER, 64 * 1024),
+        raw_layer(
+            &mut rng,
+            "application/vnd.docker.image.rootfs.diff.tar",
+            5 * MIB + 13,
+        ),
+    ];
+    let img = image_of_layers(&mut rng, Flavor::Docker, AMD64, layers);
+    push_image(&reg, "team/big", Some("v1"), &img);
+    let name = format!("{}/team/big:v1", reg.host());
+    let work = TempDir::new("inplace-cache");
+    let cache = work.join("cache");
+    let cache_arg = cache.to_str().unwrap();
+    // The streaming writer's bytes (to standard output), for the same image.
+    let streamed_path = work.join("streamed.tar");
+    let status = Command::new(PULLTAR)
+        .args([name.as_str(), "-o", "-", "--no-cache", "-q"])
+        .current_dir(work.path())
+        .stdout(std::fs::File::create(&streamed_path).unwrap())
+        .status()
+        .unwrap();
+    assert!(status.success(), "pulltar -o - failed: {status}");
+    let out_dir = TempDir::new("inplace-cache-out");
+    let placed_path = out_dir.join("placed.tar");
+    let placed = pulltar_in(
+        work.path(),
+        &[
+            &name,
+            "-o",
+            placed_path.to_str().unwrap(),
+            "--cache-dir",
+            cache_arg,
+            "-t",
+            "6",
+            "--chunk-size",
+            "256K",
+            "--debug",
+        ],
+    );
+    assert_eq!(placed.code, 0, "{placed}");
+    assert!(
+        placed.stderr.contains("writing the archive in place"),
+        "the in-place path was taken:\n{placed}"
+    );
+    assert!(
+        placed.stderr.contains("after the last byte arrived"),
+        "--debug says when the archive was in place:\n{placed}"
+    );
+    assert_eq!(
+        std::fs::read(&streamed_path).unwrap(),
+        std::fs::read(&placed_path).unwrap(),
+        "the same bytes as the streaming writer"
+    );
+    assert_eq!(list_dir(out_dir.path()), vec!["placed.tar".to_string()]);
+    // Every blob is in the cache, verified, and nothing unfinished is left.
+    let blobs = cache.join("blobs/sha256");
+    for d in std::iter::once(&img.config_digest).chain(img.layers.iter().map(|l| &l.digest)) {
+        let held = std::fs::read(blobs.join(hex_of(d)))
+            .unwrap_or_else(|e| panic!("{d} not in the cache: {e}"));
+        assert_eq!(sha256_hex(&held), hex_of(d), "{d} in the cache");
+    }
+    assert!(
+        list_dir(&cache.join("tmp")).is_empty(),
+        "{:?}",
+        list_dir(&cache.join("tmp"))
+    );
+    // A second pull from the cache alone writes the same bytes again.
+    let again = out_dir.join("again.tar");
+    let warm = pulltar_in(
+        work.path(),
+        &[
+            &name,
+            "-o",
+            again.to_str().unwrap(),
+            "--cache-dir",
+            cache_arg,
+        ],
+    );
+    assert_eq!(warm.code, 0, "{warm}");
+    assert_eq!(
+        std::fs::read(&again).unwrap(),
+        std::fs::read(&placed_path).unwrap()
+    );
     verify_everywhere(&placed_path, &img, &[name]);
 }
 

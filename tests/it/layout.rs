@@ -19,6 +19,7 @@ const TOP: &[(&str, &str)] = &[
     ("error.rs", "error"),
     ("pull.rs", "flows"),
     ("push.rs", "flows"),
+    ("push_blobs.rs", "flows"),
     ("inspect.rs", "flows"),
     ("resolve.rs", "flows"),
     ("schema1.rs", "flows"),

@@ -265,6 +265,28 @@ impl Nginx {
 }
 
 impl Nginx {
+    /// A front that refuses request bodies over `max` (`1m`) with 413, as
+    /// corporate proxies and CDNs do (`client_max_body_size`, with the body
+    /// buffered before it goes on), proxying everything else to `reg`.
+    /// Access log `front`.
+    pub fn capped(reg: &Registry, max: &str) -> Nginx {
+        let reg_port = reg.port;
+        let max = max.to_string();
+        Nginx::start("cap", false, move |dir, p1, _| {
+            format!(
+                "server {{\n\
+                 \x20 listen 127.0.0.1:{p1};\n\
+                 \x20 client_max_body_size {max};\n\
+                 \x20 access_log {dir}/front.log pt;\n\
+                 \x20 location / {{\n{proxy}\
+                 \x20 }}\n\
+                 }}\n",
+                proxy = proxy_to(reg_port)
+                    .replace("proxy_request_buffering off", "proxy_request_buffering on"),
+            )
+        })
+    }
+
     /// A front that answers `GET /v2/` with 200 itself, as if the registry
     /// were anonymous, and proxies everything else to `reg`, so that the
     /// first authenticated request is the one that meets the challenge.

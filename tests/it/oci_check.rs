@@ -40,7 +40,9 @@ pub struct OciImage {
 
 /// Reads and checks the OCI layout of an archive: `oci-layout` 1.0.0, an
 /// OCI `index.json` whose every manifest, config and layer is a blob in the
-/// archive with the right digest and size. Returns the index entries.
+/// archive with the right digest and size. Returns the images of the index
+/// entries (an entry that is an index gives each of its images, with the
+/// entry's names).
 pub fn oci_images(tar: &Path) -> Vec<OciImage> {
     let files = read_tar(tar);
     let layout: Value = serde_json::from_slice(files.get("oci-layout").expect("oci-layout"))
@@ -51,39 +53,12 @@ pub fn oci_images(tar: &Path) -> Vec<OciImage> {
     assert_eq!(index["schemaVersion"], 2, "{index}");
     let mut out = Vec::new();
     for entry in index["manifests"].as_array().expect("manifests") {
-        let mdigest = entry["digest"].as_str().unwrap().to_string();
-        let mbytes = blob(&files, &mdigest);
-        assert_eq!(
-            entry["size"].as_u64().unwrap(),
-            mbytes.len() as u64,
-            "manifest size"
-        );
-        let manifest: Value = serde_json::from_slice(mbytes).unwrap();
-        let cdigest = manifest["config"]["digest"].as_str().unwrap().to_string();
-        let config = blob(&files, &cdigest);
-        assert_eq!(
-            manifest["config"]["size"].as_u64().unwrap(),
-            config.len() as u64
-        );
-        let mut layers = Vec::new();
-        let mut types = Vec::new();
-        for l in manifest["layers"].as_array().unwrap() {
-            let d = l["digest"].as_str().unwrap().to_string();
-            let data = blob(&files, &d);
-            assert_eq!(l["size"].as_u64().unwrap(), data.len() as u64, "layer size");
-            layers.push(d);
-            types.push(l["mediaType"].as_str().unwrap_or("").to_string());
-        }
         let ann = |k: &str| entry["annotations"][k].as_str().map(str::to_string);
-        out.push(OciImage {
-            name: ann("io.containerd.image.name"),
-            ref_name: ann("org.opencontainers.image.ref.name"),
-            manifest_digest: mdigest,
-            manifest,
-            config_digest: cdigest,
-            layers,
-            layer_media_types: types,
-        });
+        let names = (
+            ann("io.containerd.image.name"),
+            ann("org.opencontainers.image.ref.name"),
+        );
+        images_of(&files, entry, &names, 0, &mut out);
     }
     // The docker view, when present, points at the same blobs.
     if let Some(m) = files.get("manifest.json") {
@@ -107,6 +82,56 @@ pub fn oci_images(tar: &Path) -> Vec<OciImage> {
         }
     }
     out
+}
+
+/// Adds the image `desc` names (or each image of the index it names) to
+/// `out`, checking every blob on the way.
+fn images_of(
+    files: &HashMap<String, Vec<u8>>,
+    desc: &Value,
+    names: &(Option<String>, Option<String>),
+    depth: usize,
+    out: &mut Vec<OciImage>,
+) {
+    assert!(depth < 4, "indexes nested too deep at {desc}");
+    let mdigest = desc["digest"].as_str().unwrap().to_string();
+    let mbytes = blob(files, &mdigest);
+    assert_eq!(
+        desc["size"].as_u64().unwrap(),
+        mbytes.len() as u64,
+        "manifest size"
+    );
+    let manifest: Value = serde_json::from_slice(mbytes).unwrap();
+    if let Some(children) = manifest["manifests"].as_array() {
+        for child in children {
+            images_of(files, child, names, depth + 1, out);
+        }
+        return;
+    }
+    let cdigest = manifest["config"]["digest"].as_str().unwrap().to_string();
+    let config = blob(files, &cdigest);
+    assert_eq!(
+        manifest["config"]["size"].as_u64().unwrap(),
+        config.len() as u64
+    );
+    let mut layers = Vec::new();
+    let mut types = Vec::new();
+    for l in manifest["layers"].as_array().unwrap() {
+        let d = l["digest"].as_str().unwrap().to_string();
+        let data = blob(files, &d);
+        assert_eq!(l["size"].as_u64().unwrap(), data.len() as u64, "layer size");
+        layers.push(d);
+        types.push(l["mediaType"].as_str().unwrap_or("").to_string());
+    }
+    out.push(OciImage {
+        name: names.0.clone(),
+        ref_name: names.1.clone(),
+        manifest_digest: mdigest,
+        manifest,
+        config_digest: cdigest,
+        layers,
+        layer_media_types: types,
+    });
 }
 
 /// `skopeo copy oci-archive:T[:REF] dir:DIR` (decompresses nothing, checks

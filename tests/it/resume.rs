@@ -1,6 +1,8 @@
 //! Resume across runs, through the fault proxy with a paced relay so a
-//! pull lasts a few seconds: a pull killed three times (SIGKILL) finishes
-//! on the fourth run having fetched each byte about once; Ctrl-C stops at
+//! pull lasts a few seconds: a pull killed three times (SIGKILL) leaves
+//! nothing beside the output (its archive, written in place, sits in the
+//! cache until the next pull removes it) and finishes on the fourth run
+//! having fetched each byte about once; Ctrl-C stops at
 //! once with exit 130 and a rerun fetches only the rest; a partial blob
 //! corrupted between runs is detected and fetched again; two processes
 //! sharing one cache both succeed, each blob fetched once. Byte counts come
@@ -150,6 +152,16 @@ fn partials(case: &Case) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Archives being written in place in the cache's `tmp/` (a killed
+/// pull's, until the next pull removes it).
+fn archives_in_cache(case: &Case) -> Vec<String> {
+    let tmp = case.cache().join("tmp");
+    list_dir(&tmp)
+        .into_iter()
+        .filter(|n| n.ends_with(".archive"))
+        .collect()
+}
+
 fn assert_no_partials(case: &Case) {
     let left = partials(case);
     assert!(left.is_empty(), "partials left after success: {left:?}");
@@ -168,10 +180,26 @@ fn three_kills_then_a_full_run_fetch_each_byte_about_once() {
         wait_for_bytes(&case, &mut run, target);
         let res = run.kill();
         assert_eq!(res.code, -1, "killed pull exited by itself:\n{res}");
-        assert!(!case.out().exists(), "output present after a kill");
+        // The archive being written in place sat in the cache, not beside
+        // the output.
+        let beside = list_dir(&case.work.join("out"));
+        assert!(
+            beside.is_empty(),
+            "left beside the output after a kill: {beside:?}"
+        );
+        assert_eq!(
+            archives_in_cache(&case).len(),
+            1,
+            "the killed pull's archive"
+        );
     }
     let res = Running::spawn(&case, &case.out(), &["-t", "2"]).wait(Duration::from_secs(120));
     assert_eq!(res.code, 0, "fourth run failed:\n{res}\n{}", case.px.dump());
+    let left = archives_in_cache(&case);
+    assert!(
+        left.is_empty(),
+        "killed pulls' archives left in the cache: {left:?}"
+    );
     verify_everywhere(&case.out(), &case.img, &case.tags());
     case.px.settled();
     let sent = case.px.body_bytes("/blobs/");

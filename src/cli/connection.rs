@@ -1,0 +1,208 @@
+//! How a command reaches a registry, from the flags a pull and a push
+//! share: the thread count (`-t` and its aliases), the retry count
+//! (`--retries`), the chunk size (`--chunk-size`, [`parse_size`]), the read
+//! timeout, TLS (`--ca-cert`, `--insecure`), the proxy, the `-r/--registry`
+//! mirror, and the credentials: `-u` with `--password` or
+//! `--password-stdin`, else the environment (the docker config is read
+//! later, by the registry client).
+//!
+//! It checks only what the user typed; nothing is contacted. Every problem
+//! is an [`Error::Usage`](crate::error::Error::Usage).
+
+use std::io::BufRead;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::cli::args::{usage, Args};
+use crate::error::Result;
+use crate::fetch::download::DEFAULT_CHUNK;
+use crate::registry::auth::Credentials;
+use crate::registry::proxy::ProxyConfig;
+use crate::registry::retry::Policy;
+use crate::registry::{client, transport};
+
+/// How a command reaches its registry.
+#[derive(Debug)]
+pub struct Connection {
+    /// The client's options.
+    pub registry: client::Options,
+    /// Connections at once.
+    pub threads: usize,
+    /// The chunk size.
+    pub chunk: u64,
+}
+
+/// Validates the connection flags of `args` (paths relative to `cwd`;
+/// `stdin` is read only for `--password-stdin`).
+pub fn connection(args: &Args, cwd: &Path, stdin: &mut dyn BufRead) -> Result<Connection> {
+    let threads = args.threads.unwrap_or(8);
+    if !(1..=128).contains(&threads) {
+        return Err(usage(format!(
+            "--threads must be from 1 to 128, got {threads}"
+        )));
+    }
+    let retries = args.retries.unwrap_or(Policy::default().max_failures);
+    if retries > 100 {
+        return Err(usage(format!(
+            "--retries must be from 0 to 100, got {retries}"
+        )));
+    }
+    let policy = Policy {
+        max_failures: retries,
+        ..Policy::default()
+    };
+    let chunk = match &args.chunk_size {
+        Some(s) => parse_size(s).map_err(usage)?,
+        None => DEFAULT_CHUNK,
+    };
+    let read_timeout = args.read_timeout.unwrap_or(30);
+    if !(1..=3600).contains(&read_timeout) {
+        return Err(usage(format!(
+            "--read-timeout must be from 1 to 3600 seconds, got {read_timeout}"
+        )));
+    }
+    let credentials = credentials(args, stdin)?.or_else(crate::registry::credentials::from_env);
+    let mirror = args.mirror.as_deref().map(mirror_host).transpose()?;
+    if let Some(p) = &args.proxy {
+        if !(p.starts_with("http://") || p.starts_with("https://")) {
+            return Err(usage(format!(
+                "--proxy {:?} is not a URL like http://host:port",
+                crate::error::redact_url(p)
+            )));
+        }
+    }
+    Ok(Connection {
+        registry: client::Options {
+            transport: transport::Options {
+                insecure: args.insecure,
+                connections: threads,
+                read_timeout: Duration::from_secs(read_timeout),
+                ca_certs: args.ca_certs.iter().map(|c| cwd.join(c)).collect(),
+                proxy: ProxyConfig::new(args.proxy.clone()),
+            },
+            credentials,
+            policy,
+            mirror,
+            budgets: Default::default(),
+        },
+        threads,
+        chunk,
+    })
+}
+
+/// Parses a size: bytes, or a number with `K`, `M` or `G` (powers of
+/// 1024; `KB`, `KiB` and so on are accepted too), from 64 KiB to 1 GiB.
+pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let mult: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => {
+            return Err(format!(
+                "--chunk-size {s:?} is not a size like 4M, 512K or 1048576"
+            ))
+        }
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("--chunk-size {s:?} is not a size like 4M, 512K or 1048576"))?;
+    let bytes = n.saturating_mul(mult);
+    if !((64 << 10)..=(1 << 30)).contains(&bytes) {
+        return Err(format!("--chunk-size must be from 64K to 1G, got {s:?}"));
+    }
+    Ok(bytes)
+}
+
+/// The host of `-r/--registry`: `host[:port]`, a scheme and a trailing
+/// `/` allowed.
+fn mirror_host(m: &str) -> Result<String> {
+    let host = m
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .trim_end_matches('/');
+    crate::image::name_rules::check_registry(host)
+        .map_err(|e| usage(format!("-r/--registry {m:?}: {e}")))?;
+    Ok(host.to_string())
+}
+
+fn credentials(args: &Args, stdin: &mut dyn BufRead) -> Result<Option<Credentials>> {
+    let password = match (&args.password, args.password_stdin) {
+        (Some(_), true) => {
+            return Err(usage(
+                "give either --password or --password-stdin, not both",
+            ))
+        }
+        (Some(p), false) => {
+            log::warn!("a password on the command line can be seen by other users of this host; prefer --password-stdin");
+            Some(p.clone())
+        }
+        (None, true) => {
+            let mut line = String::new();
+            stdin
+                .read_line(&mut line)
+                .map_err(|e| usage(format!("cannot read the password from stdin: {e}")))?;
+            let p = line.trim_end_matches(['\r', '\n']).to_string();
+            if p.is_empty() {
+                return Err(usage(
+                    "--password-stdin was given but stdin held no password",
+                ));
+            }
+            Some(p)
+        }
+        (None, false) => None,
+    };
+    match (&args.username, password) {
+        (Some(u), Some(p)) => Ok(Some(Credentials {
+            username: u.clone(),
+            password: p,
+        })),
+        (Some(_), None) => Err(usage(
+            "-u/--username needs --password-stdin (or --password)",
+        )),
+        (None, Some(_)) => Err(usage("a password was given without -u/--username")),
+        (None, None) => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::args::pull_args;
+
+    fn plan(a: &Args, cwd: &Path, stdin: &mut dyn BufRead) -> Result<Connection> {
+        connection(a, cwd, stdin)
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1M"), Ok(1 << 20));
+        assert_eq!(parse_size("512K"), Ok(512 << 10));
+        assert_eq!(parse_size("4MiB"), Ok(4 << 20));
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        for bad in [
+            "",
+            "M",
+            "1X",
+            "1k1",
+            "1K",
+            "2G",
+            "-1M",
+            "99999999999999999999",
+        ] {
+            assert!(parse_size(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn password_from_stdin() {
+        let a = pull_args(&["-u", "me", "--password-stdin", "nginx"]);
+        let p = plan(&a, Path::new("/tmp"), &mut &b"s3cret\n"[..]).unwrap();
+        let c = p.registry.credentials.unwrap();
+        assert_eq!((c.username.as_str(), c.password.as_str()), ("me", "s3cret"));
+        assert!(plan(&a, Path::new("/tmp"), &mut &b""[..]).is_err());
+    }
+}

@@ -1,0 +1,192 @@
+//! What differs between operating systems, in one place (as the standard
+//! library's `sys` does): the rest of the program calls these functions
+//! and never tests `cfg(unix)` or `cfg(windows)` itself. Each function has
+//! a Unix side (`unix.rs`, which declares the few C library calls it makes)
+//! and a Windows side (`windows.rs`, on `windows-sys`).
+//!
+//! Takes in: open files, paths, the process's console. Gives out: the same
+//! behaviour on both (or, where Windows has no equivalent, a documented
+//! no-op). Never: decides what to fetch, formats anything for a person.
+//!
+//! | need | Unix | Windows |
+//! |---|---|---|
+//! | positioned I/O | `pread`/`pwrite` (`FileExt`) | `seek_read`/`seek_write` |
+//! | is this open file still the one at this path | device + inode | volume serial + file index |
+//! | owner-only new file | mode 0600 | a protected DACL granting the owner only |
+//! | Ctrl-C | SIGINT and SIGTERM | the console control handler (Ctrl-C, Ctrl-Break) |
+//! | terminal size | `ioctl(TIOCGWINSZ)` | the console screen buffer's window |
+//! | early writeback | `sync_file_range(WRITE)` (Linux) | none: the final flush does it all |
+//! | replace a file by a rename | `rename(2)` | a rename retried briefly while another process (an antivirus scan) holds the target |
+//! | escape sequences on the terminal | always | turned on (virtual terminal processing) where the console can |
+//! | default cache | `$XDG_CACHE_HOME/pulltar`, `~/.cache/pulltar` | `%LOCALAPPDATA%\pulltar` |
+//! | home (for `.docker/config.json`) | `$HOME` | `%USERPROFILE%` |
+//! | system CA certificates | the bundle files (`/etc/ssl/certs/…`), which `tls.rs` reads | the `ROOT` store (with Group Policy and enterprise roots) |
+//! | started from a file manager (a console of its own) | never | the console has no other process |
+//! | the machine's architecture | the program's | the machine's (an x86_64 exe runs emulated on ARM Windows) |
+
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+#[cfg(unix)]
+mod unix;
+#[cfg(unix)]
+use unix as imp;
+
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+use windows as imp;
+
+/// Reads into `buf` from `offset` of `file` (fewer bytes at the end of
+/// the file, 0 past it). Safe to call from several threads on one `File`;
+/// on Windows it moves the file's cursor, which no caller relies on.
+pub fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    imp::read_at(file, buf, offset)
+}
+
+/// Fills `buf` from `offset` of `file`; an error if the file ends first
+/// (see [`read_at`]).
+pub fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
+    while !buf.is_empty() {
+        match imp::read_at(file, buf, offset) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => {
+                buf = &mut buf[n..];
+                offset += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Writes all of `buf` at `offset` of `file` (see [`read_at`]).
+pub fn write_all_at(file: &File, mut buf: &[u8], mut offset: u64) -> io::Result<()> {
+    while !buf.is_empty() {
+        match imp::write_at(file, buf, offset) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                buf = &buf[n..];
+                offset += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Whether `file` is the file that `path` names now (it may have been
+/// removed or replaced since it was opened). A path that cannot be opened
+/// or examined is not the same file.
+pub fn is_same_file(file: &File, path: &Path) -> bool {
+    imp::is_same_file(file, path).unwrap_or(false)
+}
+
+/// Opens `path` for appending, creating it readable and writable by its
+/// owner only (an existing file keeps its permissions).
+pub fn open_private_append(path: &Path) -> io::Result<File> {
+    imp::open_private_append(path)
+}
+
+/// From now on the first Ctrl-C (or SIGINT or SIGTERM on Unix) sets
+/// `flag` and nothing else; the next one ends the process the system's
+/// default way. A Ctrl-C the process was started ignoring (a background
+/// job, `nohup`, a Windows process group started without Ctrl-C) stays
+/// ignored.
+pub fn catch_interrupts(flag: &'static AtomicBool) {
+    imp::catch_interrupts(flag)
+}
+
+/// Columns and rows of the terminal on standard error, if it is one.
+pub fn terminal_size() -> Option<(u16, u16)> {
+    imp::terminal_size()
+}
+
+/// Asks the system to start writing `file`'s dirty pages to disk without
+/// waiting for them. An error (Unsupported where there is no such call)
+/// means: stop asking.
+pub fn start_writeback(file: &File) -> io::Result<()> {
+    imp::start_writeback(file)
+}
+
+/// Renames `from` to `to`, replacing `to` if it exists, atomically. On
+/// Windows another process that has `to` open (an antivirus scan, an
+/// indexer, a viewer) makes the rename fail for a moment: it is retried
+/// for up to about [`REPLACE_PATIENCE_MS`] milliseconds.
+pub fn replace(from: &Path, to: &Path) -> io::Result<()> {
+    imp::replace(from, to)
+}
+
+/// How long [`replace`] keeps retrying on Windows, in milliseconds.
+pub const REPLACE_PATIENCE_MS: u64 = 5_000;
+
+/// Whether escape sequences (cursor moves, line clears) written to
+/// standard error are interpreted, turning that on where the console
+/// allows it (Windows 10 and later). Call it only when standard error is
+/// a terminal; when it answers false, print plain lines.
+pub fn enable_escape_sequences() -> bool {
+    imp::enable_escape_sequences()
+}
+
+/// The default cache directory: `$XDG_CACHE_HOME/pulltar`, else
+/// `~/.cache/pulltar` on Unix; `%LOCALAPPDATA%\pulltar` on Windows.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    imp::default_cache_dir()
+}
+
+/// The variables [`default_cache_dir`] reads, for a message saying what
+/// to set when none is.
+pub const CACHE_DIR_VARIABLES: &str = imp::CACHE_DIR_VARIABLES;
+
+/// The user's home directory (where `.docker/config.json` lives):
+/// `$HOME` on Unix, `%USERPROFILE%` on Windows.
+pub fn home_dir() -> Option<PathBuf> {
+    imp::home_dir()
+}
+
+/// The files where the system keeps the certificate authorities it
+/// trusts, as PEM bundles, in the order the common Linux distributions
+/// (Debian, Red Hat, SUSE, Alpine and others) keep them; none on
+/// Windows, whose store [`system_root_certificates`] reads.
+pub const CA_BUNDLES: &[&str] = imp::CA_BUNDLES;
+
+/// The certificate authorities the system trusts for TLS servers, each
+/// as DER, from the system's certificate store where it has one
+/// (Windows); empty on Unix, where `tls.rs` reads [`CA_BUNDLES`].
+pub fn system_root_certificates() -> Vec<Vec<u8>> {
+    imp::system_root_certificates()
+}
+
+/// Whether [`system_root_certificates`] is all the system trusts. Windows
+/// fetches many roots from Windows Update the first time a server needs
+/// one, so its store alone can miss public roots: the bundled ones must
+/// join it there.
+pub const SYSTEM_ROOTS_COMPLETE: bool = imp::SYSTEM_ROOTS_COMPLETE;
+
+/// Whether the program was started in a console of its own (on Windows,
+/// by a double-click in Explorer: the window closes when the program
+/// ends, so it should wait for Enter before it does). Never on Unix.
+pub fn owns_console_alone() -> bool {
+    imp::owns_console_alone()
+}
+
+/// The machine's architecture, in Rust's names (`x86_64`, `aarch64`, …):
+/// the program's own on Unix; on Windows the machine's, which differs
+/// when ARM Windows runs an x86_64 exe under emulation.
+pub fn machine_arch() -> &'static str {
+    imp::machine_arch()
+}
+
+/// An environment variable, unless unset or empty.
+fn env_path(key: &str) -> Option<PathBuf> {
+    std::env::var_os(key)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+#[cfg(test)]
+mod tests;

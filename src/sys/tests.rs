@@ -1,0 +1,200 @@
+//! The platform functions against the real file system and console, on
+//! whichever system runs the tests (the Windows side runs under Wine).
+
+use super::*;
+use std::io::Write;
+
+/// A fresh directory for one test, removed at the end.
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(tag: &str) -> Dir {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let p = std::env::temp_dir().join(format!("pulltar-sys-{}-{n}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        Dir(p)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn positioned_writes_and_reads_land_where_asked() {
+    let d = Dir::new("pos");
+    let path = d.0.join("f");
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)
+        .unwrap();
+    f.set_len(64).unwrap();
+    write_all_at(&f, b"tail", 60).unwrap();
+    write_all_at(&f, b"head", 0).unwrap();
+    // Threads writing through one handle at their own offsets.
+    let f = std::sync::Arc::new(f);
+    let writers: Vec<_> = (0..4u8)
+        .map(|i| {
+            let f = std::sync::Arc::clone(&f);
+            std::thread::spawn(move || write_all_at(&f, &[b'a' + i; 8], 8 + 8 * u64::from(i)))
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap().unwrap();
+    }
+    let data = std::fs::read(&path).unwrap();
+    assert_eq!(&data[..4], b"head");
+    assert_eq!(&data[8..40], b"aaaaaaaabbbbbbbbccccccccdddddddd");
+    assert_eq!(&data[60..], b"tail");
+    let mut buf = [0u8; 8];
+    assert_eq!(read_at(&f, &mut buf, 24).unwrap(), 8);
+    assert_eq!(&buf, b"cccccccc");
+    assert_eq!(
+        read_at(&f, &mut buf, 62).unwrap(),
+        2,
+        "short read at the end"
+    );
+    assert_eq!(
+        read_at(&f, &mut buf, 64).unwrap(),
+        0,
+        "nothing past the end"
+    );
+}
+
+#[test]
+fn same_file_until_removed_or_replaced() {
+    let d = Dir::new("same");
+    let (a, b, c) = (d.0.join("a"), d.0.join("b"), d.0.join("c"));
+    for p in [&a, &b, &c] {
+        std::fs::write(p, b"x").unwrap();
+    }
+    let open = File::open(&a).unwrap();
+    assert!(is_same_file(&open, &a));
+    assert!(!is_same_file(&open, &b));
+    // Removed while open. On Windows a removed file that is still open
+    // may keep its name until the last handle closes (Wine opens it
+    // again by that name; Windows without POSIX deletion refuses to), so
+    // only Unix can tell at once.
+    std::fs::remove_file(&a).unwrap();
+    #[cfg(unix)]
+    assert!(!is_same_file(&open, &a), "removed");
+    drop(open);
+    assert!(
+        !is_same_file(&File::open(&b).unwrap(), &a),
+        "removed and closed"
+    );
+    // Replaced (the handle is closed first: Wine, unlike Windows 10 on
+    // NTFS, refuses to rename over a file that is open).
+    let open = File::open(&b).unwrap();
+    let id_before = is_same_file(&open, &b);
+    drop(open);
+    replace(&c, &b).unwrap();
+    let reopened = File::open(&b).unwrap();
+    assert!(id_before && is_same_file(&reopened, &b));
+    assert!(!is_same_file(&reopened, &d.0.join("missing")));
+}
+
+#[test]
+fn replace_puts_the_new_file_over_the_old() {
+    let d = Dir::new("replace");
+    let (tmp, out) = (d.0.join("out.tar.tmp"), d.0.join("out.tar"));
+    std::fs::write(&out, b"old").unwrap();
+    std::fs::write(&tmp, b"new").unwrap();
+    replace(&tmp, &out).unwrap();
+    assert_eq!(std::fs::read(&out).unwrap(), b"new");
+    assert!(!tmp.exists());
+    let e = replace(&tmp, &out).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::NotFound, "{e}");
+}
+
+#[test]
+fn private_file_appends_and_is_the_owners_only() {
+    let d = Dir::new("private");
+    let path = d.0.join("log");
+    for line in ["one\n", "two\n"] {
+        let mut f = open_private_append(&path).unwrap();
+        f.write_all(line.as_bytes()).unwrap();
+    }
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "one\ntwo\n");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
+
+#[test]
+fn interrupt_flag_is_untouched_until_a_signal() {
+    static FLAG: AtomicBool = AtomicBool::new(false);
+    catch_interrupts(&FLAG);
+    catch_interrupts(&FLAG);
+    assert!(!FLAG.load(std::sync::atomic::Ordering::SeqCst));
+}
+
+#[test]
+fn writeback_is_asked_or_unsupported() {
+    let d = Dir::new("wb");
+    let mut f = File::create(d.0.join("f")).unwrap();
+    f.write_all(&[7u8; 1 << 16]).unwrap();
+    match start_writeback(&f) {
+        Ok(()) => {}
+        Err(e) => assert_eq!(e.kind(), io::ErrorKind::Unsupported, "{e}"),
+    }
+}
+
+#[test]
+fn no_terminal_no_size_and_the_console_questions_answer() {
+    // Test runs capture standard error: no terminal there, usually.
+    if let Some((cols, rows)) = terminal_size() {
+        assert!(cols > 0 && rows > 0);
+    }
+    let _ = enable_escape_sequences();
+    let _ = owns_console_alone();
+}
+
+#[test]
+fn default_directories_follow_the_environment() {
+    let cache = default_cache_dir();
+    let home = home_dir();
+    #[cfg(unix)]
+    {
+        match env_path("XDG_CACHE_HOME") {
+            Some(x) => assert_eq!(cache, Some(x.join("pulltar"))),
+            None => assert_eq!(cache, home.clone().map(|h| h.join(".cache/pulltar"))),
+        }
+        assert_eq!(home, env_path("HOME"));
+    }
+    #[cfg(windows)]
+    {
+        if let Some(local) = env_path("LOCALAPPDATA") {
+            assert_eq!(cache, Some(local.join("pulltar")));
+        }
+        assert_eq!(home, env_path("USERPROFILE"));
+    }
+}
+
+#[test]
+fn the_machine_has_an_architecture() {
+    let arch = machine_arch();
+    assert!(!arch.is_empty());
+    #[cfg(unix)]
+    assert_eq!(arch, std::env::consts::ARCH);
+}
+
+#[test]
+fn system_store_certificates_are_der() {
+    let certs = system_root_certificates();
+    // DER certificates start with a SEQUENCE (0x30).
+    assert!(certs.iter().all(|c| c.len() > 16 && c[0] == 0x30));
+    if !SYSTEM_ROOTS_COMPLETE {
+        assert!(!certs.is_empty(), "the Windows ROOT store is empty");
+    }
+}
