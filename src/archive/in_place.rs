@@ -53,16 +53,30 @@ impl InPlace {
             TempOutput::new_in(out, &store.tmp_dir())
         };
         let werr = |e| Error::io("write the archive", &temp.path, e);
+        // Created and locked under another name, then renamed: another
+        // pull sweeping the cache removes an unlocked archive, so the file
+        // is never seen under its name without the lock (held until it is
+        // renamed into place or removed; an unlocked one was left by a
+        // killed pull).
+        let creating = temp.path.with_extension("new");
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create_new(true)
-            .open(&temp.path)
-            .map_err(|e| Error::io("create the output file", &temp.path, e))?;
-        // Held until the archive is renamed into place or removed: an
-        // unlocked one in the cache was left by a killed pull.
-        file.try_lock()
-            .map_err(|e| Error::io("lock the output file", &temp.path, std::io::Error::other(e)))?;
+            .open(&creating)
+            .map_err(|e| Error::io("create the output file", &creating, e))?;
+        let locked = file
+            .try_lock()
+            .map_err(|e| Error::io("lock the output file", &creating, std::io::Error::other(e)))
+            .and_then(|()| {
+                std::fs::rename(&creating, &temp.path)
+                    .map_err(|e| Error::io("name the output file", &temp.path, e))
+            });
+        if let Err(e) = locked {
+            drop(file);
+            let _ = std::fs::remove_file(&creating);
+            return Err(e);
+        }
         let members = members(contents.images, contents.format);
         let mut at = 0u64;
         let mut placed = Vec::with_capacity(members.len());

@@ -258,10 +258,13 @@ impl TempOutput {
             std::process::id(),
             unique_suffix()
         ));
-        let same_fs = fs::write(&path, b"")
-            .and_then(|_| fs::rename(&path, &probe))
+        // Not under the archive's name: another pull sweeping the cache's
+        // stale archives would take it for one.
+        let test = path.with_extension("probe");
+        let same_fs = fs::write(&test, b"")
+            .and_then(|_| fs::rename(&test, &probe))
             .is_ok();
-        let _ = fs::remove_file(&path);
+        let _ = fs::remove_file(&test);
         let _ = fs::remove_file(&probe);
         if same_fs {
             TempOutput::at(path)

@@ -90,6 +90,18 @@ pub fn archive(tar: &Path, img: &Image, tag: &str) -> Result<(), String> {
         .collect();
     want.insert(hex_of(&img.config_digest).into());
     want.insert(hex_of(manifest).into());
+    // The registry's own manifest travels byte for byte too (for a push),
+    // and the index it was chosen from, named in manifest.json.
+    want.insert(hex_of(&img.manifest_digest).into());
+    let upstream: Value = docs
+        .get("manifest.json")
+        .and_then(|d| serde_json::from_slice::<Value>(d).ok())
+        .map(|m| m[0]["PulltarUpstream"].clone())
+        .unwrap_or_default();
+    let upstream_index = upstream["Index"].as_str().map(String::from);
+    if let Some(index) = &upstream_index {
+        want.insert(hex_of(index).into());
+    }
     if blobs != want {
         let extra: Vec<_> = blobs.difference(&want).collect();
         let missing: Vec<_> = want.difference(&blobs).collect();
@@ -117,10 +129,18 @@ pub fn archive(tar: &Path, img: &Image, tag: &str) -> Result<(), String> {
     };
     let path = |d: &str| format!("blobs/sha256/{}", hex_of(d));
     let layers: Vec<String> = img.layers.iter().map(|l| path(&l.digest)).collect();
+    let mut upstream = serde_json::json!({
+        "Digest": img.manifest_digest,
+        "MediaType": img.media_type,
+    });
+    if let Some(index) = upstream_index {
+        upstream["Index"] = index.into();
+    }
     let want = serde_json::json!([{
         "Config": path(&img.config_digest),
         "RepoTags": [tag],
         "Layers": layers,
+        "PulltarUpstream": upstream,
     }]);
     let got = json("manifest.json")?;
     if got != want {
