@@ -106,9 +106,7 @@ impl InPlace {
                     copy_trusted(contents.store, b, &temp.path, offset + 512)?;
                 }
                 Member::Blob(b) => {
-                    let path = contents.store.blob_path(&b.digest);
-                    let src = File::open(&path)
-                        .map_err(|e| Error::io("read the cached blob", &path, e))?;
+                    let src = contents.store.open_blob(&b.digest)?;
                     let verifier = copy_at(src.take(b.size), &file, offset + 512).map_err(werr)?;
                     verifier
                         .check(&b.digest, b.size)
@@ -161,8 +159,7 @@ impl InPlace {
 /// kernel (`copy_file_range`, through a descriptor of its own so that the
 /// file position is this copy's alone), checking its size.
 fn copy_trusted(store: &Store, desc: &Descriptor, archive: &Path, offset: u64) -> Result<()> {
-    let path = store.blob_path(&desc.digest);
-    let src = File::open(&path).map_err(|e| Error::io("read the cached blob", &path, e))?;
+    let src = store.open_blob(&desc.digest)?;
     let werr = |e| Error::io("write the archive", archive, e);
     let mut dst = OpenOptions::new().write(true).open(archive).map_err(werr)?;
     dst.seek(SeekFrom::Start(offset)).map_err(werr)?;

@@ -174,8 +174,7 @@ fn append_blob<W: Write>(
     store: &Store,
     temp: &Path,
 ) -> Result<()> {
-    let path = store.blob_path(&blob.digest);
-    let file = File::open(&path).map_err(|e| Error::io("read the cached blob", &path, e))?;
+    let file = store.open_blob(&blob.digest)?;
     let mut reader = VerifyingReader::new(file.take(blob.size));
     let mut h = header(tar::EntryType::Regular, blob.size);
     tar.append_data(&mut h, blob_name(&blob.digest), &mut reader)
@@ -206,8 +205,7 @@ fn append_trusted_blob<W: Write>(
     store: &Store,
     temp: &Path,
 ) -> Result<()> {
-    let path = store.blob_path(&blob.digest);
-    let mut file = File::open(&path).map_err(|e| Error::io("read the cached blob", &path, e))?;
+    let mut file = store.open_blob(&blob.digest)?;
     let werr = |e| Error::io("write the archive", temp, e);
     let h = member_header(&Member::Blob(blob)).map_err(werr)?;
     let out = tar.get_mut();

@@ -105,6 +105,12 @@ impl Store {
         self.blobs_dir().join(digest.hex())
     }
 
+    /// Opens the stored blob `digest` for reading.
+    pub fn open_blob(&self, digest: &Digest) -> Result<fs::File> {
+        let path = self.blob_path(digest);
+        fs::File::open(&path).map_err(|e| Error::io("read the cached blob", &path, e))
+    }
+
     /// Whether the blob is held with the expected size. A file of the
     /// wrong size is removed, as it can only be damage.
     pub fn has(&self, digest: &Digest, size: u64) -> bool {
