@@ -74,6 +74,19 @@ impl Registry {
         format!("{}/v2/{}/blobs", self.base(), self.repository())
     }
 
+    fn manifest_url(&self, reference: &str) -> String {
+        format!(
+            "{}/v2/{}/manifests/{reference}",
+            self.base(),
+            self.repository()
+        )
+    }
+
+    /// Runs one request, `attempt`, under the retry policy.
+    fn retried<T>(&self, what: &str, attempt: impl FnMut() -> Result<T>) -> Result<T> {
+        retry::run(self.policy(), what, None, || false, attempt)
+    }
+
     /// The `Docker-Content-Digest` of an answer is `ours`, or absent.
     fn check_digest(&self, resp: &Response<Body>, ours: &Digest, what: &str) -> Result<()> {
         let Some(theirs) = header(resp, "docker-content-digest") else {
@@ -95,40 +108,28 @@ impl Registry {
     pub fn has_blob(&self, digest: &Digest) -> Result<bool> {
         let url = format!("{}/{digest}", self.blobs_url());
         let what = format!("looking for blob {digest} in {}", self.repository());
-        retry::run(
-            self.policy(),
-            &what,
-            None,
-            || false,
-            || {
-                let call = self.call("HEAD", &url, &what);
-                let mut resp = self.request(&call, &mut || Ok(Sending::Nothing))?;
-                match resp.status().as_u16() {
-                    200 => self.check_digest(&resp, digest, &what).map(|_| true),
-                    404 => Ok(false),
-                    s => Err(http_error_of("HEAD", &what, &url, s, &mut resp)),
-                }
-            },
-        )
+        self.retried(&what, || {
+            let call = self.call("HEAD", &url, &what);
+            let mut resp = self.request(&call, &mut || Ok(Sending::Nothing))?;
+            match resp.status().as_u16() {
+                200 => self.check_digest(&resp, digest, &what).map(|_| true),
+                404 => Ok(false),
+                s => Err(http_error_of("HEAD", &what, &url, s, &mut resp)),
+            }
+        })
     }
 
     /// Opens an upload session (`POST`).
     pub fn start_upload(&self, what: &str) -> Result<Session> {
         let url = format!("{}/uploads/", self.blobs_url());
-        retry::run(
-            self.policy(),
-            what,
-            None,
-            || false,
-            || {
-                let call = self.call("POST", &url, what);
-                let mut resp = self.request(&call, &mut || Ok(Sending::Nothing))?;
-                match resp.status().as_u16() {
-                    202 => self.session_of(&resp, what, &url),
-                    s => Err(http_error_of("POST", what, &url, s, &mut resp)),
-                }
-            },
-        )
+        self.retried(what, || {
+            let call = self.call("POST", &url, what);
+            let mut resp = self.request(&call, &mut || Ok(Sending::Nothing))?;
+            match resp.status().as_u16() {
+                202 => self.session_of(&resp, what, &url),
+                s => Err(http_error_of("POST", what, &url, s, &mut resp)),
+            }
+        })
     }
 
     /// The session an answer opened.
@@ -267,56 +268,35 @@ impl Registry {
     /// The digest of the manifest `reference` (a tag or digest) names in
     /// the repository, if any (`HEAD`).
     pub fn manifest_digest(&self, reference: &str) -> Result<Option<Digest>> {
-        let url = format!(
-            "{}/v2/{}/manifests/{reference}",
-            self.base(),
-            self.repository()
-        );
+        let url = self.manifest_url(reference);
         let what = format!("looking for {}:{reference}", self.repository());
-        retry::run(
-            self.policy(),
-            &what,
-            None,
-            || false,
-            || {
-                let mut call = self.call("HEAD", &url, &what);
-                call.headers = vec![("Accept", ACCEPT.to_string())];
-                let mut resp = self.request(&call, &mut || Ok(Sending::Nothing))?;
-                match resp.status().as_u16() {
-                    200 => {
-                        Ok(header(&resp, "docker-content-digest")
-                            .and_then(|d| Digest::parse(d).ok()))
-                    }
-                    404 => Ok(None),
-                    s => Err(http_error_of("HEAD", &what, &url, s, &mut resp)),
+        self.retried(&what, || {
+            let mut call = self.call("HEAD", &url, &what);
+            call.headers = vec![("Accept", ACCEPT.to_string())];
+            let mut resp = self.request(&call, &mut || Ok(Sending::Nothing))?;
+            match resp.status().as_u16() {
+                200 => {
+                    Ok(header(&resp, "docker-content-digest").and_then(|d| Digest::parse(d).ok()))
                 }
-            },
-        )
+                404 => Ok(None),
+                s => Err(http_error_of("HEAD", &what, &url, s, &mut resp)),
+            }
+        })
     }
 
     /// Stores `doc` as the manifest `reference` (a tag or its digest).
     pub fn put_manifest(&self, reference: &str, doc: &Document) -> Result<()> {
-        let url = format!(
-            "{}/v2/{}/manifests/{reference}",
-            self.base(),
-            self.repository()
-        );
+        let url = self.manifest_url(reference);
         let what = format!("pushing the manifest {}:{reference}", self.repository());
-        retry::run(
-            self.policy(),
-            &what,
-            None,
-            || false,
-            || {
-                let mut call = self.call("PUT", &url, &what);
-                call.headers = vec![("Content-Type", doc.media_type.clone())];
-                let mut resp = self.request(&call, &mut || Ok(Sending::Bytes(&doc.bytes)))?;
-                match resp.status().as_u16() {
-                    201 | 200 => self.check_digest(&resp, &doc.digest, &what),
-                    s => Err(http_error_of("PUT", &what, &url, s, &mut resp)),
-                }
-            },
-        )
+        self.retried(&what, || {
+            let mut call = self.call("PUT", &url, &what);
+            call.headers = vec![("Content-Type", doc.media_type.clone())];
+            let mut resp = self.request(&call, &mut || Ok(Sending::Bytes(&doc.bytes)))?;
+            match resp.status().as_u16() {
+                201 | 200 => self.check_digest(&resp, &doc.digest, &what),
+                s => Err(http_error_of("PUT", &what, &url, s, &mut resp)),
+            }
+        })
     }
 }
 
