@@ -149,6 +149,9 @@ mod secrets;
 #[path = "it/layout.rs"]
 mod layout;
 
+#[path = "it/background.rs"]
+mod background;
+
 #[path = "it/r13.rs"]
 mod r13;
 

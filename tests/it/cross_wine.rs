@@ -8,6 +8,7 @@
 //! run resumes). Every archive is loaded by the Linux loaders (skopeo,
 //! podman, dockerd, containerd).
 
+use crate::background::{blob_total, wait_for_bytes, Background};
 use crate::creds_token::TokenRegistry;
 use crate::cross::loads_everywhere;
 use crate::images::{push_index, Flavor, AMD64};
@@ -16,11 +17,8 @@ use crate::registry::Registry;
 use crate::retry::Case;
 use crate::tls::{Pki, TlsRegistry};
 use crate::token::{PASSWORD, USER};
-use crate::util::{hex_of, list_dir, poll, Output, TempDir};
+use crate::util::{hex_of, list_dir, TempDir};
 use crate::wine::{win_path, Wine};
-use std::io::Read;
-use std::process::{Child, Stdio};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 const MIB: usize = 1 << 20;
@@ -121,118 +119,17 @@ fn windows_exe_picks_linux_amd64_by_default() {
     check_archive(&out, index.child(&AMD64), &[reference]);
 }
 
-/// A Wine process in the background, killed (by its PID) on drop.
-struct Background {
-    child: Option<Child>,
-    out: Option<JoinHandle<String>>,
-    err: Option<JoinHandle<String>>,
-}
-
-fn drain(r: impl Read + Send + 'static) -> Option<JoinHandle<String>> {
-    Some(std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = std::io::BufReader::new(r).read_to_string(&mut s);
-        s
-    }))
-}
-
-impl Background {
-    fn spawn(wine: &Wine, case: &Case, extra: &[&str]) -> Background {
-        let mut cmd = wine.pulltar(case.work.path());
-        cmd.arg(case.reference())
-            .arg("-o")
-            .arg(win_path(&case.out()))
-            .arg("--cache-dir")
-            .arg(win_path(&case.cache()))
-            .args(extra)
-            .env("PULLTAR_RETRY_DELAY_MS", "50")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("start wine");
-        let (o, e) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-        Background {
-            child: Some(child),
-            out: drain(o),
-            err: drain(e),
-        }
-    }
-
-    fn exited(&mut self) -> bool {
-        matches!(self.child.as_mut().unwrap().try_wait(), Ok(Some(_)))
-    }
-
-    /// Waits up to `limit` for the exit (then kills it and fails).
-    fn wait(mut self, limit: Duration) -> Output {
-        let mut child = self.child.take().unwrap();
-        let start = Instant::now();
-        let status = loop {
-            if let Some(st) = child.try_wait().unwrap() {
-                break st;
-            }
-            if start.elapsed() > limit {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("pulltar.exe did not exit within {limit:?}");
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        Output {
-            code: status.code().unwrap_or(-1),
-            stdout: self.out.take().unwrap().join().unwrap(),
-            stderr: self.err.take().unwrap().join().unwrap(),
-        }
-    }
-
-    /// SIGINT to the process that runs the exe: Wine hands it to the
-    /// program as a console Ctrl-C.
-    fn interrupt(&self) {
-        let pid = self.child.as_ref().unwrap().id().to_string();
-        let st = std::process::Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .expect("run kill");
-        assert!(st.success(), "kill -INT {pid} failed");
-    }
-
-    /// SIGKILL to the process that runs the exe, then its output.
-    fn kill(mut self) -> Output {
-        let _ = self.child.as_mut().unwrap().kill();
-        self.wait(Duration::from_secs(10))
-    }
-}
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-/// All blob bytes of the case's image (layers and config).
-fn blob_total(case: &Case) -> u64 {
-    let layers: usize = case.img.layers.iter().map(|l| l.blob.len()).sum();
-    (layers + case.img.config.len()) as u64
-}
-
-/// Waits until the proxy has relayed `target` blob bytes, failing if the
-/// pull ended first.
-fn wait_for_bytes(case: &Case, run: &mut Background, target: u64) {
-    let reached = poll(6000, Duration::from_millis(10), || {
-        assert!(
-            !run.exited(),
-            "the pull ended before {target} bytes:\n{}",
-            case.px.dump()
-        );
-        (case.px.body_bytes("/blobs/") >= target).then_some(())
-    });
-    assert!(
-        reached.is_some(),
-        "never reached {target} bytes:\n{}",
-        case.px.dump()
-    );
+/// The exe under Wine in the background on the case's image.
+fn start_exe(wine: &Wine, case: &Case, extra: &[&str]) -> Background {
+    let mut cmd = wine.pulltar(case.work.path());
+    cmd.arg(case.reference())
+        .arg("-o")
+        .arg(win_path(&case.out()))
+        .arg("--cache-dir")
+        .arg(win_path(&case.cache()))
+        .args(extra)
+        .env("PULLTAR_RETRY_DELAY_MS", "50");
+    Background::start(cmd)
 }
 
 fn assert_no_partials(case: &Case) {
@@ -254,7 +151,7 @@ fn windows_exe_killed_partway_finishes_on_the_next_run() {
     case.px.set_rate(4 * MIB as u64);
     let wine = Wine::new();
     std::fs::create_dir_all(case.work.join("out")).unwrap();
-    let mut first = Background::spawn(&wine, &case, &["-t", "2"]);
+    let mut first = start_exe(&wine, &case, &["-t", "2"]);
     wait_for_bytes(&case, &mut first, total * 40 / 100);
     let res = first.kill();
     assert_eq!(res.code, -1, "the killed pull exited by itself:\n{res}");
@@ -264,7 +161,7 @@ fn windows_exe_killed_partway_finishes_on_the_next_run() {
     );
     case.px.settled();
     let before = case.px.body_bytes("/blobs/");
-    let res = Background::spawn(&wine, &case, &["-t", "2"]).wait(Duration::from_secs(180));
+    let res = start_exe(&wine, &case, &["-t", "2"]).wait(Duration::from_secs(180));
     assert_eq!(res.code, 0, "the second run:\n{res}\n{}", case.px.dump());
     case.px.settled();
     let sent = case.px.body_bytes("/blobs/");
@@ -288,7 +185,7 @@ fn windows_exe_ctrl_c_exits_130_and_the_next_run_resumes() {
     case.px.set_rate(4 * MIB as u64);
     let wine = Wine::new();
     std::fs::create_dir_all(case.work.join("out")).unwrap();
-    let mut first = Background::spawn(&wine, &case, &["-t", "2"]);
+    let mut first = start_exe(&wine, &case, &["-t", "2"]);
     wait_for_bytes(&case, &mut first, total * 35 / 100);
     let t0 = Instant::now();
     first.interrupt();
@@ -306,7 +203,7 @@ fn windows_exe_ctrl_c_exits_130_and_the_next_run_resumes() {
     );
     case.px.settled();
     let before = case.px.body_bytes("/blobs/");
-    let res = Background::spawn(&wine, &case, &["-t", "2"]).wait(Duration::from_secs(180));
+    let res = start_exe(&wine, &case, &["-t", "2"]).wait(Duration::from_secs(180));
     assert_eq!(res.code, 0, "the rerun:\n{res}\n{}", case.px.dump());
     case.px.settled();
     let rerun = case.px.body_bytes("/blobs/") - before;

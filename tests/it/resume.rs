@@ -8,136 +8,31 @@
 //! sharing one cache both succeed, each blob fetched once. Byte counts come
 //! from the proxy's log.
 
+use crate::background::{blob_total, wait_for_bytes, Background};
 use crate::faultproxy::{Fault, Rule};
 use crate::loaders::verify_everywhere;
 use crate::retry::Case;
-use crate::util::{hex_of, list_dir, poll, Output, Rng, PULLTAR};
-use std::io::Read;
+use crate::util::{hex_of, list_dir, Rng, PULLTAR};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::thread::JoinHandle;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const MIB: usize = 1 << 20;
 
-/// A pulltar child running in the background; killed (by its PID) on Drop.
-struct Running {
-    child: Option<Child>,
-    out: Option<JoinHandle<String>>,
-    err: Option<JoinHandle<String>>,
-}
-
-fn drain(r: impl Read + Send + 'static) -> Option<JoinHandle<String>> {
-    Some(std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = std::io::BufReader::new(r).read_to_string(&mut s);
-        s
-    }))
-}
-
-impl Running {
-    fn spawn(case: &Case, out: &Path, extra: &[&str]) -> Running {
-        std::fs::create_dir_all(out.parent().unwrap()).unwrap();
-        let mut child = Command::new(PULLTAR)
-            .arg(case.reference())
-            .arg("-o")
-            .arg(out)
-            .arg("--cache-dir")
-            .arg(case.cache())
-            .args(extra)
-            .current_dir(case.work.path())
-            .env_remove("RUST_LOG")
-            .env("PULLTAR_RETRY_DELAY_MS", "50")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start pulltar");
-        let (o, e) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-        Running {
-            child: Some(child),
-            out: drain(o),
-            err: drain(e),
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.as_ref().unwrap().id()
-    }
-
-    fn exited(&mut self) -> bool {
-        matches!(self.child.as_mut().unwrap().try_wait(), Ok(Some(_)))
-    }
-
-    /// Waits up to `limit` for the exit (then kills it and fails).
-    fn wait(mut self, limit: Duration) -> Output {
-        let mut child = self.child.take().unwrap();
-        let start = Instant::now();
-        let status = loop {
-            if let Some(st) = child.try_wait().unwrap() {
-                break st;
-            }
-            if start.elapsed() > limit {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("pulltar did not exit within {limit:?}");
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        Output {
-            code: status.code().unwrap_or(-1),
-            stdout: self.out.take().unwrap().join().unwrap(),
-            stderr: self.err.take().unwrap().join().unwrap(),
-        }
-    }
-
-    /// SIGKILL, then the output so far.
-    fn kill(mut self) -> Output {
-        let _ = self.child.as_mut().unwrap().kill();
-        self.wait(Duration::from_secs(10))
-    }
-
-    /// `kill -INT PID`.
-    fn interrupt(&self) {
-        let st = Command::new("kill")
-            .args(["-INT", &self.pid().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(st.success(), "kill -INT failed");
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-/// All blob bytes of the image (layers and config).
-fn blob_total(case: &Case) -> u64 {
-    let layers: usize = case.img.layers.iter().map(|l| l.blob.len()).sum();
-    (layers + case.img.config.len()) as u64
-}
-
-/// Waits until the proxy has relayed `target` blob bytes in all, failing
-/// if the pull ended first (the throttle would then be too weak).
-fn wait_for_bytes(case: &Case, run: &mut Running, target: u64) {
-    let reached = poll(6000, Duration::from_millis(5), || {
-        assert!(
-            !run.exited(),
-            "pull ended before {target} bytes:\n{}",
-            case.px.dump()
-        );
-        (case.px.body_bytes("/blobs/") >= target).then_some(())
-    });
-    assert!(
-        reached.is_some(),
-        "never reached {target} bytes:\n{}",
-        case.px.dump()
-    );
+/// pulltar in the background on the case's image, into `out`.
+fn start(case: &Case, out: &Path, extra: &[&str]) -> Background {
+    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+    let mut cmd = Command::new(PULLTAR);
+    cmd.arg(case.reference())
+        .arg("-o")
+        .arg(out)
+        .arg("--cache-dir")
+        .arg(case.cache())
+        .args(extra)
+        .current_dir(case.work.path())
+        .env_remove("RUST_LOG")
+        .env("PULLTAR_RETRY_DELAY_MS", "50");
+    Background::start(cmd)
 }
 
 fn partials(case: &Case) -> Vec<PathBuf> {
@@ -176,7 +71,7 @@ fn three_kills_then_a_full_run_fetch_each_byte_about_once() {
     for frac in [0.20, 0.45, 0.70] {
         let jitter = (rng.next_u64() % 61) as f64 / 1000.0 - 0.03;
         let target = ((frac + jitter) * total as f64) as u64;
-        let mut run = Running::spawn(&case, &case.out(), &["-t", "2"]);
+        let mut run = start(&case, &case.out(), &["-t", "2"]);
         wait_for_bytes(&case, &mut run, target);
         let res = run.kill();
         assert_eq!(res.code, -1, "killed pull exited by itself:\n{res}");
@@ -193,7 +88,7 @@ fn three_kills_then_a_full_run_fetch_each_byte_about_once() {
             "the killed pull's archive"
         );
     }
-    let res = Running::spawn(&case, &case.out(), &["-t", "2"]).wait(Duration::from_secs(120));
+    let res = start(&case, &case.out(), &["-t", "2"]).wait(Duration::from_secs(120));
     assert_eq!(res.code, 0, "fourth run failed:\n{res}\n{}", case.px.dump());
     let left = archives_in_cache(&case);
     assert!(
@@ -216,7 +111,7 @@ fn ctrl_c_stops_with_130_and_a_rerun_fetches_only_the_rest() {
     let case = Case::big(2, 12 * MIB);
     let total = blob_total(&case);
     case.px.set_rate(4 * MIB as u64);
-    let mut run = Running::spawn(&case, &case.out(), &["-t", "2"]);
+    let mut run = start(&case, &case.out(), &["-t", "2"]);
     wait_for_bytes(&case, &mut run, total * 35 / 100);
     let t0 = Instant::now();
     run.interrupt();
@@ -243,7 +138,7 @@ fn ctrl_c_stops_with_130_and_a_rerun_fetches_only_the_rest() {
     );
     case.px.settled();
     let before = case.px.body_bytes("/blobs/");
-    let res = Running::spawn(&case, &case.out(), &["-t", "2"]).wait(Duration::from_secs(120));
+    let res = start(&case, &case.out(), &["-t", "2"]).wait(Duration::from_secs(120));
     assert_eq!(res.code, 0, "rerun failed:\n{res}\n{}", case.px.dump());
     verify_everywhere(&case.out(), &case.img, &case.tags());
     case.px.settled();
@@ -289,7 +184,7 @@ fn a_corrupted_partial_is_detected_and_fetched_again() {
     let case = Case::big(2, 8 * MIB);
     let total = blob_total(&case);
     case.px.set_rate(4 * MIB as u64);
-    let mut run = Running::spawn(&case, &case.out(), &["-t", "2"]);
+    let mut run = start(&case, &case.out(), &["-t", "2"]);
     wait_for_bytes(&case, &mut run, total * 40 / 100);
     run.kill();
     let mut victims = vec![];
@@ -305,7 +200,7 @@ fn a_corrupted_partial_is_detected_and_fetched_again() {
     );
     case.px.settled();
     let before: Vec<u64> = victims.iter().map(|h| case.px.body_bytes(h)).collect();
-    let res = Running::spawn(&case, &case.out(), &["-t", "2"]).wait(Duration::from_secs(120));
+    let res = start(&case, &case.out(), &["-t", "2"]).wait(Duration::from_secs(120));
     assert_eq!(res.code, 0, "rerun failed:\n{res}\n{}", case.px.dump());
     verify_everywhere(&case.out(), &case.img, &case.tags());
     case.px.settled();
@@ -326,7 +221,7 @@ fn a_416_on_a_resumed_blob_restarts_it_once() {
     let case = Case::big(2, 8 * MIB);
     let total = blob_total(&case);
     case.px.set_rate(4 * MIB as u64);
-    let mut run = Running::spawn(&case, &case.out(), &["-t", "2"]);
+    let mut run = start(&case, &case.out(), &["-t", "2"]);
     wait_for_bytes(&case, &mut run, total * 40 / 100);
     run.kill();
     let resumed: Vec<String> = partials(&case)
@@ -343,7 +238,7 @@ fn a_416_on_a_resumed_blob_restarts_it_once() {
             .add(Rule::new(hex, Fault::Status(416, vec![])).ranged().times(1));
     }
     case.px.settled();
-    let res = Running::spawn(&case, &case.out(), &["-t", "2"]).wait(Duration::from_secs(120));
+    let res = start(&case, &case.out(), &["-t", "2"]).wait(Duration::from_secs(120));
     assert_eq!(res.code, 0, "rerun failed:\n{res}\n{}", case.px.dump());
     assert!(
         case.px.rules_left().iter().all(|left| *left == Some(0)),
@@ -361,8 +256,8 @@ fn two_pulls_sharing_a_cache_both_succeed() {
     let case = Case::big(3, 6 * MIB);
     case.px.set_rate(4 * MIB as u64);
     let (a, b) = (case.work.join("a/image.tar"), case.work.join("b/image.tar"));
-    let ra = Running::spawn(&case, &a, &["-t", "3"]);
-    let rb = Running::spawn(&case, &b, &["-t", "3"]);
+    let ra = start(&case, &a, &["-t", "3"]);
+    let rb = start(&case, &b, &["-t", "3"]);
     let (oa, ob) = (
         ra.wait(Duration::from_secs(120)),
         rb.wait(Duration::from_secs(120)),
