@@ -28,7 +28,8 @@ use crate::image::manifest::{self, Descriptor, ImageConfig};
 use crate::image::platform::{self, Platform, Selection};
 use crate::image::reference::Reference;
 use crate::image::upstream::Several;
-use crate::registry::client::{self, Registry};
+use crate::registry::client;
+use crate::registry::mirrors::Upstream as Registry;
 use crate::resolve::{self, Resolution};
 use crate::store::cache::Store;
 use crate::ui::progress::Progress;
@@ -149,6 +150,9 @@ fn run_inner(plan: &Plan) -> Result<Outcome> {
         } else {
             resolve::resolve(&registry, reference, &plan.platform)?
         };
+        for note in registry.take_notes() {
+            progress.say(&note);
+        }
         let prefetched = matches!(resolution, Resolution::Schema1(..));
         let (resolved, several) = match resolution {
             Resolution::Image(r) => (vec![*r], None),
@@ -166,7 +170,7 @@ fn run_inner(plan: &Plan) -> Result<Outcome> {
                 let r = crate::schema1::convert(
                     &downloader,
                     &store,
-                    &registry,
+                    registry.first(),
                     m,
                     digest,
                     reference.original(),

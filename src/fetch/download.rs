@@ -18,8 +18,10 @@
 //! `Range` request makes the blob fall back to one connection from byte 0,
 //! once, however many segments notice. A resumed blob the registry
 //! disagrees with (a 416, a wrong `Content-Range`) is discarded and
-//! fetched afresh, once. The first fatal error, or an interrupt, stops
-//! every thread.
+//! fetched afresh, once. Through a mirror list a failed segment goes to
+//! another mirror, and a blob that fails its digest is fetched whole from
+//! one mirror, then another (`failover.rs`). The first fatal error, or an
+//! interrupt, stops every thread.
 //!
 //! A descriptor declaring more than [`max_blob_size`] bytes (1 TiB, or
 //! `PULLTAR_MAX_BLOB_SIZE`) is refused before anything is fetched or any
@@ -159,7 +161,10 @@ impl Downloader<'_> {
                 mismatch: None,
                 restart_pending: None,
                 started: Instant::now(),
-                host: self.sources.of(&desc.digest).budget().clone(),
+                upstream: self.sources.of(&desc.digest),
+                pin: None,
+                tried: Vec::new(),
+                used: Vec::new(),
             })
             .collect();
         let sched = Mutex::new(Sched {
@@ -219,11 +224,17 @@ impl Downloader<'_> {
                 Task::Open(i) => self.open(sched, i),
                 Task::Fetch(i, partial, seg, permit) => {
                     let desc = sched.lock().unwrap_or_else(|p| p.into_inner()).jobs[i].desc;
+                    let upstream = self.sources.of(&desc.digest);
+                    let registry = upstream.registry(seg.host());
+                    // Through a mirror list a failed request goes to the
+                    // next mirror rather than being retried.
+                    let once = self.policy.once();
                     let link = Link {
-                        registry: self.sources.of(&desc.digest),
-                        policy: &self.policy,
+                        registry,
+                        policy: if registry.once() { &once } else { &self.policy },
                         progress: self.progress,
                         permit: &permit,
+                        tally: &upstream.members()[seg.host()].bytes,
                     };
                     let r = segment::fetch(&link, desc, &partial, &seg, abort);
                     // Released before the job is updated, so that whoever
@@ -309,7 +320,7 @@ impl Downloader<'_> {
         let job = &mut s.jobs[i];
         job.active.retain(|a| !Arc::ptr_eq(a, seg));
         match r {
-            Ok(segment::Outcome::Complete) => {}
+            Ok(segment::Outcome::Complete) => job.upstream.succeeded(seg.host()),
             Ok(segment::Outcome::NoRanges) if job.ranged => {
                 // The first segment to notice that the server ignores
                 // Range: the blob falls back, once, to one connection
@@ -343,7 +354,8 @@ impl Downloader<'_> {
                 job.pending.clear();
                 job.restart_pending = Some(e);
             }
-            Err(e) => return Err(e),
+            // Through a mirror list: another mirror takes the range.
+            Err(e) => job.fail_over(seg, e)?,
         }
         if job.active.is_empty() {
             if let Some(why) = job.restart_pending.take() {
@@ -391,6 +403,24 @@ impl Downloader<'_> {
                 partial.commit(self.store)?;
                 self.progress.downloaded(&desc.digest, desc.size, took);
                 Ok(())
+            }
+            // Through a mirror list: fetched whole from one mirror, then
+            // another, until every one has served a wrong copy.
+            Err(detail) if job.upstream.mirrored() => {
+                let e = Error::Verify {
+                    digest: desc.digest.to_string(),
+                    detail: detail.clone(),
+                };
+                match job.next_whole(&detail) {
+                    Ok(_) => self.restart(job, &e, Some(partial)),
+                    Err(last) => {
+                        job.phase = Phase::Done;
+                        if let Ok(p) = Arc::try_unwrap(partial) {
+                            p.discard();
+                        }
+                        Err(last)
+                    }
+                }
             }
             // Bad bytes from the registry (a flaky mirror, a proxy or CDN
             // edge corrupting one response): keep none of them, and fetch
