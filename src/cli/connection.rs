@@ -101,6 +101,7 @@ pub fn connection(args: &Args, cwd: &Path, stdin: &mut dyn BufRead) -> Result<Co
             mirrors,
             mirrors_only: args.mirrors_only,
             budgets: Default::default(),
+            once: false,
         },
         threads,
         chunk,

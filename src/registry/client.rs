@@ -56,6 +56,9 @@ pub struct Options {
     pub mirrors_only: bool,
     /// What each host allows, shared by every client of the process.
     pub budgets: Budgets,
+    /// Try each request once, the ping too: the client is one host of a
+    /// mirror list, whose next host is asked instead (`mirrors.rs`).
+    pub once: bool,
 }
 
 /// What a client may do with its repository: its token scope.
@@ -160,7 +163,7 @@ impl Registry {
             repository: reference.repository().to_string(),
             policy: options.policy.clone(),
             read_timeout: options.transport.read_timeout,
-            once: AtomicBool::new(false),
+            once: AtomicBool::new(options.once),
         };
         match probe {
             Some(resp) if resp.status().as_u16() != 429 => registry.ping_answer(resp)?,

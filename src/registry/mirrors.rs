@@ -17,7 +17,7 @@
 //! [`Upstream::usable`]), and it writes nothing.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
@@ -32,7 +32,7 @@ pub const ORIGIN_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One host of an [`Upstream`].
 pub struct Member {
-    /// How the user knows it: the mirror as given, or `docker.io`.
+    /// Its host: the mirror as given, or Docker Hub's API host.
     pub name: String,
     /// Its client; `None` when it never answered.
     registry: Option<Registry>,
@@ -41,7 +41,7 @@ pub struct Member {
     failures: AtomicU32,
     dropped: AtomicBool,
     /// The blob bytes it has brought.
-    pub bytes: AtomicU64,
+    pub bytes: Arc<AtomicU64>,
     /// Why it last failed, for an error that names every host.
     why: Mutex<Option<String>>,
 }
@@ -87,6 +87,7 @@ impl Upstream {
                 .map(|(host, origin)| {
                     s.spawn(move || {
                         let mut options = options.clone();
+                        options.once = true;
                         if *origin {
                             options.transport.connect_timeout = ORIGIN_CONNECT_TIMEOUT;
                         }
@@ -410,6 +411,17 @@ impl Upstream {
         std::mem::take(&mut *self.notes.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
+    /// The hosts blobs may come from, with the counters of the bytes
+    /// each brings, for the progress display (none without a mirror
+    /// list).
+    pub fn counters(&self) -> Vec<(String, Arc<AtomicU64>)> {
+        if !self.mirrored() {
+            return Vec::new();
+        }
+        let m = self.members.iter().filter(|m| m.registry.is_some());
+        m.map(|m| (m.label(), m.bytes.clone())).collect()
+    }
+
     /// The blob bytes each host brought, by name, for the summary (only
     /// for a mirror list).
     pub fn tally(&self) -> Vec<(String, u64)> {
@@ -418,6 +430,7 @@ impl Upstream {
         }
         let m = self.members.iter();
         m.map(|m| (m.label(), m.bytes.load(Ordering::Relaxed)))
+            .filter(|(_, n)| *n > 0)
             .collect()
     }
 }
@@ -426,7 +439,7 @@ impl Member {
     /// How messages name it.
     pub fn label(&self) -> String {
         if self.origin {
-            "Docker Hub".to_string()
+            format!("Docker Hub ({})", self.name)
         } else {
             format!("mirror {}", self.name)
         }
@@ -440,7 +453,7 @@ fn member(name: String, registry: Option<Registry>, origin: bool) -> Member {
         origin,
         failures: AtomicU32::new(0),
         dropped: AtomicBool::new(false),
-        bytes: AtomicU64::new(0),
+        bytes: Arc::default(),
         why: Mutex::default(),
     }
 }
