@@ -7,6 +7,8 @@
 //! from every mirror of a list, each failure going to another one:
 //! `failover.rs`).
 //!
+//! Sizes no pull may take are refused first ([`limits`]).
+//!
 //! It takes in descriptors (digest and size) and registry clients, and
 //! gives out verified blobs in the store, or in their region of an archive
 //! written in place. It never knows the archive's format, and never
@@ -14,6 +16,7 @@
 
 pub mod download;
 mod failover;
+pub mod limits;
 pub mod pace;
 pub mod partial;
 pub mod rangeset;

@@ -342,3 +342,42 @@ fn r16_two_rationed_mirrors_keep_eight_busy() {
         "{summary}"
     );
 }
+
+#[test]
+fn r16_every_copy_corrupt_fails_naming_the_mirrors_tried() {
+    let img = one_big_layer(6 * MIB);
+    let (ra, rb) = (mirror_of(&img), mirror_of(&img));
+    let (pa, pb) = (FaultProxy::start(ra.port), FaultProxy::start(rb.port));
+    for px in [&pa, &pb] {
+        px.add(Rule::new("/blobs/", Fault::FlipByte(100)));
+    }
+    let work = TempDir::new("r16corrupt");
+    let list = format!("{},{}", pa.host(), pb.host());
+    let args = ["-r", &list, "--mirrors-only", "--chunk-size", "1M"];
+    let (res, out) = pull(&work, &args, &[]);
+    assert_eq!(res.code, 1, "{res}");
+    assert!(!out.exists());
+    let error = res.stderr.lines().find(|l| l.starts_with("pulltar: error"));
+    let error = error.unwrap_or_else(|| panic!("no error line:\n{res}"));
+    for px in [&pa, &pb] {
+        assert!(
+            error.contains(&px.host()),
+            "{} not named: {error}",
+            px.host()
+        );
+    }
+    assert!(error.contains("every copy was wrong"), "{error}");
+}
+
+#[test]
+fn r16_inspect_reads_through_the_list() {
+    let img = small();
+    let good = mirror_of(&img);
+    let work = TempDir::new("r16inspect");
+    let list = format!("{},{}", dead(), good.host());
+    let args = ["inspect", "--json", "-r", &list, "--mirrors-only", "app:v1"];
+    let res = pulltar_env(work.path(), &args, &[]);
+    assert_eq!(res.code, 0, "{res}");
+    let doc: serde_json::Value = serde_json::from_str(&res.stdout).unwrap();
+    assert_eq!(doc["digest"], img.manifest_digest.as_str(), "{res}");
+}
