@@ -90,6 +90,14 @@ pub fn archive(tar: &Path, img: &Image, tag: &str) -> Result<(), String> {
         .collect();
     want.insert(hex_of(&img.config_digest).into());
     want.insert(hex_of(manifest).into());
+    // The registry's own documents, kept for a push: the image manifest
+    // (a Docker one besides the OCI manifest written anew), and the index
+    // one platform was taken from.
+    want.insert(hex_of(&img.manifest_digest).into());
+    let entry = &index["manifests"][0]["annotations"];
+    if let Some(ix) = entry["pulltar.upstream.index"].as_str() {
+        want.insert(hex_of(ix).into());
+    }
     if blobs != want {
         let extra: Vec<_> = blobs.difference(&want).collect();
         let missing: Vec<_> = want.difference(&blobs).collect();
@@ -122,7 +130,24 @@ pub fn archive(tar: &Path, img: &Image, tag: &str) -> Result<(), String> {
         "RepoTags": [tag],
         "Layers": layers,
     }]);
-    let got = json("manifest.json")?;
+    let mut got = json("manifest.json")?;
+    // The record of the registry's own document (for a push): the image
+    // manifest pulled, and for one platform of an index, the index, whose
+    // bytes must be a blob of the archive.
+    let upstream = got
+        .get_mut(0)
+        .and_then(Value::as_object_mut)
+        .and_then(|item| item.remove("PulltarUpstream"));
+    if let Some(up) = &upstream {
+        let index = up.get("Index").and_then(Value::as_str);
+        let index_held = index.is_none_or(|d| blobs.contains(hex_of(d)));
+        if up["Digest"] != img.manifest_digest.as_str()
+            || up["MediaType"] != img.media_type
+            || !index_held
+        {
+            return Err(format!("manifest.json's PulltarUpstream is {up}"));
+        }
+    }
     if got != want {
         return Err(format!("manifest.json is {got}, wanted {want}"));
     }
