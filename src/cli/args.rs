@@ -193,6 +193,8 @@ mod tests {
             "--uncompressed",
             "--verify-cache",
             "--log-file",
+            "--registry",
+            "--mirrors-only",
             "inspect",
             "cache prune",
             "push",

@@ -332,40 +332,44 @@ impl Sched<'_> {
     fn acquire(&self, i: usize) -> Option<(usize, Permit)> {
         let job = &self.jobs[i];
         let mut hosts = job.hosts();
-        hosts.sort_by_key(|&k| self.running_on(job.upstream, k));
+        hosts.sort_by_key(|&k| self.running(job.budget(k)).count());
         hosts
             .into_iter()
             .find_map(|k| job.budget(k).try_acquire().map(|p| (k, p)))
     }
 
-    /// The jobs reading from `upstream`.
-    fn of<'s>(&'s self, upstream: &'s Upstream) -> impl Iterator<Item = &'s Job<'s>> + 's {
-        let jobs = self.jobs.iter();
-        jobs.filter(move |j| matches!(j.phase, Phase::Active) && std::ptr::eq(j.upstream, upstream))
-    }
-
-    /// How many segments run on host `k` of `upstream`.
-    fn running_on(&self, upstream: &Upstream, k: usize) -> usize {
-        let segs = self.of(upstream).flat_map(|j| j.active.iter());
-        segs.filter(|a| a.host() == k).count()
+    /// The segments running on the host of budget `host`, from any job.
+    fn running<'s>(&'s self, host: &'s Arc<Budget>) -> impl Iterator<Item = &'s Segment> + 's {
+        let jobs = self
+            .jobs
+            .iter()
+            .filter(|j| matches!(j.phase, Phase::Active));
+        jobs.flat_map(move |j| {
+            let on = j.active.iter();
+            on.filter(move |a| Arc::ptr_eq(j.budget(a.host()), host))
+                .map(|a| a.as_ref())
+        })
     }
 
     /// How job `i`'s next segment, on host `k`, is cut (see `share.rs`),
-    /// from the bytes no segment has yet (its share of them, with several
-    /// hosts) and those still to come on the host's running segments.
+    /// from the bytes of the host no segment has yet (each job's share of
+    /// its bytes, when it has several hosts) and those still to come on
+    /// the host's running segments.
     fn cut(&self, i: usize, k: usize, threads: usize, chunk: u64) -> Cut {
         let job = &self.jobs[i];
         let host = job.budget(k);
-        let hosts = job.hosts().len().max(1) as u64;
         let unassigned: u64 = self
-            .of(job.upstream)
-            .flat_map(|j| j.pending.iter().map(|(a, b)| b - a))
-            .sum::<u64>()
-            / hosts;
-        let running = || {
-            let segs = self.of(job.upstream).flat_map(|j| j.active.iter());
-            segs.filter(|a| a.host() == k).map(|a| a.remaining())
-        };
+            .jobs
+            .iter()
+            .filter(|j| matches!(j.phase, Phase::Active))
+            .filter_map(|j| {
+                let hosts = j.hosts();
+                let on = hosts.iter().any(|&h| Arc::ptr_eq(j.budget(h), host));
+                let pending: u64 = j.pending.iter().map(|(a, b)| b - a).sum();
+                on.then(|| pending / hosts.len().max(1) as u64)
+            })
+            .sum();
+        let running = || self.running(host).map(|a| a.remaining());
         let (left, longest) = (running().sum(), running().max().unwrap_or(0));
         let splittable = job.ranged && job.desc.size >= 2 * chunk;
         let host_now = HostNow {

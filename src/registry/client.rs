@@ -17,7 +17,10 @@
 //! The `Authorization` header is never forwarded across a redirect, so blob
 //! redirects to a CDN carry no token. Every ping, manifest and small blob
 //! request waits for its host's budget ([`crate::registry::budget`]),
-//! which a 429 shrinks rather than counting it as a failed attempt.
+//! which a 429 shrinks rather than counting it as a failed attempt. A
+//! client for one host of a mirror list tries each request once while
+//! another host remains (`mirrors.rs` asks the next); Docker Hub's API
+//! host can be replaced with `PULLTAR_DOCKER_HUB` ([`docker_hub_host`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
