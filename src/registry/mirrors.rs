@@ -104,11 +104,7 @@ impl Upstream {
         });
         let mut members = Vec::new();
         for ((host, origin), r) in hosts.into_iter().zip(connected) {
-            let name = if origin {
-                "docker.io".to_string()
-            } else {
-                host
-            };
+            let name = host;
             match r {
                 Ok(registry) => members.push(member(name, Some(registry), origin)),
                 Err(e) => {
