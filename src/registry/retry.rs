@@ -192,6 +192,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn once_tries_once_and_keeps_the_patience_for_refusals() {
+        let p = Policy {
+            refusals: 3,
+            ..Policy::default()
+        };
+        let once = p.once();
+        assert_eq!(once.next_delay(1, None, 0), None);
+        assert_eq!(once.refusal_patience(), Duration::from_secs(36));
+        assert_eq!(once.refusal_patience(), p.refusal_patience());
+    }
+
+    #[test]
     fn backoff_grows_and_stops() {
         let p = Policy {
             max_failures: 4,
