@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::image::digest::Digest;
 use crate::image::manifest::{self, Descriptor, ImageConfig, Manifest};
 use crate::pull::Plan;
-use crate::registry::client::Registry;
+use crate::registry::mirrors::Upstream as Registry;
 use crate::resolve;
 use crate::ui::counters::human_bytes;
 

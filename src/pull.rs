@@ -28,7 +28,8 @@ use crate::image::manifest::{self, Descriptor, ImageConfig};
 use crate::image::platform::{self, Platform, Selection};
 use crate::image::reference::Reference;
 use crate::image::upstream::Several;
-use crate::registry::client::{self, Registry};
+use crate::registry::client;
+use crate::registry::mirrors::Upstream as Registry;
 use crate::resolve::{self, Resolution};
 use crate::store::cache::Store;
 use crate::ui::progress::Progress;
@@ -149,6 +150,10 @@ fn run_inner(plan: &Plan) -> Result<Outcome> {
         } else {
             resolve::resolve(&registry, reference, &plan.platform)?
         };
+        for note in registry.take_notes() {
+            progress.say(&note);
+        }
+        progress.hosts(registry.counters());
         let prefetched = matches!(resolution, Resolution::Schema1(..));
         let (resolved, several) = match resolution {
             Resolution::Image(r) => (vec![*r], None),
@@ -166,7 +171,7 @@ fn run_inner(plan: &Plan) -> Result<Outcome> {
                 let r = crate::schema1::convert(
                     &downloader,
                     &store,
-                    &registry,
+                    registry.first(),
                     m,
                     digest,
                     reference.original(),
@@ -327,6 +332,7 @@ fn run_inner(plan: &Plan) -> Result<Outcome> {
         .flat_map(|i| i.images.iter().flat_map(|r| r.image.layers.iter().cloned()))
         .collect();
     let names: Vec<&str> = images.iter().map(|i| i.reference.original()).collect();
+    let sources = tally(&registries);
     progress.summary(&Summary {
         image: &names.join(", "),
         platforms: &platforms.join(", "),
@@ -337,11 +343,24 @@ fn run_inner(plan: &Plan) -> Result<Outcome> {
         archive_size,
         output: (!to_stdout).then_some(plan.output.as_path()),
         layers: &all_layers,
+        sources: &sources,
     });
     Ok(Outcome {
         manifest_digests: images.iter().map(|i| i.digest().clone()).collect(),
         archive_size,
     })
+}
+
+/// The blob bytes each host of the mirror lists brought, by host.
+fn tally(registries: &[Registry]) -> Vec<(String, u64)> {
+    let mut out: Vec<(String, u64)> = Vec::new();
+    for (name, n) in registries.iter().flat_map(Registry::tally) {
+        match out.iter_mut().find(|(m, _)| *m == name) {
+            Some((_, total)) => *total += n,
+            None => out.push((name, n)),
+        }
+    }
+    out
 }
 
 /// How many different blobs the images still need.

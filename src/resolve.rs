@@ -11,7 +11,9 @@
 //! entry must also have its descriptor's size), else it is fetched once
 //! more and a second mismatch is final; a tag's manifest is
 //! identified by the digest of the bytes received, never by the
-//! `Docker-Content-Digest` header. The manifest bytes are kept verbatim
+//! `Docker-Content-Digest` header. Through a mirror list, every request
+//! goes to the next host when one fails, and a tag is resolved as
+//! `registry/mirrors.rs` says. The manifest bytes are kept verbatim
 //! for the archive's OCI layout. This module fetches manifests only — no
 //! config, no layer — and writes nothing.
 
@@ -21,7 +23,7 @@ use crate::image::manifest::{self, Descriptor, ImageManifest, Index, Manifest, R
 use crate::image::platform::{self, Platform, Selection};
 use crate::image::reference::Reference;
 use crate::image::upstream::{Document, Several};
-use crate::registry::client::Registry;
+use crate::registry::mirrors::Upstream as Registry;
 
 /// How deep indexes may nest inside an index.
 pub const MAX_DEPTH: usize = 8;
@@ -45,7 +47,7 @@ pub struct Fetched {
 pub fn top(registry: &Registry, reference: &Reference) -> Result<Fetched> {
     let name = reference.original();
     let (bytes, content_type) = match reference.digest() {
-        None => registry.manifest(&reference.manifest_key())?,
+        None => registry.tag(name, &reference.manifest_key())?,
         Some(expected) => by_digest(registry, expected, |bytes, content_type| {
             let digest = Digest::of(bytes);
             if &digest == expected {

@@ -85,6 +85,9 @@ mod creds_token;
 #[path = "it/mirror.rs"]
 mod mirror;
 
+#[path = "it/mirror_list.rs"]
+mod mirror_list;
+
 #[path = "it/proxy_servers.rs"]
 mod proxy_servers;
 

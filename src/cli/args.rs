@@ -45,7 +45,9 @@ pub struct Args {
     pub(crate) read_timeout: Option<u64>,
     pub(crate) ca_certs: Vec<PathBuf>,
     pub(crate) proxy: Option<String>,
-    pub(crate) mirror: Option<String>,
+    /// `-r/--registry` as given, each maybe a comma list.
+    pub(crate) mirrors: Vec<String>,
+    pub(crate) mirrors_only: bool,
     pub(crate) log_file: Option<PathBuf>,
 }
 
@@ -113,9 +115,8 @@ pub fn parse(raw: Vec<OsString>) -> Result<Parsed> {
             .values_from_os_str("--ca-cert", |s| Ok::<_, String>(PathBuf::from(s)))
             .map_err(pico_err)?,
         proxy: p.opt_value_from_str("--proxy").map_err(pico_err)?,
-        mirror: p
-            .opt_value_from_str(["-r", "--registry"])
-            .map_err(pico_err)?,
+        mirrors: p.values_from_str(["-r", "--registry"]).map_err(pico_err)?,
+        mirrors_only: p.contains("--mirrors-only"),
         log_file: p
             .opt_value_from_os_str("--log-file", |s| Ok::<_, String>(PathBuf::from(s)))
             .map_err(pico_err)?,
@@ -192,6 +193,8 @@ mod tests {
             "--uncompressed",
             "--verify-cache",
             "--log-file",
+            "--registry",
+            "--mirrors-only",
             "inspect",
             "cache prune",
             "push",

@@ -2,7 +2,8 @@
 //! share: the thread count (`-t` and its aliases), the retry count
 //! (`--retries`), the chunk size (`--chunk-size`, [`parse_size`]), the read
 //! timeout, TLS (`--ca-cert`, `--insecure`), the proxy, the `-r/--registry`
-//! mirror, and the credentials: `-u` with `--password` or
+//! mirrors (comma lists, repeatable, in order) and `--mirrors-only`, and
+//! the credentials: `-u` with `--password` or
 //! `--password-stdin`, else the environment (the docker config is read
 //! later, by the registry client).
 //!
@@ -49,6 +50,7 @@ pub fn connection(args: &Args, cwd: &Path, stdin: &mut dyn BufRead) -> Result<Co
     }
     let policy = Policy {
         max_failures: retries,
+        refusals: retries,
         ..Policy::default()
     };
     let chunk = match &args.chunk_size {
@@ -62,7 +64,20 @@ pub fn connection(args: &Args, cwd: &Path, stdin: &mut dyn BufRead) -> Result<Co
         )));
     }
     let credentials = credentials(args, stdin)?.or_else(crate::registry::credentials::from_env);
-    let mirror = args.mirror.as_deref().map(mirror_host).transpose()?;
+    let mut mirrors: Vec<String> = Vec::new();
+    for list in &args.mirrors {
+        for m in list.split(',').map(str::trim) {
+            let host = mirror_host(m)?;
+            if !mirrors.contains(&host) {
+                mirrors.push(host);
+            }
+        }
+    }
+    if args.mirrors_only && mirrors.is_empty() {
+        return Err(usage(
+            "--mirrors-only needs at least one mirror: -r HOST[:PORT][,HOST...]",
+        ));
+    }
     if let Some(p) = &args.proxy {
         if !(p.starts_with("http://") || p.starts_with("https://")) {
             return Err(usage(format!(
@@ -79,11 +94,14 @@ pub fn connection(args: &Args, cwd: &Path, stdin: &mut dyn BufRead) -> Result<Co
                 read_timeout: Duration::from_secs(read_timeout),
                 ca_certs: args.ca_certs.iter().map(|c| cwd.join(c)).collect(),
                 proxy: ProxyConfig::new(args.proxy.clone()),
+                connect_timeout: transport::CONNECT_TIMEOUT,
             },
             credentials,
             policy,
-            mirror,
+            mirrors,
+            mirrors_only: args.mirrors_only,
             budgets: Default::default(),
+            once: false,
         },
         threads,
         chunk,
@@ -194,6 +212,39 @@ mod tests {
             "99999999999999999999",
         ] {
             assert!(parse_size(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn mirror_lists() {
+        let a = pull_args(&[
+            "-r",
+            "a.example, b.example:5000",
+            "-r",
+            "https://c.example/",
+            "-r",
+            "a.example",
+            "nginx",
+        ]);
+        let p = plan(&a, Path::new("/tmp"), &mut &b""[..]).unwrap();
+        assert_eq!(
+            p.registry.mirrors,
+            ["a.example", "b.example:5000", "c.example"]
+        );
+        assert!(!p.registry.mirrors_only);
+        let a = pull_args(&["-r", "a.example", "--mirrors-only", "nginx"]);
+        assert!(
+            plan(&a, Path::new("/tmp"), &mut &b""[..])
+                .unwrap()
+                .registry
+                .mirrors_only
+        );
+        for bad in [
+            &["--mirrors-only", "nginx"][..],
+            &["-r", "a.example,,b", "nginx"][..],
+        ] {
+            let e = plan(&pull_args(bad), Path::new("/tmp"), &mut &b""[..]).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{bad:?}");
         }
     }
 

@@ -208,7 +208,7 @@ mod tests {
                 std::path::PathBuf::from("/b.pem")
             ]
         );
-        assert_eq!(p.registry.mirror.as_deref(), Some("mirror.example:5000"));
+        assert_eq!(p.registry.mirrors, vec!["mirror.example:5000".to_string()]);
         for bad in [
             &["-r", "bad host", "x"][..],
             &["--proxy", "p:3128", "x"][..],

@@ -77,7 +77,8 @@ fn pull_only(a: &Args) -> Option<&'static str> {
         (a.arch.is_some(), "-a/--arch"),
         (a.cache_dir.is_some(), "--cache-dir"),
         (a.no_cache, "--no-cache"),
-        (a.mirror.is_some(), "-r/--registry"),
+        (!a.mirrors.is_empty(), "-r/--registry"),
+        (a.mirrors_only, "--mirrors-only"),
     ]
     .into_iter()
     .find_map(|(given, name)| given.then_some(name))

@@ -18,18 +18,22 @@
 //! `Range` request makes the blob fall back to one connection from byte 0,
 //! once, however many segments notice. A resumed blob the registry
 //! disagrees with (a 416, a wrong `Content-Range`) is discarded and
-//! fetched afresh, once. The first fatal error, or an interrupt, stops
-//! every thread.
+//! fetched afresh, once. Through a mirror list a failed segment goes to
+//! another mirror, and a blob that fails its digest is fetched whole from
+//! one mirror, then another (`failover.rs`). The first fatal error, or an
+//! interrupt, stops every thread.
 //!
 //! A descriptor declaring more than [`max_blob_size`] bytes (1 TiB, or
-//! `PULLTAR_MAX_BLOB_SIZE`) is refused before anything is fetched or any
-//! file made, so an absurd size can neither fill a disk nor overflow a sum.
+//! `PULLTAR_MAX_BLOB_SIZE`; `limits.rs`) is refused before anything is
+//! fetched or any file made, so an absurd size can neither fill a disk nor
+//! overflow a sum.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
+pub use crate::fetch::limits::{check_size, max_blob_size};
 use crate::fetch::partial::Partial;
 use crate::fetch::schedule::{Job, Phase, Sched, Segment, Task};
 use crate::fetch::segment::{self, Link};
@@ -60,54 +64,6 @@ pub struct Downloader<'a> {
     /// An archive written in place: blobs with a region there are
     /// downloaded into it instead of the store.
     pub in_place: Option<&'a crate::archive::in_place::InPlace>,
-}
-
-/// The largest blob accepted unless `PULLTAR_MAX_BLOB_SIZE` says otherwise.
-pub const DEFAULT_MAX_BLOB_SIZE: u64 = 1 << 40;
-
-/// The largest size a descriptor may declare: `PULLTAR_MAX_BLOB_SIZE`
-/// (bytes, or with a K/M/G suffix), else [`DEFAULT_MAX_BLOB_SIZE`]. The
-/// bound itself is capped at 2^50 so that sums of sizes cannot overflow.
-pub fn max_blob_size() -> Result<u64> {
-    match std::env::var("PULLTAR_MAX_BLOB_SIZE") {
-        Err(_) => Ok(DEFAULT_MAX_BLOB_SIZE),
-        Ok(v) => parse_bytes(&v).map(|n| n.min(1 << 50)).ok_or_else(|| {
-            Error::Usage(format!(
-                "PULLTAR_MAX_BLOB_SIZE={v:?} is not a size like 2000000000, 500M, 64G or 2T"
-            ))
-        }),
-    }
-}
-
-/// `N`, `NK`, `NM`, `NG` or `NT` (powers of 1024), at least 1.
-fn parse_bytes(s: &str) -> Option<u64> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let shift = match unit.to_ascii_uppercase().as_str() {
-        "" => 0,
-        "K" => 10,
-        "M" => 20,
-        "G" => 30,
-        "T" => 40,
-        _ => return None,
-    };
-    let n: u64 = num.parse().ok().filter(|&n| n > 0)?;
-    n.checked_mul(1 << shift)
-}
-
-/// Refuses a descriptor whose declared size is over `max`.
-pub fn check_size(desc: &Descriptor, max: u64) -> Result<()> {
-    if desc.size <= max {
-        return Ok(());
-    }
-    Err(Error::Manifest {
-        what: format!("blob {}", desc.digest),
-        reason: format!(
-            "its declared size of {} bytes is larger than the {max} bytes allowed (set PULLTAR_MAX_BLOB_SIZE to pull larger blobs)",
-            desc.size
-        ),
-    })
 }
 
 impl Downloader<'_> {
@@ -159,7 +115,10 @@ impl Downloader<'_> {
                 mismatch: None,
                 restart_pending: None,
                 started: Instant::now(),
-                host: self.sources.of(&desc.digest).budget().clone(),
+                upstream: self.sources.of(&desc.digest),
+                pin: None,
+                tried: Vec::new(),
+                used: Vec::new(),
             })
             .collect();
         let sched = Mutex::new(Sched {
@@ -219,11 +178,17 @@ impl Downloader<'_> {
                 Task::Open(i) => self.open(sched, i),
                 Task::Fetch(i, partial, seg, permit) => {
                     let desc = sched.lock().unwrap_or_else(|p| p.into_inner()).jobs[i].desc;
+                    let upstream = self.sources.of(&desc.digest);
+                    let registry = upstream.registry(seg.host());
+                    // Through a mirror list a failed request goes to the
+                    // next mirror rather than being retried.
+                    let once = self.policy.once();
                     let link = Link {
-                        registry: self.sources.of(&desc.digest),
-                        policy: &self.policy,
+                        registry,
+                        policy: if registry.once() { &once } else { &self.policy },
                         progress: self.progress,
                         permit: &permit,
+                        tally: &upstream.members()[seg.host()].bytes,
                     };
                     let r = segment::fetch(&link, desc, &partial, &seg, abort);
                     // Released before the job is updated, so that whoever
@@ -309,7 +274,7 @@ impl Downloader<'_> {
         let job = &mut s.jobs[i];
         job.active.retain(|a| !Arc::ptr_eq(a, seg));
         match r {
-            Ok(segment::Outcome::Complete) => {}
+            Ok(segment::Outcome::Complete) => job.upstream.succeeded(seg.host()),
             Ok(segment::Outcome::NoRanges) if job.ranged => {
                 // The first segment to notice that the server ignores
                 // Range: the blob falls back, once, to one connection
@@ -343,7 +308,8 @@ impl Downloader<'_> {
                 job.pending.clear();
                 job.restart_pending = Some(e);
             }
-            Err(e) => return Err(e),
+            // Through a mirror list: another mirror takes the range.
+            Err(e) => job.fail_over(seg, e)?,
         }
         if job.active.is_empty() {
             if let Some(why) = job.restart_pending.take() {
@@ -392,6 +358,24 @@ impl Downloader<'_> {
                 self.progress.downloaded(&desc.digest, desc.size, took);
                 Ok(())
             }
+            // Through a mirror list: fetched whole from one mirror, then
+            // another, until every one has served a wrong copy.
+            Err(detail) if job.upstream.mirrored() => {
+                let e = Error::Verify {
+                    digest: desc.digest.to_string(),
+                    detail: detail.clone(),
+                };
+                match job.next_whole(&detail) {
+                    Ok(_) => self.restart(job, &e, Some(partial)),
+                    Err(last) => {
+                        job.phase = Phase::Done;
+                        if let Ok(p) = Arc::try_unwrap(partial) {
+                            p.discard();
+                        }
+                        Err(last)
+                    }
+                }
+            }
             // Bad bytes from the registry (a flaky mirror, a proxy or CDN
             // edge corrupting one response): keep none of them, and fetch
             // the blob afresh, once.
@@ -422,29 +406,6 @@ impl Downloader<'_> {
                     detail,
                 })
             }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn blob_size_bounds() {
-        assert_eq!(parse_bytes("2000"), Some(2000));
-        assert_eq!(parse_bytes("64g"), Some(64 << 30));
-        assert_eq!(parse_bytes("2T"), Some(2 << 40));
-        for bad in [
-            "",
-            "0",
-            "-1",
-            "1.5G",
-            "1P",
-            "99999999999999999999",
-            "16777216T",
-        ] {
-            assert_eq!(parse_bytes(bad), None, "{bad}");
         }
     }
 }

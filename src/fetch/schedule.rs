@@ -15,7 +15,12 @@
 //! gets its largest blob first, in fewer, larger segments (sized in
 //! `share.rs`), and no running segment split. Smaller blobs go on one
 //! connection each, and so does a blob whose registry ignores `Range`: one
-//! connection at a time, however many of its segments noticed.
+//! connection at a time, however many of its segments noticed. Through a
+//! mirror list each segment goes to the usable mirror with the fewest
+//! segments running whose budget has room, so a blob's segments, and
+//! different blobs, come from every mirror at once, and a faster mirror,
+//! done sooner, takes more of them; a blob fetched whole again after a
+//! digest mismatch is pinned to one mirror.
 //!
 //! This module only chooses: it makes no request and touches no file;
 //! `download.rs` runs the tasks and moves the jobs through their phases,
@@ -29,6 +34,7 @@ use crate::fetch::partial::Partial;
 use crate::fetch::share::{self, Cut, HostNow};
 use crate::image::manifest::Descriptor;
 use crate::registry::budget::{Budget, Permit};
+use crate::registry::mirrors::Upstream;
 
 /// A byte range `[pos, end)` still to fetch; `pos` only grows, `end` only
 /// shrinks.
@@ -36,6 +42,8 @@ use crate::registry::budget::{Budget, Permit};
 pub struct Segment {
     range: Mutex<(u64, u64)>,
     single: bool,
+    /// Which host of the blob's upstream it is fetched from.
+    host: usize,
 }
 
 impl Segment {
@@ -44,7 +52,19 @@ impl Segment {
         Segment {
             range: Mutex::new((start, end)),
             single: false,
+            host: 0,
         }
+    }
+
+    /// This segment, fetched from host `host` of its upstream.
+    pub fn on(mut self, host: usize) -> Segment {
+        self.host = host;
+        self
+    }
+
+    /// Which host of its upstream it is fetched from.
+    pub fn host(&self) -> usize {
+        self.host
     }
 
     /// The one connection of a blob whose registry ignores `Range`, for
@@ -54,6 +74,7 @@ impl Segment {
         Segment {
             range: Mutex::new((start, end)),
             single: true,
+            host: 0,
         }
     }
 
@@ -137,11 +158,38 @@ pub(crate) struct Job<'d> {
     pub(crate) restart_pending: Option<Error>,
     /// When its download began.
     pub(crate) started: Instant,
-    /// What its registry's host allows.
-    pub(crate) host: Arc<Budget>,
+    /// The hosts it may come from (one registry, or a mirror list).
+    pub(crate) upstream: &'d Upstream,
+    /// The one host it is fetched whole from, after a copy spread over
+    /// several failed its digest.
+    pub(crate) pin: Option<usize>,
+    /// The hosts whose whole copy failed its digest.
+    pub(crate) tried: Vec<usize>,
+    /// The hosts segments of this fetch of it came from.
+    pub(crate) used: Vec<usize>,
 }
 
 impl Job<'_> {
+    /// The hosts its next segment may come from: its pin while that host
+    /// is in the pull, else every usable host.
+    pub(crate) fn hosts(&self) -> Vec<usize> {
+        match self.pin {
+            Some(p) if self.upstream.order().contains(&p) => vec![p],
+            _ => self.upstream.usable(),
+        }
+    }
+
+    /// What host `k` allows.
+    pub(crate) fn budget(&self, k: usize) -> &Arc<Budget> {
+        self.upstream.registry(k).budget()
+    }
+
+    /// Whether none of its hosts rations, so running segments may be
+    /// split.
+    fn may_split(&self) -> bool {
+        self.hosts().iter().all(|&k| self.budget(k).may_split())
+    }
+
     /// Puts `[start, end)` back among the ranges to start (a refused
     /// request's), merged with its neighbours.
     pub(crate) fn give_back(&mut self, start: u64, end: u64) {
@@ -212,7 +260,7 @@ impl Sched<'_> {
             matches!(j.phase, Phase::Active)
                 && !j.pending.is_empty()
                 && j.active.is_empty()
-                && j.host.may_split()
+                && j.may_split()
         });
         let order = idle_first.into_iter().chain(0..s.jobs.len());
         for i in order {
@@ -224,12 +272,15 @@ impl Sched<'_> {
             if !job.ranged && job.active.iter().any(|a| a.is_single()) {
                 continue;
             }
-            let Some(permit) = job.host.try_acquire() else {
+            let Some((k, permit)) = s.acquire(i) else {
                 s.held_back(i);
                 continue;
             };
-            let cut = s.cut(i, threads, chunk);
+            let cut = s.cut(i, k, threads, chunk);
             let job = &mut s.jobs[i];
+            if !job.used.contains(&k) {
+                job.used.push(k);
+            }
             let at = cut.pick(&job.pending);
             let (a, b) = job.pending[at];
             let end = a + cut.piece((a, b));
@@ -239,9 +290,9 @@ impl Sched<'_> {
                 job.pending[at].0 = end;
             }
             let seg = Arc::new(if job.ranged {
-                Segment::new(a, end)
+                Segment::new(a, end).on(k)
             } else {
-                Segment::single(a, end)
+                Segment::single(a, end).on(k)
             });
             job.active.push(seg.clone());
             return Some(Task::Fetch(i, job.partial.clone()?, seg, permit));
@@ -250,7 +301,7 @@ impl Sched<'_> {
         // segment, on a host that is not rationing.
         let (mut best, mut best_left) = (None, 2 * chunk - 1);
         for (i, job) in s.jobs.iter().enumerate() {
-            if !matches!(job.phase, Phase::Active) || !job.ranged || !job.host.may_split() {
+            if !matches!(job.phase, Phase::Active) || !job.ranged || !job.may_split() {
                 continue;
             }
             for (k, seg) in job.active.iter().enumerate() {
@@ -261,31 +312,64 @@ impl Sched<'_> {
             }
         }
         let (i, k) = best?;
-        let Some(permit) = s.jobs[i].host.try_acquire() else {
+        let Some((host, permit)) = s.acquire(i) else {
             s.held_back(i);
             return None;
         };
         let job = &mut s.jobs[i];
         let (mid, end) = job.active[k].split(chunk)?;
-        let seg = Arc::new(Segment::new(mid, end));
+        if !job.used.contains(&host) {
+            job.used.push(host);
+        }
+        let seg = Arc::new(Segment::new(mid, end).on(host));
         job.active.push(seg.clone());
         Some(Task::Fetch(i, job.partial.clone()?, seg, permit))
     }
 
-    /// How job `i`'s next segment is cut (see `share.rs`), from the bytes
-    /// of its host no segment has yet and those still to come on running
-    /// segments.
-    fn cut(&self, i: usize, threads: usize, chunk: u64) -> Cut {
+    /// A permit for job `i`'s next request, from the host of its
+    /// upstream with the fewest segments running (so a blob's segments
+    /// spread over every mirror), and that host.
+    fn acquire(&self, i: usize) -> Option<(usize, Permit)> {
         let job = &self.jobs[i];
-        let host = &job.host;
-        let on_host = || {
-            let jobs = self.jobs.iter();
-            jobs.filter(|j| matches!(j.phase, Phase::Active) && Arc::ptr_eq(&j.host, host))
-        };
-        let unassigned: u64 = on_host()
-            .flat_map(|j| j.pending.iter().map(|(a, b)| b - a))
+        let mut hosts = job.hosts();
+        hosts.sort_by_key(|&k| self.running(job.budget(k)).count());
+        hosts
+            .into_iter()
+            .find_map(|k| job.budget(k).try_acquire().map(|p| (k, p)))
+    }
+
+    /// The segments running on the host of budget `host`, from any job.
+    fn running<'s>(&'s self, host: &'s Arc<Budget>) -> impl Iterator<Item = &'s Segment> + 's {
+        let jobs = self
+            .jobs
+            .iter()
+            .filter(|j| matches!(j.phase, Phase::Active));
+        jobs.flat_map(move |j| {
+            let on = j.active.iter();
+            on.filter(move |a| Arc::ptr_eq(j.budget(a.host()), host))
+                .map(|a| a.as_ref())
+        })
+    }
+
+    /// How job `i`'s next segment, on host `k`, is cut (see `share.rs`),
+    /// from the bytes of the host no segment has yet (each job's share of
+    /// its bytes, when it has several hosts) and those still to come on
+    /// the host's running segments.
+    fn cut(&self, i: usize, k: usize, threads: usize, chunk: u64) -> Cut {
+        let job = &self.jobs[i];
+        let host = job.budget(k);
+        let unassigned: u64 = self
+            .jobs
+            .iter()
+            .filter(|j| matches!(j.phase, Phase::Active))
+            .filter_map(|j| {
+                let hosts = j.hosts();
+                let on = hosts.iter().any(|&h| Arc::ptr_eq(j.budget(h), host));
+                let pending: u64 = j.pending.iter().map(|(a, b)| b - a).sum();
+                on.then(|| pending / hosts.len().max(1) as u64)
+            })
             .sum();
-        let running = || on_host().flat_map(|j| j.active.iter().map(|a| a.remaining()));
+        let running = || self.running(host).map(|a| a.remaining());
         let (left, longest) = (running().sum(), running().max().unwrap_or(0));
         let splittable = job.ranged && job.desc.size >= 2 * chunk;
         let host_now = HostNow {
@@ -304,7 +388,13 @@ impl Sched<'_> {
     /// Job `i` has work its host's budget holds back: notes how soon the
     /// host allows a request.
     fn held_back(&mut self, i: usize) {
-        if let Some(wait) = self.jobs[i].host.ready_in() {
+        let job = &self.jobs[i];
+        let soonest = job
+            .hosts()
+            .iter()
+            .filter_map(|&k| job.budget(k).ready_in())
+            .min();
+        if let Some(wait) = soonest {
             self.wait = Some(self.wait.map_or(wait, |w| w.min(wait)));
         }
     }

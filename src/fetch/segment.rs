@@ -23,7 +23,7 @@
 //! segment that drips is given up ([`crate::fetch::pace`]).
 
 use std::io::Read;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::error::{excerpt, Error, Result};
 use crate::fetch::pace::Pace;
@@ -62,6 +62,8 @@ pub struct Link<'a> {
     pub progress: &'a Progress,
     /// The host's leave for the segment's requests.
     pub permit: &'a Permit,
+    /// The bytes its host has brought, for the summary and the display.
+    pub tally: &'a AtomicU64,
 }
 
 /// Fetches `seg` of `desc` into `partial`, retrying failed requests.
@@ -232,6 +234,7 @@ fn attempt(
             }
             written = at + allowed;
             dl.progress.add_blob_bytes(&desc.digest, allowed);
+            dl.tally.fetch_add(allowed, Ordering::Relaxed);
         }
         if written - journaled >= JOURNAL_STEP {
             partial.record(journaled, written)?;

@@ -1,12 +1,13 @@
 //! Where each blob of a pull is fetched from: the repository of the first
 //! image that lists it, so that a layer shared by images of two
 //! repositories (or two registries) is fetched once, by the one download
-//! pool. This module only maps digests to registry clients.
+//! pool. This module only maps digests to the hosts a blob may come from
+//! (one registry, or a mirror list: [`Upstream`]).
 
 use std::collections::HashMap;
 
 use crate::image::digest::Digest;
-use crate::registry::client::Registry;
+use crate::registry::mirrors::Upstream as Registry;
 
 /// Where each blob is fetched from: the repository of the first image
 /// that lists it (a layer shared by images of two repositories is fetched

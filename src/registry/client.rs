@@ -17,8 +17,12 @@
 //! The `Authorization` header is never forwarded across a redirect, so blob
 //! redirects to a CDN carry no token. Every ping, manifest and small blob
 //! request waits for its host's budget ([`crate::registry::budget`]),
-//! which a 429 shrinks rather than counting it as a failed attempt.
+//! which a 429 shrinks rather than counting it as a failed attempt. A
+//! client for one host of a mirror list tries each request once while
+//! another host remains (`mirrors.rs` asks the next); Docker Hub's API
+//! host can be replaced with `PULLTAR_DOCKER_HUB` ([`docker_hub_host`]).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -39,6 +43,8 @@ use crate::registry::http_error::{
 use crate::registry::retry::{self, Policy};
 use crate::registry::transport::{self, Endpoint};
 
+mod tags;
+
 /// How the client reaches a registry and authenticates to it.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -49,10 +55,15 @@ pub struct Options {
     pub credentials: Option<Credentials>,
     /// When to retry the ping, token and manifest requests.
     pub policy: Policy,
-    /// A Docker Hub mirror (`--registry`).
-    pub mirror: Option<String>,
+    /// Docker Hub mirrors (`--registry`), in order.
+    pub mirrors: Vec<String>,
+    /// Never contact Docker Hub itself (`--mirrors-only`).
+    pub mirrors_only: bool,
     /// What each host allows, shared by every client of the process.
     pub budgets: Budgets,
+    /// Try each request once, the ping too: the client is one host of a
+    /// mirror list, whose next host is asked instead (`mirrors.rs`).
+    pub once: bool,
 }
 
 /// What a client may do with its repository: its token scope.
@@ -78,6 +89,19 @@ pub struct Registry {
     /// How long a connection may be silent (`--read-timeout`); blob
     /// segments also use it to judge a slow drip (`segment.rs`).
     pub read_timeout: Duration,
+    /// One attempt per request, no retry: another mirror is asked instead
+    /// (set by `mirrors.rs` while this host is not the last one left).
+    once: AtomicBool,
+}
+
+/// The host Docker Hub's API is reached at: `registry-1.docker.io`, or
+/// `PULLTAR_DOCKER_HUB` (`host:port`, for tests and for sites that stand
+/// a registry in for Docker Hub).
+pub fn docker_hub_host(reference: &Reference) -> String {
+    match std::env::var("PULLTAR_DOCKER_HUB") {
+        Ok(h) if !h.trim().is_empty() => h.trim().to_string(),
+        _ => reference.api_host().to_string(),
+    }
 }
 
 impl Registry {
@@ -94,10 +118,22 @@ impl Registry {
         options: &Options,
         access: Access,
     ) -> Result<Registry> {
-        let host = match &options.mirror {
-            Some(m) if reference.is_docker_hub() => m.as_str(),
-            _ => reference.api_host(),
+        let host = match options.mirrors.first() {
+            Some(m) if reference.is_docker_hub() => m.clone(),
+            None if reference.is_docker_hub() => docker_hub_host(reference),
+            _ => reference.api_host().to_string(),
         };
+        Registry::connect_host(&host, reference, options, access)
+    }
+
+    /// Builds the client for `access` to the repository of `reference` on
+    /// `host` (a mirror, say).
+    pub fn connect_host(
+        host: &str,
+        reference: &Reference,
+        options: &Options,
+        access: Access,
+    ) -> Result<Registry> {
         let (credentials, stored_credentials) = match &options.credentials {
             Some(c) => (Some(c.clone()), false),
             None => match credentials::from_docker_config(host) {
@@ -132,6 +168,7 @@ impl Registry {
             repository: reference.repository().to_string(),
             policy: options.policy.clone(),
             read_timeout: options.transport.read_timeout,
+            once: AtomicBool::new(options.once),
         };
         match probe {
             Some(resp) if resp.status().as_u16() != 429 => registry.ping_answer(resp)?,
@@ -177,8 +214,13 @@ impl Registry {
     /// refused everything for the policy's patience.
     fn retrying<T>(&self, what: &str, mut attempt: impl FnMut() -> Result<T>) -> Result<T> {
         let patience = self.policy.refusal_patience();
+        let once = self.policy.once();
         retry::run(
-            &self.policy,
+            if self.once.load(Ordering::Relaxed) {
+                &once
+            } else {
+                &self.policy
+            },
             what,
             None,
             || false,
@@ -203,6 +245,17 @@ impl Registry {
                 }
             },
         )
+    }
+
+    /// Whether a failed request is tried once only (another mirror is
+    /// asked instead).
+    pub(crate) fn set_once(&self, once: bool) {
+        self.once.store(once, Ordering::Relaxed);
+    }
+
+    /// Whether a failed request is tried once only.
+    pub fn once(&self) -> bool {
+        self.once.load(Ordering::Relaxed)
     }
 
     /// What the registry's host allows.
@@ -373,40 +426,5 @@ impl Registry {
                 &url,
             )
         })
-    }
-
-    /// The repository's tags (`GET /v2/<name>/tags/list`, first page, at
-    /// most 1 MiB), for hints after a 404; an error when the registry does
-    /// not allow listing.
-    pub fn tags(&self) -> Result<Vec<String>> {
-        #[derive(serde::Deserialize)]
-        struct TagList {
-            #[serde(default)]
-            tags: Option<Vec<String>>,
-        }
-        let url = format!("{}/v2/{}/tags/list", self.endpoint.base, self.repository);
-        let what = format!("listing the tags of {}", self.repository);
-        let mut resp = self.get(&url, &what, None, None)?;
-        let status = resp.status().as_u16();
-        if status != 200 {
-            return Err(http_error(&what, &url, status, &mut resp));
-        }
-        let body = read_limited(
-            &mut resp,
-            1 << 20,
-            small_body_deadline(self.read_timeout),
-            &what,
-            &url,
-        )?;
-        let list: TagList = serde_json::from_slice(&body).map_err(|e| Error::Manifest {
-            what: what.clone(),
-            reason: format!("not a tag list: {e}"),
-        })?;
-        Ok(list
-            .tags
-            .unwrap_or_default()
-            .iter()
-            .map(|t| crate::error::excerpt(t.as_bytes(), 128))
-            .collect())
     }
 }

@@ -5,7 +5,9 @@
 //! [`client`] that fetches manifests and opens blob streams, [`http_error`]
 //! for failed answers, the [`retry`] policy every request follows and the
 //! [`budget`] of connections and requests each host allows (what it
-//! rations learned from its 429s in [`ration`]); and for a push, requests
+//! rations learned from its 429s in [`ration`]); the hosts one
+//! repository is read from, a mirror list failing over ([`mirrors`]); and
+//! for a push, requests
 //! of any method with a body ([`request`]), the requests that write
 //! ([`session`]: blob lookups, mounts, upload sessions, manifests) and one
 //! blob's upload ([`upload`]).
@@ -24,6 +26,7 @@ pub mod credentials;
 pub mod forward;
 pub mod handshake;
 pub mod http_error;
+pub mod mirrors;
 pub mod proxy;
 pub mod ration;
 pub mod request;

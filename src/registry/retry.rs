@@ -25,6 +25,10 @@ pub struct Policy {
     pub base: Duration,
     /// The longest delay, and the cap on `Retry-After`.
     pub cap: Duration,
+    /// The retries a host refusing everything (429) is granted, 12 s
+    /// each ([`Policy::refusal_patience`]): `--retries`, kept when a
+    /// mirror list tries each request once on each mirror.
+    pub refusals: u32,
 }
 
 impl Default for Policy {
@@ -33,6 +37,7 @@ impl Default for Policy {
             max_failures: 5,
             base: Duration::from_millis(500),
             cap: Duration::from_secs(30),
+            refusals: 5,
         }
     }
 }
@@ -74,7 +79,16 @@ impl Policy {
     /// with `--retries 0`). Refusals while the host serves other requests
     /// are not failures (see `budget.rs`).
     pub fn refusal_patience(&self) -> Duration {
-        Duration::from_secs(12).saturating_mul(self.max_failures)
+        Duration::from_secs(12).saturating_mul(self.refusals)
+    }
+
+    /// This policy with no retry of a failed request (the next mirror
+    /// is asked instead), refusals waited out as before.
+    pub fn once(&self) -> Policy {
+        Policy {
+            max_failures: 0,
+            ..self.clone()
+        }
     }
 }
 
@@ -178,11 +192,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn once_tries_once_and_keeps_the_patience_for_refusals() {
+        let p = Policy {
+            refusals: 3,
+            ..Policy::default()
+        };
+        let once = p.once();
+        assert_eq!(once.next_delay(1, None, 0), None);
+        assert_eq!(once.refusal_patience(), Duration::from_secs(36));
+        assert_eq!(once.refusal_patience(), p.refusal_patience());
+    }
+
+    #[test]
     fn backoff_grows_and_stops() {
         let p = Policy {
             max_failures: 4,
             base: Duration::from_millis(100),
             cap: Duration::from_millis(300),
+            refusals: 4,
         };
         if fixed_delay_from_env().is_some() {
             return;

@@ -43,6 +43,9 @@ pub struct Options {
     pub ca_certs: Vec<PathBuf>,
     /// Proxy settings.
     pub proxy: ProxyConfig,
+    /// How long connecting may take ([`CONNECT_TIMEOUT`]; shorter for
+    /// Docker Hub behind a mirror list, its last resort).
+    pub connect_timeout: Duration,
 }
 
 /// How many redirects one request may follow.
@@ -233,7 +236,7 @@ fn agent(
         .user_agent(concat!("pulltar/", env!("CARGO_PKG_VERSION")))
         .tls_config(tls)
         .proxy(proxy)
-        .timeout_connect(Some(Duration::from_secs(30)))
+        .timeout_connect(Some(options.connect_timeout))
         .timeout_recv_response(Some(options.read_timeout.max(Duration::from_secs(1))))
         .timeout_per_read(Some(options.read_timeout))
         .timeout_per_write(Some(options.read_timeout))
@@ -242,6 +245,9 @@ fn agent(
         .build();
     Ok(config.into())
 }
+
+/// How long connecting to a registry may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Sets up the agent for `host` and picks the scheme.
 pub fn open(host: &str, options: &Options) -> Result<Endpoint> {
@@ -277,7 +283,7 @@ pub fn open(host: &str, options: &Options) -> Result<Endpoint> {
     let probe = https
         .get(&url)
         .config()
-        .timeout_connect(Some(probe_timeout))
+        .timeout_connect(Some(probe_timeout.min(options.connect_timeout)))
         .timeout_recv_response(Some(probe_timeout))
         .build()
         .call();

@@ -93,6 +93,9 @@ pub(crate) struct Shared {
     pub(crate) bytes_cached: AtomicU64,
     pub(crate) blobs_cached: AtomicU64,
     pub(crate) slots: RwLock<Vec<Arc<Slot>>>,
+    /// Through mirror lists: each host's name and the blob bytes it has
+    /// brought, for its speed.
+    pub(crate) hosts: RwLock<Vec<(String, Arc<AtomicU64>)>>,
     pub(crate) stop: AtomicBool,
     /// How many bar lines are on the screen below the last printed line.
     pub(crate) screen: Mutex<Screen>,
@@ -145,6 +148,9 @@ pub(crate) struct Screen {
     pub(crate) lines: usize,
     /// Recent (milliseconds, bytes downloaded) samples, for the speed.
     pub(crate) samples: VecDeque<(u64, u64)>,
+    /// Recent (milliseconds, bytes from each host) samples, for the
+    /// mirrors' speeds.
+    pub(crate) host_samples: VecDeque<(u64, Vec<u64>)>,
 }
 
 impl Screen {

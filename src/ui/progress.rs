@@ -79,6 +79,7 @@ impl Progress {
             bytes_cached: AtomicU64::new(0),
             blobs_cached: AtomicU64::new(0),
             slots: RwLock::new(Vec::new()),
+            hosts: RwLock::new(Vec::new()),
             stop: AtomicBool::new(false),
             screen: Mutex::new(Screen::default()),
         });
@@ -98,6 +99,17 @@ impl Progress {
         Progress {
             shared,
             drawer: Mutex::new(drawer),
+        }
+    }
+
+    /// Shows the hosts of a mirror list, each with the counter of the
+    /// blob bytes it brings, so the display gives their speeds.
+    pub fn hosts(&self, hosts: Vec<(String, Arc<AtomicU64>)>) {
+        let mut all = self.shared.hosts.write().unwrap_or_else(|p| p.into_inner());
+        for (name, bytes) in hosts {
+            if !all.iter().any(|(_, b)| Arc::ptr_eq(b, &bytes)) {
+                all.push((name, bytes));
+            }
         }
     }
 

@@ -29,6 +29,8 @@ pub struct Summary<'a> {
     pub output: Option<&'a Path>,
     /// The images' layers as pulled, for the cache line.
     pub layers: &'a [Descriptor],
+    /// Through mirror lists: the blob bytes each host brought.
+    pub sources: &'a [(String, u64)],
 }
 
 impl Progress {
@@ -73,7 +75,7 @@ fn summary_lines(s: &Summary, p: &Progress) -> Vec<String> {
     let mut unique: Vec<&Digest> = s.layers.iter().map(|l| &l.digest).collect();
     unique.sort();
     unique.dedup();
-    vec![
+    let mut lines = vec![
         format!(
             "Pulled {} ({}){}: {} in {:.1} s, {} downloaded ({}/s) -> {}",
             s.image,
@@ -90,7 +92,16 @@ fn summary_lines(s: &Summary, p: &Progress) -> Vec<String> {
             unique.len(),
             human_bytes(saved)
         ),
-    ]
+    ];
+    if !s.sources.is_empty() {
+        let each: Vec<String> = s
+            .sources
+            .iter()
+            .map(|(name, n)| format!("{name} {}", human_bytes(*n)))
+            .collect();
+        lines.push(format!("From: {}", each.join(", ")));
+    }
+    lines
 }
 
 /// Logs a failed attempt at `what` that will be retried after `wait`, and

@@ -147,6 +147,39 @@ fn total_line(sh: &Shared, slots: &[std::sync::Arc<Slot>], screen: &Screen, now_
     )
 }
 
+/// The hosts of mirror lists and their speeds over the last 3 s (`None`
+/// without a mirror list).
+fn hosts_line(sh: &Shared, screen: &mut Screen, now_ms: u64) -> Option<String> {
+    let hosts = sh.hosts.read().unwrap_or_else(|p| p.into_inner()).clone();
+    if hosts.is_empty() {
+        return None;
+    }
+    let bytes: Vec<u64> = hosts
+        .iter()
+        .map(|(_, b)| b.load(Ordering::Relaxed))
+        .collect();
+    let samples = &mut screen.host_samples;
+    samples.push_back((now_ms, bytes));
+    while samples.len() > 2 && now_ms - samples[0].0 > 3000 {
+        samples.pop_front();
+    }
+    let (first, last) = (samples.front()?, samples.back()?);
+    let dt = last.0.saturating_sub(first.0).max(1);
+    let each: Vec<String> = hosts
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _))| {
+            let was = first.1.get(i).copied().unwrap_or(0);
+            let now = last.1.get(i).copied().unwrap_or(was);
+            format!(
+                "{name} {}/s",
+                human_bytes(now.saturating_sub(was) * 1000 / dt)
+            )
+        })
+        .collect();
+    Some(format!("From {}", each.join(", ")))
+}
+
 /// The next frame, from the top of the bars: every line cleared to its
 /// end, then everything below cleared. Records how many lines it drew.
 pub(crate) fn frame(sh: &Shared, screen: &mut Screen) -> String {
@@ -193,6 +226,11 @@ pub(crate) fn frame(sh: &Shared, screen: &mut Screen) -> String {
         out.push_str("\x1b[K\n");
         lines += 1;
     }
+    if let Some(line) = hosts_line(sh, screen, now) {
+        out.push_str(cut(&line, width));
+        out.push_str("\x1b[K\n");
+        lines += 1;
+    }
     out.push_str(cut(&total_line(sh, &slots, screen, now), width));
     out.push_str("\x1b[K\n\x1b[J");
     screen.lines = lines + 1;
@@ -209,7 +247,11 @@ fn plain_line(sh: &Shared, screen: &mut Screen) -> String {
     while screen.samples.len() > 2 {
         screen.samples.pop_front();
     }
-    format!("  ... {}\n", total_line(sh, &slots, screen, now))
+    let total = total_line(sh, &slots, screen, now);
+    match hosts_line(sh, screen, now) {
+        Some(hosts) => format!("  ... {total}\n  ... {hosts}\n"),
+        None => format!("  ... {total}\n"),
+    }
 }
 
 fn plain_interval() -> Duration {

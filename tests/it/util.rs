@@ -316,10 +316,25 @@ pub fn pulltar_in(cwd: &Path, args: &[&str]) -> Output {
     pulltar_with_stdin(cwd, args, None)
 }
 
+/// A loopback address nothing listens on, standing in for Docker Hub in
+/// every run of the binary (`PULLTAR_DOCKER_HUB`), so that a pull through
+/// `-r` mirrors, which falls back to Docker Hub, never leaves the machine.
+pub fn no_docker_hub() -> String {
+    static ADDR: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ADDR.get_or_init(|| {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("127.0.0.1:{}", l.local_addr().unwrap().port())
+    })
+    .clone()
+}
+
 /// `pulltar_in` with `input` on stdin (for `--password-stdin`).
 pub fn pulltar_with_stdin(cwd: &Path, args: &[&str], input: Option<&[u8]>) -> Output {
     let mut cmd = Command::new(PULLTAR);
-    cmd.args(args).current_dir(cwd).env_remove("RUST_LOG");
+    cmd.args(args)
+        .current_dir(cwd)
+        .env_remove("RUST_LOG")
+        .env("PULLTAR_DOCKER_HUB", no_docker_hub());
     run_with_input(&mut cmd, input, Duration::from_secs(180))
 }
 
@@ -329,6 +344,7 @@ pub fn pulltar_env(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     cmd.args(args)
         .current_dir(cwd)
         .env_remove("RUST_LOG")
+        .env("PULLTAR_DOCKER_HUB", no_docker_hub())
         .envs(env.iter().copied());
     run_with_input(&mut cmd, None, Duration::from_secs(180))
 }

@@ -90,17 +90,13 @@ pub fn archive(tar: &Path, img: &Image, tag: &str) -> Result<(), String> {
         .collect();
     want.insert(hex_of(&img.config_digest).into());
     want.insert(hex_of(manifest).into());
-    // The registry's own manifest travels byte for byte too (for a push),
-    // and the index it was chosen from, named in manifest.json.
+    // The registry's own documents, kept for a push: the image manifest
+    // (a Docker one besides the OCI manifest written anew), and the index
+    // one platform was taken from.
     want.insert(hex_of(&img.manifest_digest).into());
-    let upstream: Value = docs
-        .get("manifest.json")
-        .and_then(|d| serde_json::from_slice::<Value>(d).ok())
-        .map(|m| m[0]["PulltarUpstream"].clone())
-        .unwrap_or_default();
-    let upstream_index = upstream["Index"].as_str().map(String::from);
-    if let Some(index) = &upstream_index {
-        want.insert(hex_of(index).into());
+    let entry = &index["manifests"][0]["annotations"];
+    if let Some(ix) = entry["pulltar.upstream.index"].as_str() {
+        want.insert(hex_of(ix).into());
     }
     if blobs != want {
         let extra: Vec<_> = blobs.difference(&want).collect();
@@ -129,20 +125,29 @@ pub fn archive(tar: &Path, img: &Image, tag: &str) -> Result<(), String> {
     };
     let path = |d: &str| format!("blobs/sha256/{}", hex_of(d));
     let layers: Vec<String> = img.layers.iter().map(|l| path(&l.digest)).collect();
-    let mut upstream = serde_json::json!({
-        "Digest": img.manifest_digest,
-        "MediaType": img.media_type,
-    });
-    if let Some(index) = upstream_index {
-        upstream["Index"] = index.into();
-    }
     let want = serde_json::json!([{
         "Config": path(&img.config_digest),
         "RepoTags": [tag],
         "Layers": layers,
-        "PulltarUpstream": upstream,
     }]);
-    let got = json("manifest.json")?;
+    let mut got = json("manifest.json")?;
+    // The record of the registry's own document (for a push): the image
+    // manifest pulled, and for one platform of an index, the index, whose
+    // bytes must be a blob of the archive.
+    let upstream = got
+        .get_mut(0)
+        .and_then(Value::as_object_mut)
+        .and_then(|item| item.remove("PulltarUpstream"));
+    if let Some(up) = &upstream {
+        let index = up.get("Index").and_then(Value::as_str);
+        let index_held = index.is_none_or(|d| blobs.contains(hex_of(d)));
+        if up["Digest"] != img.manifest_digest.as_str()
+            || up["MediaType"] != img.media_type
+            || !index_held
+        {
+            return Err(format!("manifest.json's PulltarUpstream is {up}"));
+        }
+    }
     if got != want {
         return Err(format!("manifest.json is {got}, wanted {want}"));
     }

@@ -261,6 +261,11 @@ pub struct Knobs {
     pub signal: Option<(Signal, u64)>,
     /// A second pull of an overlapping image at once, on the same cache.
     pub twin: bool,
+    /// The image by its Docker Hub name through a mirror list: the proxy
+    /// (with the faults) first, the registry itself second, and
+    /// `--mirrors-only` (drawn apart in `round.rs`, so that a seed's other
+    /// draws stay as they were).
+    pub mirrors: bool,
 }
 
 /// The number of shared caches.
@@ -297,6 +302,7 @@ impl Knobs {
             ration,
             signal,
             twin: cache.is_some() && kind != Kind::Index && rng.chance(15),
+            mirrors: false,
         }
     }
 
@@ -362,6 +368,9 @@ impl Knobs {
         }
         if self.twin {
             s += " twin";
+        }
+        if self.mirrors {
+            s += " mirrors";
         }
         s
     }

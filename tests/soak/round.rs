@@ -1,6 +1,8 @@
 //! One round: draw the plan, build and push the images, script the proxy,
-//! run the pull (or two at once), maybe signal it, then check the
-//! invariants and run the same command again without faults.
+//! run the pull (or two at once; a quarter of the rounds through a mirror
+//! list whose first mirror is the proxy and second the registry itself),
+//! maybe signal it, then check the invariants and run the same command
+//! again without faults.
 //!
 //! Invariants, each counted apart in the summary:
 //! - `archive`: exit 0 ⇒ the archive holds exactly the registry's image;
@@ -14,7 +16,7 @@
 //! - `hung`: every pull ends within its bound (then it is killed).
 
 use super::check::{self, Verified};
-use super::plan::{pick, Kind, Knobs, Signal};
+use super::plan::{pick, Draw, Kind, Knobs, Signal};
 use super::world::{Built, Pulled, World};
 use crate::util::{Rng, PULLTAR};
 use std::path::{Path, PathBuf};
@@ -48,7 +50,10 @@ pub fn run(world: &World, seed: u64, k: u64, verified: &mut Verified) -> Outcome
     let t0 = Instant::now();
     let mut rng = Rng::seeded(seed ^ k.wrapping_mul(0xD1B5_4A32_D192_ED03));
     let kind = pick(&mut rng, &[Kind::Big, Kind::Many, Kind::Many, Kind::Index]);
-    let knobs = Knobs::draw(&mut rng, kind);
+    let mut knobs = Knobs::draw(&mut rng, kind);
+    // A quarter of the rounds pull through a mirror list; drawn from a
+    // generator of its own, so that the rest of a seed's plan is unchanged.
+    knobs.mirrors = Rng::seeded(seed ^ k.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 16).chance(25);
     let mut built = world.build(&mut rng, k, kind, knobs.twin);
     // How often a target has faults: a clean round, a light or a harsh one.
     let percent = pick(&mut rng, &[0, 10, 10, 20, 20, 40, 60]);
@@ -113,7 +118,7 @@ pub fn run(world: &World, seed: u64, k: u64, verified: &mut Verified) -> Outcome
         }
         match e.code {
             Some(0) => {
-                if let Err(d) = check::archive(out, &pull.img, &pull.reference) {
+                if let Err(d) = check::archive(out, &pull.img, &pull.name(knobs.mirrors)) {
                     failures.push(("archive", d));
                 }
                 let left = check::temp_beside(out);
@@ -125,7 +130,7 @@ pub fn run(world: &World, seed: u64, k: u64, verified: &mut Verified) -> Outcome
             // at -o, or the whole image (the kill came after the rename).
             None if killed || e.hung => {
                 if out.exists() {
-                    if let Err(d) = check::archive(out, &pull.img, &pull.reference) {
+                    if let Err(d) = check::archive(out, &pull.img, &pull.name(knobs.mirrors)) {
                         failures.push(("leftover", format!("after SIGKILL: {d}")));
                     }
                 }
@@ -162,7 +167,7 @@ pub fn run(world: &World, seed: u64, k: u64, verified: &mut Verified) -> Outcome
     let again = pull_all(world, &built, &knobs, cache.as_deref(), &outs, &dir, false);
     for ((e, pull), out) in again.iter().zip(&built.pulls).zip(&outs) {
         let result = match e.code {
-            Some(0) => check::archive(out, &pull.img, &pull.reference),
+            Some(0) => check::archive(out, &pull.img, &pull.name(knobs.mirrors)),
             _ => Err(format!("{}\n{}", code_text(e), tail(&e.stderr, 12))),
         };
         if let Err(d) = result {
@@ -327,8 +332,12 @@ fn spawn(
     log: &Path,
 ) -> Child {
     let mut cmd = Command::new(PULLTAR);
-    cmd.arg(&pull.reference).arg("-o").arg(out);
+    cmd.arg(pull.name(knobs.mirrors)).arg("-o").arg(out);
     cmd.args(knobs.args(cache));
+    if knobs.mirrors {
+        let list = format!("{},{}", world.px.host(), world.reg.host());
+        cmd.args(["-r", &list, "--mirrors-only"]);
+    }
     if let Some(p) = pull.platform {
         cmd.args(["--platform", p]);
     }

@@ -38,6 +38,18 @@ pub struct Pulled {
     pub platform: Option<&'static str>,
 }
 
+impl Pulled {
+    /// The name the pull asks for: the reference, or through a mirror
+    /// list its Docker Hub name (`soak/rK:v1`, the registry's host left
+    /// out), which the archive's RepoTags keep.
+    pub fn name(&self, mirrors: bool) -> String {
+        match self.reference.split_once('/') {
+            Some((_, hub)) if mirrors => hub.to_string(),
+            _ => self.reference.clone(),
+        }
+    }
+}
+
 /// A round's images, pushed: the pulls (one, or two of overlapping images)
 /// and every target the pulls fetch.
 pub struct Built {
