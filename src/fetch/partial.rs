@@ -295,7 +295,8 @@ impl Partial {
 
     /// Feeds the file's bytes `[from, to)` to `verifier`.
     fn hash_back(&self, verifier: &mut Verifier, from: u64, to: u64) -> std::io::Result<()> {
-        let mut buf = vec![0u8; (to - from).min(1 << 20) as usize];
+        // A segment's buffer's worth at a time: any thread may catch up.
+        let mut buf = vec![0u8; (to - from).min(256 << 10) as usize];
         let mut at = from;
         while at < to {
             let n = buf.len().min((to - at) as usize);
