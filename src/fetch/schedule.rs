@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::fetch::partial::Partial;
-use crate::fetch::share::{self, Cut, HostNow};
+use crate::fetch::share::{self, Cut, HostNow, Running};
 use crate::image::manifest::Descriptor;
 use crate::registry::budget::{Budget, Permit};
 use crate::registry::mirrors::Upstream;
@@ -94,18 +94,16 @@ impl Segment {
         end.saturating_sub(pos)
     }
 
-    /// Gives away the second half of what is left, if at least `2 * min`
-    /// is left: returns that half's `[start, end)`.
-    pub fn split(&self, min: u64) -> Option<(u64, u64)> {
+    /// Gives away the last `n` bytes of what is left, if that much is
+    /// left: returns their `[start, end)`.
+    pub fn split_off(&self, n: u64) -> Option<(u64, u64)> {
         let mut r = self.range.lock().unwrap_or_else(|p| p.into_inner());
-        let left = r.1.saturating_sub(r.0);
-        if left < 2 * min {
+        if n == 0 || n > r.1.saturating_sub(r.0) {
             return None;
         }
-        let mid = r.0 + left / 2;
         let old_end = r.1;
-        r.1 = mid;
-        Some((mid, old_end))
+        r.1 -= n;
+        Some((r.1, old_end))
     }
 
     /// Ends the segment where it is.
@@ -297,27 +295,36 @@ impl Sched<'_> {
             job.active.push(seg.clone());
             return Some(Task::Fetch(i, job.partial.clone()?, seg, permit));
         }
-        // Nothing new to start: take over half of the largest running
-        // segment, on a host that is not rationing.
-        let (mut best, mut best_left) = (None, 2 * chunk - 1);
+        // Nothing new to start: take over the end of the running segment
+        // that ends last, on a host that is not rationing (share.rs).
+        let rate = |job: &Job, k: usize| job.budget(k).gauge().per_request;
+        let mut best: Option<(usize, usize, Running, f64)> = None;
         for (i, job) in s.jobs.iter().enumerate() {
             if !matches!(job.phase, Phase::Active) || !job.ranged || !job.may_split() {
                 continue;
             }
+            let rates: Vec<_> = job.hosts().iter().map(|&h| rate(job, h)).collect();
+            let fastest = rates.iter().flatten().copied().reduce(f64::max);
             for (k, seg) in job.active.iter().enumerate() {
-                let left = seg.remaining();
-                if left > best_left {
-                    (best, best_left) = (Some((i, k)), left);
+                let run = Running {
+                    left: seg.remaining(),
+                    rate: rate(job, seg.host()),
+                };
+                let eta = run.eta(fastest);
+                if run.left > 0 && best.is_none_or(|b| eta > b.3) {
+                    best = Some((i, k, run, eta));
                 }
             }
         }
-        let (i, k) = best?;
+        let (i, k, run, _) = best?;
         let Some((host, permit)) = s.acquire(i) else {
             s.held_back(i);
             return None;
         };
         let job = &mut s.jobs[i];
-        let (mid, end) = job.active[k].split(chunk)?;
+        let same = job.active[k].host() == host;
+        let give = share::takeover(run, rate(job, host), same, chunk)?;
+        let (mid, end) = job.active[k].split_off(give)?;
         if !job.used.contains(&host) {
             job.used.push(host);
         }

@@ -370,18 +370,18 @@ mod tests {
     fn reserve_respects_a_moving_end() {
         let s = Segment::new(0, 100);
         assert_eq!(s.reserve(30), (0, 30));
-        assert_eq!(s.split(10), Some((65, 100)));
+        assert_eq!(s.split_off(35), Some((65, 100)));
         assert_eq!(s.reserve(50), (30, 35));
         assert_eq!(s.remaining(), 0);
         assert_eq!(s.reserve(5), (65, 0));
     }
 
     #[test]
-    fn split_needs_twice_the_minimum() {
-        let s = Segment::new(0, 19);
-        assert_eq!(s.split(10), None);
+    fn split_off_gives_no_more_than_is_left() {
         let s = Segment::new(0, 20);
-        assert_eq!(s.split(10), Some((10, 20)));
+        assert_eq!(s.split_off(21), None);
+        assert_eq!(s.split_off(0), None);
+        assert_eq!(s.split_off(10), Some((10, 20)));
         s.stop();
         assert_eq!(s.remaining(), 0);
     }

@@ -21,6 +21,12 @@
 //! pieces of a first wave come back scattered, and each is best started
 //! when the shares have shrunk to its size.
 //!
+//! When nothing is left to start, an idle connection takes over the end of
+//! the running segment that will end last ([`takeover`]): half of it on
+//! the same host, and across the hosts of a mirror list each host's part
+//! in proportion to what one of its requests brings a second, so that both
+//! end together and a slow mirror never holds the tail.
+//!
 //! This module only computes; `schedule.rs` applies the cut.
 
 use std::time::Duration;
@@ -166,6 +172,42 @@ impl Cut {
     }
 }
 
+/// The smallest piece an idle connection takes over from another host's
+/// segment (below a chunk: a slow mirror's tail is worth a short request).
+const MIN_TAKEOVER: u64 = 64 << 10;
+
+/// A running segment, as a takeover sees it: the bytes it has left and
+/// what one request brings a second on its host, once measured.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Running {
+    pub(crate) left: u64,
+    pub(crate) rate: Option<f64>,
+}
+
+impl Running {
+    /// How long it has to go (its bytes when no rate is known, to compare
+    /// with others of its kind).
+    pub(crate) fn eta(&self, fastest: Option<f64>) -> f64 {
+        self.left as f64 / self.rate.or(fastest).unwrap_or(1.0)
+    }
+}
+
+/// How many bytes, from the end of `seg`, a new request on a host whose
+/// requests bring `rate` a second takes over (`same`: on the segment's own
+/// host), if any: half on the same host or when a rate is unknown (only
+/// with two chunks left); else the share that makes both end together,
+/// when it is at least [`MIN_TAKEOVER`] and would take the segment's host
+/// half a second or more.
+pub(crate) fn takeover(seg: Running, rate: Option<f64>, same: bool, chunk: u64) -> Option<u64> {
+    let half = (seg.left >= 2 * chunk).then_some(seg.left - seg.left / 2);
+    let (Some(old), Some(new), false) = (seg.rate, rate, same) else {
+        return half;
+    };
+    let give = (seg.left as f64 * new / (old + new)) as u64;
+    let worth = give >= MIN_TAKEOVER && give as f64 / old >= 0.5;
+    (worth || half.is_some()).then_some(give.max(MIN_TAKEOVER.min(seg.left)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,5 +297,38 @@ mod tests {
     fn a_blob_that_cannot_be_cut_goes_whole() {
         let cut = cut(&host(4, None, Some(1000)), 20, MIB, false, (80 * MIB, 0, 0));
         assert_eq!(cut.piece((0, 80 * MIB)), 80 * MIB);
+    }
+
+    #[test]
+    fn takeover_shares_by_speed_across_hosts() {
+        const M: u64 = 1 << 20;
+        let slow = |left| Running {
+            left,
+            rate: Some(256.0 * 1024.0),
+        };
+        // The same host, or a rate unknown: half, with two chunks left.
+        assert_eq!(takeover(slow(4 * M), Some(1e6), true, M), Some(2 * M));
+        assert_eq!(takeover(slow(M), Some(1e6), true, M), None);
+        let unknown = Running {
+            left: 4 * M,
+            rate: None,
+        };
+        assert_eq!(takeover(unknown, Some(1e6), false, M), Some(2 * M));
+        // A host sixteen times as fast takes 16/17 of a slow mirror's
+        // tail, even under two chunks: both end together.
+        let fast = Some(4.0 * 1024.0 * 1024.0);
+        assert_eq!(takeover(slow(M + M / 2), fast, false, M), Some(1_480_342));
+        // Nothing worth a request: the slow host ends it within half a
+        // second anyway.
+        assert_eq!(takeover(slow(100 << 10), fast, false, M), None);
+        // A slower host than the segment's takes the smaller part.
+        let back = Running {
+            left: 17 * M,
+            rate: fast,
+        };
+        assert_eq!(takeover(back, Some(256.0 * 1024.0), false, M), Some(M));
+        // Eta: by rate, and by bytes when none is known.
+        assert!(slow(2 * M).eta(fast) > back.eta(fast));
+        assert_eq!(unknown.eta(None), (4 * M) as f64);
     }
 }

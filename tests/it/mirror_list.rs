@@ -285,6 +285,50 @@ fn r16_blobs_and_segments_come_from_every_mirror() {
     }
 }
 
+/// A fast and a slow mirror (4 MB/s and 256 KB/s a connection): each
+/// mirror's share follows its throughput, so the fast one brings most of
+/// the layer: 16/17 ends both together, and the fast mirror takes over
+/// the slow one's tail (when idle connections only took over halves of
+/// two chunks or more, the slow mirror brought a fifth and held the end).
+#[test]
+fn r16_the_faster_mirror_brings_most_of_a_layer() {
+    let img = one_big_layer(24 * MIB);
+    let size = img.layers[0].blob.len() as u64;
+    let (ra, rb) = (mirror_of(&img), mirror_of(&img));
+    let rate = |rate| Rations {
+        conns: None,
+        per_minute: None,
+        rate,
+    };
+    let (fast, slow) = (
+        Nginx::rationed(&ra, &rate("4m")),
+        Nginx::rationed(&rb, &rate("256k")),
+    );
+    let work = TempDir::new("r16speeds");
+    let list = format!("{},{}", slow.host(), fast.host());
+    let (res, out) = pull(&work, &["-r", &list, "--mirrors-only", "-t", "8"], &[]);
+    let trace = format!("{}\n{}", fast.describe("front"), slow.describe("front"));
+    ok(&res, &out, &img, &trace);
+    let digest = &img.layers[0].digest;
+    let bytes = |n: &Nginx| -> u64 {
+        let log = n.settled_log("front", 4);
+        let gets = blob_gets(&log, digest);
+        gets.iter()
+            .filter(|a| a.status != 429)
+            .map(|a| a.bytes_sent)
+            .sum()
+    };
+    let (bf, bs) = (bytes(&fast), bytes(&slow));
+    assert!(
+        bs > 0,
+        "the slow mirror (listed first) served nothing:\n{trace}"
+    );
+    assert!(
+        bf >= size * 7 / 8,
+        "the fast mirror served {bf} bytes and the slow one {bs}, of {size}:\n{trace}"
+    );
+}
+
 /// Two mirrors each rationed to 4 connections of 2 MB/s: `-t 20` keeps
 /// about 8 busy, and each serves a fair part of the layer (the wall-time
 /// goal, 1.7 times one mirror, is scripts/bench-slowlink's).
