@@ -117,6 +117,15 @@ pub fn plan(args: &Args, cwd: &Path, stdin: &mut dyn BufRead) -> Result<Plan> {
 /// logging and the Ctrl-C handler, prompt for a `--password-stdin`
 /// password on a terminal, validate the arguments into a plan.
 pub(crate) fn prepare(args: &Args) -> Result<Plan> {
+    prepare_with(args, plan)
+}
+
+/// Logging, the Ctrl-C handler and the password prompt, then `plan` of
+/// the arguments in the current directory (a pull's, or a push's).
+pub(crate) fn prepare_with<P>(
+    args: &Args,
+    plan: fn(&Args, &Path, &mut dyn BufRead) -> Result<P>,
+) -> Result<P> {
     init_logging(args)?;
     crate::ui::interrupt::install();
     let cwd =

@@ -9,13 +9,12 @@
 //! [`crate::push`]'s.
 
 use std::ffi::OsString;
-use std::io::{BufRead, IsTerminal};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use crate::cli::args::{self, usage, Args, Parsed};
 use crate::cli::connection::connection;
-use crate::cli::logging::init_logging;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::image::destination::Destination;
 use crate::push::Plan;
 
@@ -136,15 +135,7 @@ pub fn plan(args: &Args, cwd: &Path, stdin: &mut dyn BufRead) -> Result<Plan> {
 /// What a push does before contacting a registry: logging, Ctrl-C, the
 /// password prompt, the plan.
 pub fn prepare(args: &Args) -> Result<Plan> {
-    init_logging(args)?;
-    crate::ui::interrupt::install();
-    let cwd =
-        std::env::current_dir().map_err(|e| Error::io("find the current directory", ".", e))?;
-    let stdin = std::io::stdin();
-    if args.password_stdin && stdin.is_terminal() {
-        eprint!("Password: ");
-    }
-    plan(args, &cwd, &mut stdin.lock())
+    crate::cli::plan::prepare_with(args, plan)
 }
 
 #[cfg(test)]

@@ -213,23 +213,17 @@ impl Progress {
 
     /// Reports a blob downloaded and verified.
     pub fn downloaded(&self, digest: &Digest, size: u64, took: Duration) {
-        let ms = self.shared.ms();
-        self.shared.with_slot(digest, |s| {
-            s.ended_ms.store(ms, Ordering::Relaxed);
-            s.bytes.store(size, Ordering::Relaxed);
-            s.set(State::Done);
-        });
-        let rate = size as f64 / took.as_secs_f64().max(0.001);
-        self.finished(
-            digest,
-            size,
-            &format!("downloaded, verified ({}/s)", human_bytes(rate as u64)),
-        );
+        self.done(digest, size, took, "downloaded, verified");
     }
 
     /// Reports a blob uploaded (a push), which the registry then said it
     /// stored under its digest.
     pub fn uploaded(&self, digest: &Digest, size: u64, took: Duration) {
+        self.done(digest, size, took, "uploaded, stored as its digest");
+    }
+
+    /// A blob's transfer ended: `what` happened, at what rate.
+    fn done(&self, digest: &Digest, size: u64, took: Duration, what: &str) {
         let ms = self.shared.ms();
         self.shared.with_slot(digest, |s| {
             s.ended_ms.store(ms, Ordering::Relaxed);
@@ -237,14 +231,8 @@ impl Progress {
             s.set(State::Done);
         });
         let rate = size as f64 / took.as_secs_f64().max(0.001);
-        self.finished(
-            digest,
-            size,
-            &format!(
-                "uploaded, stored as its digest ({}/s)",
-                human_bytes(rate as u64)
-            ),
-        );
+        let what = format!("{what} ({}/s)", human_bytes(rate as u64));
+        self.finished(digest, size, &what);
     }
 
     /// Reports a blob a push did not send: `how` says why ("already in
