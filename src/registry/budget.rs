@@ -36,6 +36,10 @@ use crate::ui::interrupt;
 #[derive(Clone, Default)]
 pub struct Budgets {
     hosts: Arc<Mutex<HashMap<String, Arc<Budget>>>>,
+    /// The hosts of mirror lists that did not answer, with why: not asked
+    /// again in the same pull (a Docker Hub out of reach would cost every
+    /// image its connect timeout).
+    silent: Arc<Mutex<HashMap<String, String>>>,
 }
 
 impl fmt::Debug for Budgets {
@@ -54,6 +58,19 @@ impl Budgets {
         budget
             .or_insert_with(|| Arc::new(Budget::new(host, ceiling)))
             .clone()
+    }
+
+    /// Why `host` (as a mirror list names it) did not answer earlier in
+    /// this pull, if it did not.
+    pub fn silent(&self, host: &str) -> Option<String> {
+        let silent = self.silent.lock().unwrap_or_else(|p| p.into_inner());
+        silent.get(host).cloned()
+    }
+
+    /// Notes that `host` did not answer, and why.
+    pub fn set_silent(&self, host: &str, why: String) {
+        let mut silent = self.silent.lock().unwrap_or_else(|p| p.into_inner());
+        silent.insert(host.to_string(), why);
     }
 }
 

@@ -83,31 +83,47 @@ impl Upstream {
         if !options.mirrors_only {
             hosts.push((client::docker_hub_host(reference), true));
         }
-        let connected: Vec<Result<Registry>> = std::thread::scope(|s| {
+        // A host that did not answer earlier in this pull is not asked
+        // again (it was said then).
+        let silent: Vec<Option<String>> = hosts
+            .iter()
+            .map(|(host, _)| options.budgets.silent(host))
+            .collect();
+        let connected: Vec<Option<Result<Registry>>> = std::thread::scope(|s| {
             let handles: Vec<_> = hosts
                 .iter()
-                .map(|(host, origin)| {
-                    s.spawn(move || {
-                        let mut options = options.clone();
-                        options.once = true;
-                        if *origin {
-                            options.transport.connect_timeout = ORIGIN_CONNECT_TIMEOUT;
-                        }
-                        Registry::connect_host(host, reference, &options, Access::Pull)
-                    })
+                .zip(&silent)
+                .map(|((host, origin), silent)| {
+                    let asked = silent.is_none().then(|| {
+                        s.spawn(move || {
+                            let mut options = options.clone();
+                            options.once = true;
+                            if *origin {
+                                options.transport.connect_timeout = ORIGIN_CONNECT_TIMEOUT;
+                            }
+                            Registry::connect_host(host, reference, &options, Access::Pull)
+                        })
+                    });
+                    asked
                 })
                 .collect();
             handles
                 .into_iter()
-                .map(|h| h.join().unwrap_or_else(|_| Err(Error::Aborted)))
+                .map(|h| h.map(|h| h.join().unwrap_or_else(|_| Err(Error::Aborted))))
                 .collect()
         });
         let mut members = Vec::new();
-        for ((host, origin), r) in hosts.into_iter().zip(connected) {
+        for (((host, origin), r), silent) in hosts.into_iter().zip(connected).zip(silent) {
             let name = host;
             match r {
-                Ok(registry) => members.push(member(name, Some(registry), origin)),
-                Err(e) => {
+                Some(Ok(registry)) => members.push(member(name, Some(registry), origin)),
+                None => {
+                    let m = member(name, None, origin);
+                    *m.why.lock().unwrap_or_else(|p| p.into_inner()) = silent;
+                    m.dropped.store(true, Ordering::Relaxed);
+                    members.push(m);
+                }
+                Some(Err(e)) => {
                     let m = member(name, None, origin);
                     // Docker Hub out of reach is why many use mirrors.
                     let level = if origin {
@@ -120,6 +136,7 @@ impl Upstream {
                         "{} does not answer, left out of this pull: {e}",
                         m.label()
                     );
+                    options.budgets.set_silent(&m.name, e.short_cause());
                     *m.why.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.short_cause());
                     m.dropped.store(true, Ordering::Relaxed);
                     members.push(m);

@@ -217,6 +217,31 @@ fn r16_mirrors_only_never_contacts_docker_hub() {
     assert!(hub.count.load(Ordering::Relaxed) >= 1, "{res}");
 }
 
+/// A Docker Hub that does not answer is asked once a pull, not once an
+/// image: blackholed, it would cost every image its connect timeout.
+#[test]
+fn r16_a_silent_docker_hub_is_asked_once_a_pull() {
+    let (img, other) = (small(), small());
+    let good = mirror_of(&img);
+    push_image(&good, "library/other", Some("v1"), &other);
+    let hub = Hub::start();
+    let env = [("PULLTAR_DOCKER_HUB", hub.addr.as_str())];
+    let work = TempDir::new("r16silent");
+    let (res, out) = pull(&work, &["-r", &good.host()], &env);
+    ok(&res, &out, &img, &good.log());
+    let once = hub.count.swap(0, Ordering::Relaxed);
+    assert!(once >= 1, "Docker Hub was not asked:\n{res}");
+    let (res, _) = pull(&work, &["other:v1", "-r", &good.host()], &env);
+    assert_eq!(res.code, 0, "{res}");
+    let twice = hub.count.load(Ordering::Relaxed);
+    assert_eq!(
+        twice, once,
+        "two images asked Docker Hub {twice} times, one {once}:\n{res}"
+    );
+    let said = res.stderr.matches("does not answer").count();
+    assert!(said <= 1, "said {said} times:\n{res}");
+}
+
 #[test]
 fn r16_docker_hub_resolves_the_tag_and_the_mirror_serves() {
     let img = small();
