@@ -238,8 +238,6 @@ fn r16_a_silent_docker_hub_is_asked_once_a_pull() {
         twice, once,
         "two images asked Docker Hub {twice} times, one {once}:\n{res}"
     );
-    let said = res.stderr.matches("does not answer").count();
-    assert!(said <= 1, "said {said} times:\n{res}");
 }
 
 #[test]
