@@ -11,10 +11,26 @@ use crate::images::{
 use crate::loaders::verify_everywhere;
 use crate::nginx::blob_file;
 use crate::registry::Registry;
-use crate::util::{hex_of, list_dir, pulltar_in, sha256_hex, Rng, TempDir, PULLTAR};
+use crate::util::{hex_of, list_dir, pulltar_in, sha256_hex, Output, Rng, TempDir, PULLTAR};
+use std::path::Path;
 use std::process::Command;
 
 const MIB: usize = 1 << 20;
+
+/// `pulltar NAME -o OUT ARGS` on six connections of 256 KiB segments
+/// with --debug, which must succeed by the in-place path.
+fn pull_in_place(work: &TempDir, name: &str, out: &Path, args: &[&str]) -> Output {
+    let mut all = vec![name, "-o", out.to_str().unwrap()];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["-t", "6", "--chunk-size", "256K", "--debug"]);
+    let placed = pulltar_in(work.path(), &all);
+    assert_eq!(placed.code, 0, "{placed}");
+    assert!(
+        placed.stderr.contains("writing the archive in place"),
+        "the in-place path was taken:\n{placed}"
+    );
+    placed
+}
 
 #[test]
 fn no_cache_pull_is_written_in_place_with_the_same_bytes() {
@@ -51,25 +67,7 @@ fn no_cache_pull_is_written_in_place_with_the_same_bytes() {
     assert_eq!(cached.code, 0, "{cached}");
     let out_dir = TempDir::new("inplace-out");
     let placed_path = out_dir.join("placed.tar");
-    let placed = pulltar_in(
-        work.path(),
-        &[
-            &name,
-            "-o",
-            placed_path.to_str().unwrap(),
-            "--no-cache",
-            "-t",
-            "6",
-            "--chunk-size",
-            "256K",
-            "--debug",
-        ],
-    );
-    assert_eq!(placed.code, 0, "{placed}");
-    assert!(
-        placed.stderr.contains("writing the archive in place"),
-        "the in-place path was taken:\n{placed}"
-    );
+    pull_in_place(&work, &name, &placed_path, &["--no-cache"]);
     assert_eq!(
         std::fs::read(work.join("cached.tar")).unwrap(),
         std::fs::read(&placed_path).unwrap(),
@@ -108,26 +106,7 @@ fn default_pull_is_written_in_place_and_fills_the_cache() {
     assert!(status.success(), "pulltar -o - failed: {status}");
     let out_dir = TempDir::new("inplace-cache-out");
     let placed_path = out_dir.join("placed.tar");
-    let placed = pulltar_in(
-        work.path(),
-        &[
-            &name,
-            "-o",
-            placed_path.to_str().unwrap(),
-            "--cache-dir",
-            cache_arg,
-            "-t",
-            "6",
-            "--chunk-size",
-            "256K",
-            "--debug",
-        ],
-    );
-    assert_eq!(placed.code, 0, "{placed}");
-    assert!(
-        placed.stderr.contains("writing the archive in place"),
-        "the in-place path was taken:\n{placed}"
-    );
+    let placed = pull_in_place(&work, &name, &placed_path, &["--cache-dir", cache_arg]);
     assert!(
         placed.stderr.contains("after the last byte arrived"),
         "--debug says when the archive was in place:\n{placed}"
