@@ -22,7 +22,9 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::archive::writer::{member_header, members, padding, Contents, Member, TempOutput};
+use crate::archive::writer::{
+    damaged, member_header, members, padding, Contents, Member, TempOutput,
+};
 use crate::error::{Error, Result};
 use crate::image::digest::{Digest, Verifier};
 use crate::image::manifest::Descriptor;
@@ -93,10 +95,8 @@ impl InPlace {
             crate::sys::write_all_at(&file, h.as_bytes(), offset).map_err(werr)?;
             match m {
                 Member::Dir(_) => {}
-                Member::Doc(_, bytes) => {
-                    crate::sys::write_all_at(&file, bytes, offset + 512).map_err(werr)?
-                }
-                Member::Kept(_, bytes) => {
+                Member::Doc(..) | Member::Kept(..) => {
+                    let bytes = m.bytes().unwrap_or_default();
                     crate::sys::write_all_at(&file, bytes, offset + 512).map_err(werr)?
                 }
                 Member::Blob(b) if incoming.contains(&b.digest) => {
@@ -165,14 +165,8 @@ fn copy_trusted(store: &Store, desc: &Descriptor, archive: &Path, offset: u64) -
     dst.seek(SeekFrom::Start(offset)).map_err(werr)?;
     let copied = std::io::copy(&mut src.take(desc.size), &mut dst).map_err(werr)?;
     if copied != desc.size {
-        store.evict(&desc.digest);
-        return Err(Error::Verify {
-            digest: desc.digest.to_string(),
-            detail: format!(
-                "the cached copy is damaged ({copied} bytes instead of {}); it was removed, run the pull again",
-                desc.size
-            ),
-        });
+        let detail = format!("{copied} bytes instead of {}", desc.size);
+        return Err(damaged(store, desc, &detail));
     }
     Ok(())
 }

@@ -174,14 +174,13 @@ pub fn members(entries: &[ImageEntry], format: Format) -> Vec<Member<'_>> {
             }
         }
     }
-    let images = entries;
     if format.oci() {
         out.push(Member::Doc("oci-layout".into(), OCI_LAYOUT.to_vec()));
-        out.push(Member::Doc("index.json".into(), oci_index_json(images)));
+        out.push(Member::Doc("index.json".into(), oci_index_json(entries)));
     }
     if format.docker() {
-        out.push(Member::Doc("manifest.json".into(), manifest_json(images)));
-        if let Some(repos) = repositories_json(images) {
+        out.push(Member::Doc("manifest.json".into(), manifest_json(entries)));
+        if let Some(repos) = repositories_json(entries) {
             out.push(Member::Doc("repositories".into(), repos));
         }
     }

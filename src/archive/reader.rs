@@ -132,7 +132,7 @@ impl Archive {
 
     /// Where the blob `digest` lies (`blobs/sha256/<hex>`).
     pub fn blob(&self, digest: &Digest) -> Option<Region> {
-        self.region(&format!("blobs/sha256/{}", digest.hex()))
+        self.region(&crate::archive::index::blob_name(digest))
     }
 
     /// Whether the archive has the file `name`.

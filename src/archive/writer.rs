@@ -186,7 +186,7 @@ fn append_blob<W: Write>(
 }
 
 /// Removes a stored blob found bad while writing the archive, and says so.
-fn damaged(store: &Store, blob: &Descriptor, detail: &str) -> Error {
+pub(crate) fn damaged(store: &Store, blob: &Descriptor, detail: &str) -> Error {
     store.evict(&blob.digest);
     Error::Verify {
         digest: blob.digest.to_string(),
