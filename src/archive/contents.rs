@@ -15,6 +15,8 @@
 //! so the image ID, is unchanged. This module reads the archive and
 //! writes nothing.
 
+use std::collections::HashMap;
+
 use serde::Deserialize;
 
 use crate::archive::documents::{
@@ -25,7 +27,7 @@ use crate::archive::tree::{read_doc, tree, Tree};
 pub use crate::archive::tree::{Blob, Node};
 use crate::error::{Error, Result};
 use crate::image::digest::Digest;
-use crate::image::layer_types::{self, Compression};
+use crate::image::layer_types::{self, LayerType};
 use crate::image::manifest::{Descriptor, ImageConfig, MAX_CONFIG_BYTES, OCI_MANIFEST};
 use crate::image::reference::Reference;
 use crate::image::upstream::{Document, Upstream};
@@ -111,6 +113,8 @@ pub fn images(archive: &Archive) -> Result<Vec<Pushable>> {
     } else if let Some(bytes) = archive.read("manifest.json", MAX_INDEX_BYTES)? {
         let items: Vec<ManifestItem> =
             serde_json::from_slice(&bytes).map_err(|e| bad("manifest.json", e))?;
+        // Items of several images share base layers: each is hashed once.
+        let mut hashed = HashMap::new();
         for item in &items {
             let record = item.upstream.as_ref().map(|u| Upstream {
                 digest: u.digest.clone(),
@@ -119,7 +123,7 @@ pub fn images(archive: &Archive) -> Result<Vec<Pushable>> {
             });
             let (root, origin) = match recorded(archive, record)? {
                 Some(found) => found,
-                None => written(archive, item)?,
+                None => written(archive, item, &mut hashed)?,
             };
             let names = item
                 .repo_tags
@@ -268,8 +272,13 @@ fn laid_out(archive: &Archive, entry: &Descriptor) -> Result<(Node, Origin)> {
 
 /// An OCI manifest written for a `manifest.json` item of an archive that
 /// holds none: over its config and its layer files as they are, each
-/// hashed here.
-fn written(archive: &Archive, item: &ManifestItem) -> Result<(Node, Origin)> {
+/// hashed here (once: `hashed` keeps what a layer's region hashed to and
+/// its first bytes, by offset).
+fn written(
+    archive: &Archive,
+    item: &ManifestItem,
+    hashed: &mut HashMap<u64, (Digest, Vec<u8>)>,
+) -> Result<(Node, Origin)> {
     let where_ = |path: &str| format!("{path} in {}", archive.path().display());
     let locate = |path: &str| {
         archive.region(path).ok_or_else(|| Error::Manifest {
@@ -277,6 +286,7 @@ fn written(archive: &Archive, item: &ManifestItem) -> Result<(Node, Origin)> {
             reason: "manifest.json lists it, but the archive does not hold it".into(),
         })
     };
+    let config_region = locate(&item.config)?;
     let config_bytes = archive
         .read(&item.config, MAX_CONFIG_BYTES)?
         .ok_or_else(|| locate(&item.config).unwrap_err())?;
@@ -299,18 +309,23 @@ fn written(archive: &Archive, item: &ManifestItem) -> Result<(Node, Origin)> {
     let mut blobs = vec![Blob {
         digest: config_desc.digest.clone(),
         size: config_desc.size,
-        region: locate(&item.config)?,
+        region: config_region,
     }];
     let mut layers = Vec::new();
     for path in &item.layers {
         let region = locate(path)?;
-        let (digest, start) = archive.hash(region)?;
-        let compression = layer_types::sniff(&start);
-        let media_type = match compression {
-            Compression::None => layer_types::OCI_LAYER_TAR,
-            Compression::Gzip => layer_types::OCI_LAYER_GZIP,
-            Compression::Zstd => layer_types::OCI_LAYER_ZSTD,
+        let (digest, start) = match hashed.get(&region.offset) {
+            Some(known) => known.clone(),
+            None => {
+                let h = archive.hash(region)?;
+                hashed.insert(region.offset, h.clone());
+                h
+            }
         };
+        let media_type = layer_types::oci_media_type(LayerType {
+            compression: layer_types::sniff(&start),
+            foreign: false,
+        });
         layers.push(descriptor(media_type, digest.clone(), region.size));
         if !blobs.iter().any(|b| b.digest == digest) {
             blobs.push(Blob {
