@@ -98,11 +98,6 @@ impl Budget {
         self.ration.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Connections allowed now.
-    pub fn conns(&self) -> usize {
-        self.lock().conns()
-    }
-
     /// What the host allows now, for sizing requests to it.
     pub fn gauge(&self) -> Gauge {
         self.lock().gauge(Instant::now())
