@@ -277,6 +277,20 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// What a content mismatch says after one fresh fetch: `detail` of the
+/// second, with the `first` fetch's when there was one (the same, or not).
+pub fn second_mismatch(first: Option<String>, detail: String) -> String {
+    match first {
+        Some(first) if first == detail => format!(
+            "{detail}, on both of two fetches (the registry, or a proxy on the way, serves it corrupted)"
+        ),
+        Some(first) => format!(
+            "{detail}; the first fetch failed too ({first}): the registry, or a proxy on the way, is corrupting it"
+        ),
+        None => detail,
+    }
+}
+
 /// The UTC time of day `wait` from now, as `12:34:56 UTC`.
 pub fn utc_clock_in(wait: std::time::Duration) -> String {
     let at = std::time::SystemTime::now()

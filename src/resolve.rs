@@ -93,16 +93,9 @@ fn by_digest(
             Ok(()) => return Ok((bytes, content_type)),
             Err((detail, true)) if first.is_none() => detail,
             Err((detail, _)) => {
-                let detail = match first {
-                    Some(first) if first == detail => {
-                        format!("{detail}, on both of two fetches (the registry, or a proxy on the way, serves it corrupted)")
-                    }
-                    Some(first) => format!("{detail}; the first fetch failed too ({first}): the registry, or a proxy on the way, is corrupting it"),
-                    None => detail,
-                };
                 return Err(Error::Verify {
                     digest: digest.to_string(),
-                    detail,
+                    detail: crate::error::second_mismatch(first, detail),
                 });
             }
         };

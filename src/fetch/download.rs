@@ -358,54 +358,42 @@ impl Downloader<'_> {
                 self.progress.downloaded(&desc.digest, desc.size, took);
                 Ok(())
             }
-            // Through a mirror list: fetched whole from one mirror, then
-            // another, until every one has served a wrong copy.
-            Err(detail) if job.upstream.mirrored() => {
-                let e = Error::Verify {
-                    digest: desc.digest.to_string(),
-                    detail: detail.clone(),
-                };
-                match job.next_whole(&detail) {
-                    Ok(_) => self.restart(job, &e, Some(partial)),
-                    Err(last) => {
-                        job.phase = Phase::Done;
-                        if let Ok(p) = Arc::try_unwrap(partial) {
-                            p.discard();
-                        }
-                        Err(last)
-                    }
-                }
-            }
-            // Bad bytes from the registry (a flaky mirror, a proxy or CDN
-            // edge corrupting one response): keep none of them, and fetch
-            // the blob afresh, once.
-            Err(detail) if !job.restarted => {
-                let e = Error::Verify {
-                    digest: desc.digest.to_string(),
-                    detail: detail.clone(),
-                };
-                job.mismatch = Some(detail);
-                self.restart(job, &e, Some(partial))
-            }
             Err(detail) => {
-                job.phase = Phase::Done;
-                if let Ok(p) = Arc::try_unwrap(partial) {
-                    p.discard();
-                }
-                let detail = match job.mismatch.take() {
-                    Some(first) if first == detail => format!(
-                        "{detail}, on both of two fetches (the registry, or a proxy on the way, serves it corrupted)"
-                    ),
-                    Some(first) => format!(
-                        "{detail}; the first fetch failed too ({first}): the registry, or a proxy on the way, is corrupting it"
-                    ),
-                    None => detail,
+                let e = Error::Verify {
+                    digest: desc.digest.to_string(),
+                    detail: detail.clone(),
                 };
-                Err(Error::Verify {
+                if job.upstream.mirrored() {
+                    // Through a mirror list: fetched whole from one mirror,
+                    // then another, until every one has served a wrong copy.
+                    return match job.next_whole(&detail) {
+                        Ok(_) => self.restart(job, &e, Some(partial)),
+                        Err(last) => Err(abandon(job, partial, last)),
+                    };
+                }
+                if !job.restarted {
+                    // Bad bytes from the registry (a flaky mirror, a proxy
+                    // or CDN edge corrupting one response): keep none of
+                    // them, and fetch the blob afresh, once.
+                    job.mismatch = Some(detail);
+                    return self.restart(job, &e, Some(partial));
+                }
+                let detail = crate::error::second_mismatch(job.mismatch.take(), detail);
+                let e = Error::Verify {
                     digest: desc.digest.to_string(),
                     detail,
-                })
+                };
+                Err(abandon(job, partial, e))
             }
         }
     }
+}
+
+/// Gives a blob up for good: its bytes are discarded, and `e` returned.
+fn abandon(job: &mut Job, partial: Arc<Partial>, e: Error) -> Error {
+    job.phase = Phase::Done;
+    if let Ok(p) = Arc::try_unwrap(partial) {
+        p.discard();
+    }
+    e
 }
