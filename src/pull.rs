@@ -109,10 +109,9 @@ impl Image<'_> {
     /// The configs and layers of its images, and the attestations' blobs.
     fn blobs(&self) -> impl Iterator<Item = &Descriptor> {
         let images = self.images.iter().map(|r| &r.image);
-        let attestations = self.several.iter().flat_map(|s| &s.attestations);
         images
-            .chain(attestations.map(|(_, m)| m))
             .flat_map(|m| std::iter::once(&m.config).chain(&m.layers))
+            .chain(self.extra_blobs())
     }
 
     /// The attestations' configs and layers.

@@ -339,7 +339,7 @@ impl Sched<'_> {
     fn acquire(&self, i: usize) -> Option<(usize, Permit)> {
         let job = &self.jobs[i];
         let mut hosts = job.hosts();
-        hosts.sort_by_key(|&k| self.running(job.budget(k)).count());
+        hosts.sort_by_cached_key(|&k| self.running(job.budget(k)).count());
         hosts
             .into_iter()
             .find_map(|k| job.budget(k).try_acquire().map(|p| (k, p)))
