@@ -266,8 +266,10 @@ impl Sched<'_> {
             if !matches!(job.phase, Phase::Active) || job.pending.is_empty() {
                 continue;
             }
-            // A registry that ignores Range: one connection for the blob.
-            if !job.ranged && job.active.iter().any(|a| a.is_single()) {
+            // A registry that ignores Range: one connection for the blob,
+            // started once the segments it stopped have ended, so that no
+            // Range request reaches the registry after it.
+            if !job.ranged && !job.active.is_empty() {
                 continue;
             }
             let Some((k, permit)) = s.acquire(i) else {
