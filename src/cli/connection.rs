@@ -1,9 +1,9 @@
 //! How a command reaches a registry, from the flags a pull and a push
 //! share: the thread count (`-t` and its aliases), the retry count
-//! (`--retries`), the chunk size (`--chunk-size`, [`parse_size`]), the read
-//! timeout, TLS (`--ca-cert`, `--insecure`), the proxy, the `-r/--registry`
-//! mirrors (comma lists, repeatable, in order) and `--mirrors-only`, and
-//! the credentials: `-u` with `--password` or
+//! (`--retries`), the chunk size (`--chunk-size`, read by [`parse_size`]),
+//! the read timeout, TLS (`--ca-cert`, `--insecure`), the proxy, the
+//! `-r/--registry` mirrors (comma lists, repeatable, in order) and
+//! `--mirrors-only`, and the credentials: `-u` with `--password` or
 //! `--password-stdin`, else the environment (the docker config is read
 //! later, by the registry client).
 //!
@@ -21,6 +21,7 @@ use crate::registry::auth::Credentials;
 use crate::registry::proxy::ProxyConfig;
 use crate::registry::retry::Policy;
 use crate::registry::{client, transport};
+use crate::ui::size::parse_size;
 
 /// How a command reaches its registry.
 #[derive(Debug)]
@@ -54,7 +55,7 @@ pub fn connection(args: &Args, cwd: &Path, stdin: &mut dyn BufRead) -> Result<Co
         ..Policy::default()
     };
     let chunk = match &args.chunk_size {
-        Some(s) => parse_size(s).map_err(usage)?,
+        Some(s) => chunk_size(s)?,
         None => DEFAULT_CHUNK,
     };
     let read_timeout = args.read_timeout.unwrap_or(30);
@@ -108,29 +109,13 @@ pub fn connection(args: &Args, cwd: &Path, stdin: &mut dyn BufRead) -> Result<Co
     })
 }
 
-/// Parses a size: bytes, or a number with `K`, `M` or `G` (powers of
-/// 1024; `KB`, `KiB` and so on are accepted too), from 64 KiB to 1 GiB.
-pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let mult: u64 = match unit.to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        _ => {
-            return Err(format!(
-                "--chunk-size {s:?} is not a size like 4M, 512K or 1048576"
-            ))
-        }
-    };
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("--chunk-size {s:?} is not a size like 4M, 512K or 1048576"))?;
-    let bytes = n.saturating_mul(mult);
+/// The `--chunk-size` value: a size from 64 KiB to 1 GiB.
+fn chunk_size(s: &str) -> Result<u64> {
+    let bytes = parse_size("--chunk-size", s).map_err(usage)?;
     if !((64 << 10)..=(1 << 30)).contains(&bytes) {
-        return Err(format!("--chunk-size must be from 64K to 1G, got {s:?}"));
+        return Err(usage(format!(
+            "--chunk-size must be from 64K to 1G, got {s:?}"
+        )));
     }
     Ok(bytes)
 }
@@ -196,22 +181,11 @@ mod tests {
     }
 
     #[test]
-    fn sizes() {
-        assert_eq!(parse_size("1M"), Ok(1 << 20));
-        assert_eq!(parse_size("512K"), Ok(512 << 10));
-        assert_eq!(parse_size("4MiB"), Ok(4 << 20));
-        assert_eq!(parse_size("1048576"), Ok(1 << 20));
-        for bad in [
-            "",
-            "M",
-            "1X",
-            "1k1",
-            "1K",
-            "2G",
-            "-1M",
-            "99999999999999999999",
-        ] {
-            assert!(parse_size(bad).is_err(), "{bad:?}");
+    fn chunk_sizes() {
+        assert_eq!(chunk_size("64K").ok(), Some(64 << 10));
+        assert_eq!(chunk_size("1GiB").ok(), Some(1 << 30));
+        for bad in ["1K", "2G", "1X", "99999999999999999999"] {
+            assert_eq!(chunk_size(bad).unwrap_err().exit_code(), 2, "{bad:?}");
         }
     }
 
