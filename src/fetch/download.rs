@@ -2,42 +2,34 @@
 //! count, so that every connection stays busy whether the image has one
 //! large layer or sixty small ones.
 //!
-//! Each thread takes the next task (which one, and how blobs are cut into
-//! `Range` segments, is decided in [`crate::fetch::schedule`]) and runs
-//! it: opening a blob's resumable partial file ([`crate::fetch::partial`]);
-//! fetching a segment, its bytes written at their offsets and journaled
-//! ([`crate::fetch::segment`], where a 206 must carry exactly the
-//! requested `Content-Range` and failed requests are retried by the
-//! [`Policy`], counting only attempts that brought no bytes); or, once
-//! every byte is in, hashing the file, checking it against the descriptor
-//! and moving it into the store. A blob that fails that check is discarded
-//! and fetched afresh, once (one corrupt response must not end a long
-//! pull); a second mismatch is final, and its error names what both
-//! fetches hashed to. Every request takes a permit from its host's budget;
-//! a segment the host refused (429) goes back to wait for it. A 200 to a
-//! `Range` request makes the blob fall back to one connection from byte 0,
-//! once, however many segments notice. A resumed blob the registry
-//! disagrees with (a 416, a wrong `Content-Range`) is discarded and
-//! fetched afresh, once. Through a mirror list a failed segment goes to
-//! another mirror, and a blob that fails its digest is fetched whole from
-//! one mirror, then another (`failover.rs`). The first fatal error, or an
-//! interrupt, stops every thread.
+//! Each thread takes the next task (chosen in [`crate::fetch::schedule`])
+//! and runs it: opening a blob's resumable partial file
+//! ([`crate::fetch::partial`]); fetching a segment
+//! ([`crate::fetch::segment`]), its failed requests retried by the
+//! [`Policy`]; or, once every byte is in, hashing the file, checking it
+//! against the descriptor and moving it into the store. A blob that fails
+//! that check is discarded and fetched afresh, once (one corrupt response
+//! must not end a long pull); a second mismatch is final, and its error
+//! names what both fetches hashed to. A 200 to a `Range` request makes the
+//! blob fall back to one connection from byte 0, once, however many
+//! segments notice. A resumed blob the registry disagrees with (a 416, a
+//! wrong `Content-Range`) is discarded and fetched afresh, once. What a
+//! mirror's failure changes is decided in `failover.rs`. The first fatal
+//! error, or an interrupt, stops every thread.
 //!
-//! A descriptor declaring more than [`max_blob_size`] bytes (1 TiB, or
-//! `PULLTAR_MAX_BLOB_SIZE`; `limits.rs`) is refused before anything is
-//! fetched or any file made, so an absurd size can neither fill a disk nor
-//! overflow a sum.
+//! Every blob's declared size is checked ([`check_size`]) before anything
+//! is fetched.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-pub use crate::fetch::limits::{check_size, max_blob_size};
+pub use crate::fetch::blob_origin::Sources;
+pub use crate::fetch::blob_size_limit::{check_size, max_blob_size};
 use crate::fetch::partial::Partial;
 use crate::fetch::schedule::{Job, Phase, Sched, Segment, Task};
 use crate::fetch::segment::{self, Link};
-pub use crate::fetch::sources::Sources;
 use crate::image::manifest::Descriptor;
 use crate::registry::retry::Policy;
 use crate::store::cache::Store;

@@ -6,16 +6,15 @@
 //!
 //! A waiting blob is opened first, and a blob whose bytes are all in is
 //! verified next. Otherwise a blob of at least twice the chunk size is cut
-//! into `Range` segments: each new segment takes a share of the work left
-//! (all of it divided by the thread count, never less than the chunk size),
-//! a blob nobody works on yet coming before more segments of another; and
-//! a thread with nothing left to start takes over the second half of the
-//! largest segment still running. A request needs its host's leave
+//! into `Range` segments, a blob nobody works on yet coming before more
+//! segments of another; a thread with nothing left to start takes over the
+//! end of the running segment that will end last. How large a new segment
+//! is, and how much of a running one is taken over, is computed in
+//! [`segment_size`]. A request needs its host's leave
 //! ([`crate::registry::budget`]): a host that rations (it answered 429)
-//! gets its largest blob first, in fewer, larger segments (sized in
-//! `share.rs`), and no running segment split. Smaller blobs go on one
-//! connection each, and so does a blob whose registry ignores `Range`: one
-//! connection at a time, however many of its segments noticed. Through a
+//! gets its largest blob first, and no running segment split. Smaller
+//! blobs go on one connection each, and so does a blob whose registry
+//! ignores `Range`, once the segments it stopped have ended. Through a
 //! mirror list each segment goes to the usable mirror with the fewest
 //! segments running whose budget has room, so a blob's segments, and
 //! different blobs, come from every mirror at once, and a faster mirror,
@@ -31,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::fetch::partial::Partial;
-use crate::fetch::share::{self, Cut, HostNow, Running};
+use crate::fetch::segment_size::{self, Cut, HostNow, Running};
 use crate::image::manifest::Descriptor;
 use crate::registry::budget::{Budget, Permit};
 use crate::registry::mirrors::Upstream;
@@ -298,7 +297,7 @@ impl Sched<'_> {
             return Some(Task::Fetch(i, job.partial.clone()?, seg, permit));
         }
         // Nothing new to start: take over the end of the running segment
-        // that ends last, on a host that is not rationing (share.rs).
+        // that ends last, on a host that is not rationing (segment_size.rs).
         let rate = |job: &Job, k: usize| job.budget(k).gauge().per_request;
         let mut best: Option<(usize, usize, Running, f64)> = None;
         for (i, job) in s.jobs.iter().enumerate() {
@@ -325,7 +324,7 @@ impl Sched<'_> {
         };
         let job = &mut s.jobs[i];
         let same = job.active[k].host() == host;
-        let give = share::takeover(run, rate(job, host), same, chunk)?;
+        let give = segment_size::takeover(run, rate(job, host), same, chunk)?;
         let (mid, end) = job.active[k].split_off(give)?;
         if !job.used.contains(&host) {
             job.used.push(host);
@@ -360,7 +359,7 @@ impl Sched<'_> {
         })
     }
 
-    /// How job `i`'s next segment, on host `k`, is cut (see `share.rs`),
+    /// How job `i`'s next segment, on host `k`, is cut (see `segment_size.rs`),
     /// from the bytes of the host no segment has yet (each job's share of
     /// its bytes, when it has several hosts) and those still to come on
     /// the host's running segments.
@@ -385,7 +384,7 @@ impl Sched<'_> {
             gauge: host.gauge(),
             rationing: !host.may_split(),
         };
-        share::cut(
+        segment_size::cut(
             &host_now,
             threads,
             chunk,

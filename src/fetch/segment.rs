@@ -20,13 +20,13 @@
 //! other than the blob's (or the range's) size is refused before a byte is
 //! read, a 206 must carry exactly the requested `Content-Range`, and a
 //! body longer than asked for is an error, not truncated silently. A
-//! segment that drips is given up ([`crate::fetch::pace`]).
+//! segment that drips is given up ([`crate::fetch::drip_guard`]).
 
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::error::{excerpt, Error, Result};
-use crate::fetch::pace::Pace;
+use crate::fetch::drip_guard::Pace;
 use crate::fetch::partial::Partial;
 use crate::fetch::schedule::Segment;
 use crate::image::manifest::Descriptor;
