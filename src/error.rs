@@ -1,11 +1,12 @@
-//! The one error type of the crate: every failure a pull can meet, with the
-//! context a person needs to act on it (what was being done, on which
-//! reference, digest, URL or path, and what to try next).
+//! The one error type of the crate: every failure a pull, a push or an
+//! inspect can meet, with the context a person needs to act on it (what
+//! was being done, on which reference, digest, URL or path, and what to
+//! try next), and the exit code of each kind ([`Error::exit_code`], which
+//! `main.rs` exits with).
 //!
-//! This module only describes failures. It does not decide exit codes (that
-//! is `main.rs`, via [`Error::exit_code`]) and it never holds a secret: URLs
-//! are stored already redacted (see [`redact_url`]), and response bodies only
-//! as a short excerpt.
+//! This module only describes failures, and it never holds a secret: URLs
+//! are stored already redacted (see [`redact_url`]), and response bodies
+//! only as a short excerpt.
 
 use std::fmt;
 use std::io;

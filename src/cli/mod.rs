@@ -6,10 +6,12 @@
 //! questions asked instead when pulltar is started with no arguments on a
 //! terminal ([`ask`], double-click use).
 //!
-//! It takes in the arguments, the environment and standard input (for
-//! `--password-stdin`, or the answers to the questions), and gives out a
-//! validated plan to the commands' flows (`pull`, `push`, `inspect`).
-//! Beyond reading those (and asking), it does no I/O of its own.
+//! It takes in the arguments, the environment, standard input (for
+//! `--password-stdin`, the password prompt, or the answers to the
+//! questions) and the `-f` lists, and gives out a validated plan to the
+//! commands' flows (`pull`, `push`, `inspect`), whose results it prints.
+//! The one file it writes is the `--log-file`; reading, writing and
+//! caching blobs and archives is the flows' work.
 
 use std::ffi::OsString;
 

@@ -2,13 +2,11 @@
 //! references and the output path (by [`crate::cli::targets`]); the archive
 //! format and which layers are decompressed; the platforms (`--platform`
 //! or `-a/--arch`, else the host's); the cache directory (or
-//! `--no-cache`); and how the registry is reached (thread count, retries,
-//! segment size, read timeout, credentials, mirror, proxy), by
-//! [`crate::cli::connection`], as a push reads them too.
+//! `--no-cache`); and how the registry is reached
+//! ([`crate::cli::connection`], as a push reads it too).
 //!
 //! It checks only what the user typed (ranges, references, platforms,
-//! paths) and contacts no registry; the docker config is read later, by
-//! the registry client. Every problem is an
+//! paths) and contacts no registry. Every problem is an
 //! [`Error::Usage`](crate::error::Error::Usage) or
 //! [`Error::Reference`](crate::error::Error::Reference), never a panic.
 

@@ -7,11 +7,10 @@
 //! final summary ([`Progress::summary`]) names the image, platform,
 //! digest, size, time, speed, output and cache hits.
 //!
-//! Download threads only update atomics in a per-blob [`Slot`] (in
-//! `counters.rs`) and never allocate per chunk; all drawing happens on the drawing thread or
-//! under the screen lock. While a display is active, log records are
-//! printed through [`write_log`], above the bars, so the two never
-//! interleave. This module decides nothing about the pull.
+//! Download threads only update the [`counters`](crate::ui::counters); all
+//! drawing happens on the drawing thread or under the screen lock. While a
+//! display is active, log records are printed through [`write_log`], above
+//! the bars, so the two never interleave. This module decides nothing about the pull.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -1,8 +1,8 @@
 //! The words of the progress display that are not drawn: the final
 //! summary of a pull (image, platform, digest, size, time, average speed,
-//! output, and the cache line `Cache: 5/6 layers, 72.8 MB saved`), the
-//! retry message (which also marks the blob as retrying on the display),
-//! and sizes as people read them.
+//! output, and the cache line `Cache: 5/6 layers, 72.8 MB saved`) and
+//! the retry message (which also marks the blob as retrying on the
+//! display).
 //!
 //! It prints through [`Progress`], so quiet mode and the terminal display
 //! are respected; it decides nothing about the pull.

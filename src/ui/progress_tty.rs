@@ -6,7 +6,7 @@
 //! about 8 frames a second on a terminal, a plain summary line every 10 s
 //! elsewhere.
 //!
-//! It only reads the counters in [`crate::ui::progress`]; it never blocks a
+//! It only reads the [`counters`](crate::ui::counters); it never blocks a
 //! download thread (the screen lock is taken only by this thread and by
 //! log lines).
 
