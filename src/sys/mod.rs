@@ -48,30 +48,33 @@ pub fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
 
 /// Fills `buf` from `offset` of `file`; an error if the file ends first
 /// (see [`read_at`]).
-pub fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
-    while !buf.is_empty() {
-        match imp::read_at(file, buf, offset) {
-            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-            Ok(n) => {
-                buf = &mut buf[n..];
-                offset += n as u64;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
+pub fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    let len = buf.len();
+    all_at(len, io::ErrorKind::UnexpectedEof, |done| {
+        imp::read_at(file, &mut buf[done..], offset + done as u64)
+    })
 }
 
 /// Writes all of `buf` at `offset` of `file` (see [`read_at`]).
-pub fn write_all_at(file: &File, mut buf: &[u8], mut offset: u64) -> io::Result<()> {
-    while !buf.is_empty() {
-        match imp::write_at(file, buf, offset) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => {
-                buf = &buf[n..];
-                offset += n as u64;
-            }
+pub fn write_all_at(file: &File, buf: &[u8], offset: u64) -> io::Result<()> {
+    all_at(buf.len(), io::ErrorKind::WriteZero, |done| {
+        imp::write_at(file, &buf[done..], offset + done as u64)
+    })
+}
+
+/// Calls `step` with the bytes done so far until `len` are done; a step
+/// that does nothing is an error of kind `short`, an interrupted one is
+/// tried again.
+fn all_at(
+    len: usize,
+    short: io::ErrorKind,
+    mut step: impl FnMut(usize) -> io::Result<usize>,
+) -> io::Result<()> {
+    let mut done = 0;
+    while done < len {
+        match step(done) {
+            Ok(0) => return Err(short.into()),
+            Ok(n) => done += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }

@@ -90,8 +90,6 @@ pub(crate) struct Shared {
     pub(crate) bytes_downloaded: AtomicU64,
     /// Milliseconds after the start when the last byte arrived.
     pub(crate) last_byte_ms: AtomicU64,
-    pub(crate) bytes_cached: AtomicU64,
-    pub(crate) blobs_cached: AtomicU64,
     pub(crate) slots: RwLock<Vec<Arc<Slot>>>,
     /// Through mirror lists: each host's name and the blob bytes it has
     /// brought, for its speed.

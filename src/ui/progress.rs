@@ -75,8 +75,6 @@ impl Progress {
             blobs_done: AtomicU64::new(0),
             bytes_downloaded: AtomicU64::new(0),
             last_byte_ms: AtomicU64::new(0),
-            bytes_cached: AtomicU64::new(0),
-            blobs_cached: AtomicU64::new(0),
             slots: RwLock::new(Vec::new()),
             hosts: RwLock::new(Vec::new()),
             stop: AtomicBool::new(false),
@@ -202,12 +200,7 @@ impl Progress {
 
     /// Reports a blob served from the cache.
     pub fn cached(&self, digest: &Digest, size: u64) {
-        let slot = self.shared.slot_or_new(digest, size);
-        slot.set(State::Cached);
-        slot.bytes.store(size, Ordering::Relaxed);
-        self.shared.blobs_cached.fetch_add(1, Ordering::Relaxed);
-        self.shared.bytes_cached.fetch_add(size, Ordering::Relaxed);
-        self.finished(digest, size, "already in the cache");
+        self.present(digest, size, "already in the cache");
     }
 
     /// Reports a blob downloaded and verified.
@@ -234,13 +227,13 @@ impl Progress {
         self.finished(digest, size, &what);
     }
 
-    /// Reports a blob a push did not send: `how` says why ("already in
-    /// team/app", "mounted from team/a").
+    /// Reports a blob that needs no transfer: `how` says why ("already in
+    /// the cache", or for a push "already in team/app", "mounted from
+    /// team/a").
     pub fn present(&self, digest: &Digest, size: u64, how: &str) {
         let slot = self.shared.slot_or_new(digest, size);
         slot.set(State::Cached);
         slot.bytes.store(size, Ordering::Relaxed);
-        self.shared.blobs_cached.fetch_add(1, Ordering::Relaxed);
         self.finished(digest, size, how);
     }
 
@@ -259,14 +252,6 @@ impl Progress {
     /// Bytes received from the network (or, in a push, sent) so far.
     pub fn bytes_downloaded(&self) -> u64 {
         self.shared.bytes_downloaded.load(Ordering::Relaxed)
-    }
-
-    /// Blobs and bytes served from the cache.
-    pub fn cache_hits(&self) -> (u64, u64) {
-        (
-            self.shared.blobs_cached.load(Ordering::Relaxed),
-            self.shared.bytes_cached.load(Ordering::Relaxed),
-        )
     }
 
     /// Time since the pull started.
@@ -319,7 +304,11 @@ mod tests {
         p.add_bytes(10);
         p.cached(&Digest::of(b"x"), 5);
         assert_eq!(p.bytes_downloaded(), 10);
-        assert_eq!(p.cache_hits(), (1, 5));
+        let s = p.shared.slot(&Digest::of(b"x")).unwrap();
+        assert_eq!(
+            (s.state(), s.bytes.load(Ordering::Relaxed)),
+            (State::Cached, 5)
+        );
     }
 
     #[test]

@@ -188,7 +188,7 @@ pub(crate) fn frame(sh: &Shared, screen: &mut Screen) -> String {
     if slots.is_empty() {
         return String::new();
     }
-    let now = sh.started.elapsed().as_millis() as u64;
+    let now = sh.ms();
     screen
         .samples
         .push_back((now, sh.bytes_downloaded.load(Ordering::Relaxed)));
@@ -214,33 +214,28 @@ pub(crate) fn frame(sh: &Shared, screen: &mut Screen) -> String {
         shown.sort_unstable();
         hidden = slots.len() - shown.len();
     }
-    let mut out = String::new();
-    let mut lines = 0;
-    for i in shown {
-        out.push_str(&blob_line(&slots[i], now, width, sh.pushing));
-        out.push_str("\x1b[K\n");
-        lines += 1;
-    }
+    let mut lines: Vec<String> = shown
+        .into_iter()
+        .map(|i| blob_line(&slots[i], now, width, sh.pushing))
+        .collect();
     if hidden > 0 {
-        out.push_str(cut(&format!("... and {hidden} more blobs"), width));
-        out.push_str("\x1b[K\n");
-        lines += 1;
+        lines.push(format!("... and {hidden} more blobs"));
     }
-    if let Some(line) = hosts_line(sh, screen, now) {
-        out.push_str(cut(&line, width));
+    lines.extend(hosts_line(sh, screen, now));
+    lines.push(total_line(sh, &slots, screen, now));
+    screen.lines = lines.len();
+    let mut out = String::new();
+    for line in &lines {
+        out.push_str(cut(line, width));
         out.push_str("\x1b[K\n");
-        lines += 1;
     }
-    out.push_str(cut(&total_line(sh, &slots, screen, now), width));
-    out.push_str("\x1b[K\n\x1b[J");
-    screen.lines = lines + 1;
-    out
+    out + "\x1b[J"
 }
 
 /// The plain periodic summary line.
 fn plain_line(sh: &Shared, screen: &mut Screen) -> String {
     let slots = sh.slots.read().unwrap_or_else(|p| p.into_inner()).clone();
-    let now = sh.started.elapsed().as_millis() as u64;
+    let now = sh.ms();
     screen
         .samples
         .push_back((now, sh.bytes_downloaded.load(Ordering::Relaxed)));
