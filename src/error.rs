@@ -326,8 +326,7 @@ pub fn redact_url(url: &str) -> String {
 }
 
 /// The first `max` characters of a response body, on one line, for error
-/// messages. Control characters are replaced so a hostile body cannot
-/// rewrite the terminal.
+/// messages (control characters become spaces).
 pub fn excerpt(body: &[u8], max: usize) -> String {
     let text = String::from_utf8_lossy(body);
     let mut out: String = text

@@ -5,12 +5,14 @@
 
 use std::process::ExitCode;
 
+use pulltar::ui::escape::printable;
+
 fn main() -> ExitCode {
     let args = std::env::args_os().skip(1).collect();
     let code = match pulltar::cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("pulltar: error: {e}");
+            eprintln!("pulltar: error: {}", printable(&e.to_string()));
             ExitCode::from(e.exit_code())
         }
     };

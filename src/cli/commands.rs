@@ -24,6 +24,7 @@ use crate::cli::push_cmd;
 use crate::error::{Error, Result};
 use crate::store::cache::Store;
 use crate::store::cache_admin;
+use crate::ui::escape::printable;
 use crate::{inspect, pull, push};
 
 const INSPECT_HELP: &str = "\
@@ -208,7 +209,7 @@ pub fn run(command: Command) -> Result<()> {
             let plan = prepare(&args)?;
             let text = inspect::run(&plan, opts)
                 .map_err(|e| after_failure(e, &plan.references, &plan.registry))?;
-            print!("{text}");
+            print!("{}", printable(&text));
         }
     }
     Ok(())

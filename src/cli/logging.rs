@@ -8,8 +8,9 @@
 //! `--log-file FILE`, pulltar's debug records also go to FILE (appended,
 //! one line each with a UTC timestamp), whatever the terminal shows.
 //!
-//! It only configures the logger once, at start-up; what is logged, and
-//! the redaction of URLs in it, is decided where the records are made.
+//! It only configures the logger once, at start-up, and escapes each
+//! record's text ([`printable`]); what is logged, and the redaction of URLs
+//! in it, is decided where the records are made.
 
 use std::fs::File;
 use std::io::Write;
@@ -20,6 +21,7 @@ use log::{LevelFilter, Log, Metadata, Record};
 
 use crate::cli::args::Args;
 use crate::error::{Error, Result};
+use crate::ui::escape::printable;
 
 /// Sends the terminal's records through the progress display.
 struct ProgressPipe;
@@ -61,7 +63,7 @@ impl Log for Tee {
                     utc_now(),
                     record.level(),
                     record.target(),
-                    record.args()
+                    printable(&record.args().to_string())
                 );
                 let mut f = file.lock().unwrap_or_else(|p| p.into_inner());
                 let _ = f.write_all(line.as_bytes());
@@ -89,10 +91,10 @@ pub(crate) fn init_logging(args: &Args) -> Result<()> {
                 "[{} {level} {}] {}",
                 buf.timestamp_millis(),
                 record.target(),
-                record.args()
+                printable(&record.args().to_string())
             )
         } else {
-            writeln!(buf, "{level}: {}", record.args())
+            writeln!(buf, "{level}: {}", printable(&record.args().to_string()))
         }
     });
     let level = if args.debug {

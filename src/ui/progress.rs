@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use crate::image::digest::Digest;
 use crate::image::manifest::Descriptor;
 use crate::ui::counters::{human_bytes, Mode, Screen, Shared, Slot, State, ACTIVE};
+use crate::ui::escape::printable;
 use crate::ui::progress_tty as tty;
 
 /// Writes a formatted log record to stderr: above the bars when a display
@@ -113,7 +114,7 @@ impl Progress {
     /// Prints one line, unless quiet.
     pub fn say(&self, line: &str) {
         if self.shared.mode != Mode::Quiet {
-            let mut text = line.as_bytes().to_vec();
+            let mut text = printable(line).into_bytes();
             text.push(b'\n');
             tty::print(&self.shared, &text);
         }

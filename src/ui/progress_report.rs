@@ -13,6 +13,7 @@ use std::time::Duration;
 use crate::image::digest::Digest;
 use crate::image::manifest::Descriptor;
 use crate::ui::counters::{human_bytes, State, ACTIVE};
+use crate::ui::escape::printable;
 use crate::ui::progress::Progress;
 
 /// What the final summary line reports.
@@ -116,7 +117,8 @@ pub fn retrying(what: &str, why: &str, wait: Duration) {
     if let (Some(shared), Some(short)) = (active, what.strip_prefix("blob ")) {
         let slots = shared.slots.read().unwrap_or_else(|p| p.into_inner());
         if let Some(s) = slots.iter().find(|s| s.digest.short() == short) {
-            *s.reason.lock().unwrap_or_else(|p| p.into_inner()) = format!("{why}, in {after}");
+            *s.reason.lock().unwrap_or_else(|p| p.into_inner()) =
+                format!("{}, in {after}", printable(why));
             s.set(State::Retrying);
         }
     }

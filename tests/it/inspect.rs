@@ -1,11 +1,12 @@
 //! `pulltar inspect`: for an index (the platforms, and the chosen one's
 //! layers) and for a single manifest, as text and as `--json`;
 //! `--list-platforms`; a missing platform; and no blob but the config is
-//! ever requested (counted at the registry's access log).
+//! ever requested (counted at the registry's access log); a config's
+//! control characters are printed escaped.
 
-use crate::images::{push_index, push_simple, Flavor, ARM64};
+use crate::images::{build_image, push_image, push_index, push_simple, Flavor, Platform, ARM64};
 use crate::registry::Registry;
-use crate::util::{pulltar_in, TempDir};
+use crate::util::{pulltar_in, Rng, TempDir};
 use serde_json::Value;
 
 fn inspect(args: &[&str]) -> crate::util::Output {
@@ -113,4 +114,48 @@ fn inspect_a_single_manifest() {
     let res = inspect(&[&format!("{}/team/app:nope", reg.host())]);
     assert_eq!(res.code, 1, "{res}");
     assert!(res.stderr.contains("has these tags: v2"), "{res}");
+}
+
+/// Whether `text` holds a character a terminal would act on or show
+/// reversed: C0 but the line feed, DEL, C1, a bidi override.
+fn raw_controls(text: &str) -> Vec<char> {
+    text.chars()
+        .filter(|&c| (c.is_control() && c != '\n') || ('\u{202a}'..='\u{202e}').contains(&c))
+        .collect()
+}
+
+#[test]
+fn a_configs_control_characters_are_printed_escaped() {
+    let reg = Registry::start();
+    let hostile = Platform {
+        os: "linux",
+        arch: "amd\u{1b}]0;pwned\u{7}\u{1b}[2J64",
+        variant: Some("v\u{9b}1\u{202e}8"),
+    };
+    let img = build_image(&mut Rng::new(), Flavor::Oci, hostile.clone(), 1, 4096);
+    push_image(&reg, "team/odd", Some("v1"), &img);
+    let reference = format!("{}/team/odd:v1", reg.host());
+
+    let res = inspect(&[&reference]);
+    assert_eq!(res.code, 0, "{res}");
+    assert!(raw_controls(&res.stdout).is_empty(), "{:?}", res.stdout);
+    assert!(raw_controls(&res.stderr).is_empty(), "{:?}", res.stderr);
+    assert!(
+        res.stdout
+            .contains("Platform:    linux/amd\\u001b]0;pwned\\u0007\\u001b[2j64/v\\u009b1\\u202e8"),
+        "{res}"
+    );
+
+    // As JSON the escapes are JSON's own: the document still reads back
+    // to the config's text (lowercased, as platforms are).
+    let res = inspect(&["--json", &reference]);
+    assert_eq!(res.code, 0, "{res}");
+    assert!(raw_controls(&res.stdout).is_empty(), "{:?}", res.stdout);
+    let v: Value = serde_json::from_str(&res.stdout).expect("--json prints JSON");
+    assert_eq!(
+        v["image"]["configPlatform"],
+        format!("linux/{}/{}", hostile.arch, hostile.variant.unwrap())
+            .to_lowercase()
+            .as_str()
+    );
 }
