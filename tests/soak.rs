@@ -9,21 +9,11 @@
 //! is the machine's). One line a round, then one summary line: rounds,
 //! failures per invariant, seconds. Exit 1 if any invariant failed.
 
+// The integration tests' servers and helpers (the soak uses the registry,
+// the images, the fault proxy and `util`; the rest compiles unused).
 #[allow(dead_code, unused_imports)]
-#[path = "it/util.rs"]
-mod util;
-
-#[allow(dead_code, unused_imports)]
-#[path = "it/registry.rs"]
-mod registry;
-
-#[allow(dead_code, unused_imports)]
-#[path = "it/images.rs"]
-mod images;
-
-#[allow(dead_code, unused_imports)]
-#[path = "it/faultproxy.rs"]
-mod faultproxy;
+#[path = "it/support/mod.rs"]
+mod support;
 
 // Its unit tests run in the `it` binary (there they are linted too).
 #[allow(dead_code, unused_imports)]
@@ -32,6 +22,7 @@ mod soak;
 
 use soak::{check, round, stopping, world};
 use std::time::Instant;
+use support::util;
 
 extern "C" fn on_signal(_: i32) {
     soak::stop();

@@ -6,8 +6,8 @@
 //! (nothing at `-o`, no temporary file beside it, no temporary store);
 //! every file of a cache's blob store hashes to its name.
 
-use crate::images::Image;
-use crate::util::{hex_of, sha256_hex};
+use crate::support::images::Image;
+use crate::support::util::{hex_of, sha256_hex};
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
@@ -78,7 +78,7 @@ pub fn archive(tar: &Path, img: &Image, tag: &str) -> Result<(), String> {
     let [manifest] = listed.as_slice() else {
         return Err(format!("index.json lists {listed:?}"));
     };
-    if img.media_type == crate::images::OCI_MANIFEST && *manifest != img.manifest_digest {
+    if img.media_type == crate::support::images::OCI_MANIFEST && *manifest != img.manifest_digest {
         return Err(format!(
             "index.json lists {manifest}, not the registry's manifest"
         ));
@@ -223,10 +223,10 @@ pub fn cache_store(cache: &Path, seen: &mut Verified) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::images::push_simple;
-    use crate::images::Flavor;
-    use crate::registry::Registry;
-    use crate::util::{pulltar_in, Rng, TempDir};
+    use crate::support::images::push_simple;
+    use crate::support::images::Flavor;
+    use crate::support::registry::Registry;
+    use crate::support::util::{pulltar_in, Rng, TempDir};
 
     /// Inverts the byte at `at` bytes into member `name` of `tar`.
     fn corrupt_member(tar: &Path, name: &str, at: u64) {

@@ -18,7 +18,7 @@
 use super::check::{self, Verified};
 use super::plan::{pick, Draw, Kind, Knobs, Signal};
 use super::world::{Built, Pulled, World};
-use crate::util::{Rng, PULLTAR};
+use crate::support::util::{Rng, PULLTAR};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -145,7 +145,7 @@ pub fn run(world: &World, seed: u64, k: u64, verified: &mut Verified) -> Outcome
             failures.push(("benign", why()));
         }
     }
-    let tmp_left = crate::util::list_dir(&world.tmp());
+    let tmp_left = crate::support::util::list_dir(&world.tmp());
     let any_hung = ended.iter().any(|e| e.hung);
     if !killed && !any_hung && !tmp_left.is_empty() {
         failures.push(("leftover", format!("in TMPDIR: {tmp_left:?}")));
@@ -178,7 +178,7 @@ pub fn run(world: &World, seed: u64, k: u64, verified: &mut Verified) -> Outcome
             failures.push(("leftover", format!("the rerun left {left:?}")));
         }
     }
-    let tmp_left = crate::util::list_dir(&world.tmp());
+    let tmp_left = crate::support::util::list_dir(&world.tmp());
     if !tmp_left.is_empty() && again.iter().all(|e| !e.hung) {
         failures.push((
             "leftover",
