@@ -5,11 +5,11 @@
 //! itself. Every archive is loaded by skopeo, podman, dockerd and
 //! containerd.
 
-use crate::net::tls::{Pki, TlsRegistry};
 use crate::support::images::{push_index, push_simple, Flavor, ARM64};
 use crate::support::loaders::check_archive;
 use crate::support::registry::Registry;
 use crate::support::targets::{loads_everywhere, qemu, EmptyRoot};
+use crate::support::tls_front::{Pki, TlsRegistry};
 use crate::support::util::{list_dir, run, TempDir};
 use std::time::Duration;
 

@@ -8,7 +8,6 @@
 //! run resumes). Every archive is loaded by the Linux loaders (skopeo,
 //! podman, dockerd, containerd).
 
-use crate::net::tls::{Pki, TlsRegistry};
 use crate::support::auth_registries::TokenRegistry;
 use crate::support::background::{blob_total, wait_for_bytes, Background};
 use crate::support::fault_case::Case;
@@ -16,6 +15,7 @@ use crate::support::images::{push_index, Flavor, AMD64};
 use crate::support::loaders::check_archive;
 use crate::support::registry::Registry;
 use crate::support::targets::loads_everywhere;
+use crate::support::tls_front::{Pki, TlsRegistry};
 use crate::support::token_server::{PASSWORD, USER};
 use crate::support::util::{hex_of, list_dir, TempDir};
 use crate::support::wine::{win_path, Wine};

@@ -7,4 +7,4 @@ mod proxy;
 mod proxy_env;
 mod redirect;
 mod slowlink;
-pub mod tls;
+mod tls;

@@ -5,11 +5,11 @@
 //! are never used for a loopback registry. A dead proxy fails fast and
 //! never falls back to a direct connection.
 
-use crate::net::tls::{Pki, TlsRegistry};
 use crate::support::images::{push_simple, Flavor, Image};
 use crate::support::loaders::{check_archive, verify_everywhere};
 use crate::support::proxy_servers::{dead_port, TinyProxy};
 use crate::support::registry::Registry;
+use crate::support::tls_front::{Pki, TlsRegistry};
 use crate::support::user_env::assert_no_secrets;
 use crate::support::util::{pulltar_env, Output, TempDir};
 use std::path::PathBuf;

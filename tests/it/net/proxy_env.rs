@@ -6,11 +6,11 @@
 //! so a pull succeeds only through the proxy, and a name excluded by
 //! NO_PROXY fails (direct: no such host).
 
-use crate::net::tls::{Pki, TlsRegistry};
 use crate::support::images::{push_simple, Flavor};
 use crate::support::loaders::check_archive;
 use crate::support::proxy_servers::{dead_port, ConnectProxy};
 use crate::support::registry::Registry;
+use crate::support::tls_front::{Pki, TlsRegistry};
 use crate::support::user_env::assert_no_secrets;
 use crate::support::util::{run, Output, TempDir, PULLTAR};
 use std::path::PathBuf;

@@ -9,11 +9,11 @@
 //! no password or token is ever printed.
 
 use super::roundtrip::{path, skopeo_raw};
-use crate::net::tls::{Pki, TlsRegistry};
 use crate::support::auth_registries::TokenRegistry;
 use crate::support::auth_registries::{BasicRegistry, BPASS, BUSER, STALE};
 use crate::support::faultproxy::{Fault, FaultProxy, Rule};
 use crate::support::images_more::push_shared_layer_images;
+use crate::support::tls_front::{Pki, TlsRegistry};
 use crate::support::token_server::{PASSWORD, SERVICE, USER};
 use crate::support::user_env::{assert_no_secrets, Client};
 use crate::support::util::pull_ok;

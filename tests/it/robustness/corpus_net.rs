@@ -223,7 +223,7 @@ fn corpus_http_realm_for_https_registry() {
         Some(tokens.issuer.push_auth()),
     );
     push_simple(&reg, "public/app", "v1", Flavor::Docker);
-    let pki = crate::net::tls::Pki::new(&[]);
+    let pki = crate::support::tls_front::Pki::new(&[]);
     let front = Nginx::tls(&reg, &pki.cert(), &pki.key());
     let ca = pki.ca();
     let image = format!("{}/public/app:v1", front.host());

@@ -1,10 +1,11 @@
 //! What the tests start and use, and no test of pulltar itself: the real
 //! registry and its API calls (`registry`), images built in memory and
 //! pushed to it (`images`, `images_more`), nginx fronts and their configs
-//! (`nginx/`: throttle, redirect, TLS, rationed), the token server
-//! (`token_server`) and the registries that ask for credentials
-//! (`auth_registries`), the scripted fault proxy (`faultproxy/`) and the
-//! fixture behind it (`fault_case`), HTTP CONNECT proxies (`proxy_servers`), a user's environment (`user_env`: HOME,
+//! (`nginx/`: throttle, redirect, TLS, rationed), the TLS front's CA
+//! (`tls_front`), the token server (`token_server`) and the registries
+//! that ask for credentials (`auth_registries`), the scripted fault proxy
+//! (`faultproxy/`) and the fixture behind it (`fault_case`), HTTP CONNECT
+//! proxies (`proxy_servers`), a user's environment (`user_env`: HOME,
 //! docker config, credential helpers), pulltar in the background
 //! (`background`), the loaders that prove an archive (`loaders`,
 //! `oci_check`, `dockerd`, `containerd`), the release binaries and their
@@ -29,6 +30,7 @@ pub mod proxy_servers;
 pub mod registry;
 mod selfcheck;
 pub mod targets;
+pub mod tls_front;
 pub mod token_server;
 pub mod user_env;
 pub mod util;

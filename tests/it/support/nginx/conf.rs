@@ -14,7 +14,7 @@
 //!   expired signature, and otherwise serves the blob file straight from
 //!   the registry's storage (nginx static files: Range → 206).
 //! - tls: `listen 127.0.0.1:P ssl` with a certificate and key made by the
-//!   test (see `net/tls.rs`), everything proxied to the registry.
+//!   test (see `support/tls_front.rs`), everything proxied to the registry.
 //! - rationed: a public mirror's rations per client: `limit_conn`
 //!   (requests in progress) and/or `limit_req` (requests a minute, a burst
 //!   served at once: `nodelay`), both answering 429 without Retry-After,
