@@ -5,53 +5,12 @@
 //! the body paced, cut, stalled or with a byte inverted, updating the
 //! request's `Record` as bytes go out.
 
-use super::{relay_up, Fault, Record, Rule, Shared, MAX_HEAD, MAX_STALL};
+use super::http::{header, is_one_of, parse_head, read_head};
+use super::{relay_up, Fault, Record, Rule, Shared, MAX_STALL};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-
-/// Reads up to the end of an HTTP head; returns (head, bytes read past it).
-pub fn read_head(s: &mut TcpStream) -> Option<(String, Vec<u8>)> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..i]).into_owned();
-            return Some((head, buf[i + 4..].to_vec()));
-        }
-        if buf.len() > MAX_HEAD {
-            return None;
-        }
-        match s.read(&mut chunk) {
-            Ok(0) | Err(_) => return None,
-            // A TLS hello (a client trying https first): hang up at once.
-            Ok(_) if chunk[0] == 0x16 && buf.is_empty() => return None,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
-}
-
-/// (first line, headers) of an HTTP head.
-fn parse_head(head: &str) -> (String, Vec<(String, String)>) {
-    let mut lines = head.split("\r\n");
-    let first = lines.next().unwrap_or_default().to_string();
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect();
-    (first, headers)
-}
-
-fn is_one_of(name: &str, names: &[&str]) -> bool {
-    names.iter().any(|n| name.eq_ignore_ascii_case(n))
-}
-
-pub fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    h.iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
-}
 
 impl Shared {
     pub(super) fn update(&self, idx: usize, f: impl FnOnce(&mut Record)) {
@@ -234,9 +193,22 @@ fn serve(
         Some(Fault::SlowUpload(r)) if total > 0 && sh.fire(rule, idx, "slow-upload") => Some(*r),
         _ => None,
     };
-    up.write_all(&rest)?;
-    sh.update(idx, |r| r.body_in = rest.len() as u64);
-    relay_up(sh, idx, client, &mut up, more, pace, rest.len() as u64)?;
+    let cut = match &fault {
+        Some(Fault::CutUpload(n)) if total > *n && sh.fire(rule, idx, "cut-upload") => *n,
+        _ => total,
+    };
+    let first = rest.len().min(cut as usize);
+    up.write_all(&rest[..first])?;
+    sh.update(idx, |r| r.body_in = first as u64);
+    let more = more.min(cut - first as u64);
+    relay_up(sh, idx, client, &mut up, more, pace, first as u64)?;
+    if cut < total {
+        // Both sockets dropped with the body unread: the client's next
+        // write meets a reset, the registry an unexpected end.
+        let _ = up.shutdown(Shutdown::Both);
+        sh.update(idx, |r| r.client_gone = true);
+        return Ok(());
+    }
     let Some((rhead, body_start)) = read_head(&mut up) else {
         return Err(ErrorKind::UnexpectedEof.into());
     };

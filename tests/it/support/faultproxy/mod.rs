@@ -10,16 +10,17 @@
 //! body longer than the cut point, a bad Content-Range needs a 206), so a
 //! test can count on "n faults happened". Every request is logged as a
 //! `Record`, updated while its body streams, so tests can watch progress
-//! live. The HTTP handling is in `conn.rs` (the relay of a request body
-//! upstream, paced for a slow uplink, is here), the proxy's own tests
+//! live. The HTTP handling is in `conn.rs` and `http.rs` (the relay of a
+//! request body upstream, paced or cut, is here), the proxy's own tests
 //! against the real registry in `selftest.rs`.
 
 mod conn;
+mod http;
 
 mod selftest;
 
 use conn::handle;
-pub use conn::{header, read_head};
+pub use http::{header, read_head};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -56,6 +57,10 @@ pub enum Fault {
     /// Relay the request's body upstream at this many bytes per second (a
     /// slow uplink, for pushes).
     SlowUpload(u64),
+    /// Relay the request head and this many bytes of its body upstream,
+    /// then close both sides without an answer (a reset mid-upload).
+    /// Fires only on a body longer than that.
+    CutUpload(u64),
     /// Relay a 200 or 206 with the body byte at this offset (of this
     /// response's body) inverted: one corrupt response, as from a bad
     /// proxy or CDN edge. Fires only if the body reaches the offset.

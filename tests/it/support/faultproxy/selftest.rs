@@ -1,7 +1,7 @@
 //! Self-tests of the fault proxy (`mod.rs`) against the real
 //! registry, with ureq and raw sockets: plain relaying, Range, Location
-//! rewriting, each scripted fault, one-shot rules, stalls, hang-ups and
-//! pacing. If these pass and a retry/resume test fails, the fault is in
+//! rewriting, each scripted fault, one-shot rules, stalls, hang-ups,
+//! pacing and uploads cut mid-body. If these pass and a retry/resume test fails, the fault is in
 //! pulltar, not in the proxy.
 
 use crate::support::faultproxy::{header, read_head, Fault, FaultProxy, Rule};
@@ -281,6 +281,46 @@ fn proxy_rations_connections_and_requests() {
     assert_eq!(
         refused,
         vec!["stall", "stall", "conn-ration", "req-ration"],
+        "{}",
+        px.dump()
+    );
+}
+
+/// A reset in the middle of an upload: the registry gets the head and the
+/// body's first bytes, the client no answer; a body short of the cut goes
+/// through whole, and the rule is not used up by it.
+#[test]
+fn proxy_cuts_an_upload_in_the_middle_of_its_body() {
+    let reg = Registry::start();
+    let px = FaultProxy::start(reg.port);
+    let cut = Fault::CutUpload(1000);
+    px.add(Rule::new("/blobs/uploads/", cut).method("PATCH").times(1));
+    let open = || {
+        let post = agent().post(px.url("/v2/team/up/blobs/uploads/"));
+        let resp = post.send_empty().expect("POST through the proxy");
+        assert_eq!(resp.status().as_u16(), 202);
+        let at = resp.headers().get("location").expect("a Location");
+        let at = at.to_str().unwrap().to_string();
+        if at.starts_with('/') {
+            px.url(&at)
+        } else {
+            at
+        }
+    };
+    let body = vec![7u8; 64 * 1024];
+    let short = agent().patch(open()).send(&body[..500]);
+    assert_eq!(short.expect("a short PATCH").status().as_u16(), 202);
+    let cut = agent().patch(open()).send(&body[..]);
+    assert!(cut.is_err(), "an answer to a cut upload: {cut:?}");
+    let patches: Vec<_> = px
+        .settled()
+        .iter()
+        .filter(|r| r.method == "PATCH")
+        .map(|r| (r.fault, r.status, r.body_in))
+        .collect();
+    assert_eq!(
+        patches,
+        vec![(None, 202, 500), (Some("cut-upload"), 0, 1000)],
         "{}",
         px.dump()
     );
