@@ -28,6 +28,8 @@ pub struct World {
     pub dir: TempDir,
     /// Layers several rounds reuse, and whether each is gzip.
     pool: Vec<(Layer, bool)>,
+    /// Push rounds draw 429s (else 503s in their place).
+    pub push_429: bool,
 }
 
 /// One pull a round makes: the reference and the image it must yield.
@@ -81,7 +83,13 @@ impl World {
                 }
             })
             .collect();
-        World { reg, px, dir, pool }
+        World {
+            reg,
+            px,
+            dir,
+            pool,
+            push_429: true,
+        }
     }
 
     pub fn cache(&self, i: usize) -> PathBuf {
