@@ -150,7 +150,11 @@ impl Plan {
                 }
                 35..=59 => Hit::Status(429, rng.chance(50).then(|| rng.within(1, 2))),
                 60..=84 if step != Step::Head && step != Step::Post => {
-                    let span = if step == Step::Manifest { 400 } else { 2 << 20 };
+                    let span = if step == Step::Manifest {
+                        400
+                    } else {
+                        512 << 10
+                    };
                     Hit::Reset(if rng.chance(20) { 0 } else { rng.below(span) })
                 }
                 _ => Hit::Hangup,
@@ -166,7 +170,7 @@ impl Plan {
         }
         let signal = rng.chance(25).then(|| {
             let s = pick(&mut rng, &[Signal::Kill, Signal::Kill, Signal::Int]);
-            (s, rng.within(20, 800))
+            (s, rng.within(10, 500))
         });
         let fixed_delay = rng.chance(70);
         let uplink = rng
