@@ -4,10 +4,12 @@
 //! `blobs/sha256/` hashed against its name, the set of blobs, docker's
 //! `manifest.json` and the OCI `index.json`); what a failed pull leaves
 //! (nothing at `-o`, no temporary file beside it, no temporary store);
-//! every file of a cache's blob store hashes to its name.
+//! every file of a cache's blob store hashes to its name; a tag a push
+//! wrote names nothing the registry lacks.
 
-use crate::images::Image;
-use crate::util::{hex_of, sha256_hex};
+use crate::support::images::Image;
+use crate::support::registry::{agent, Registry};
+use crate::support::util::{hex_of, sha256_hex};
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
@@ -78,7 +80,7 @@ pub fn archive(tar: &Path, img: &Image, tag: &str) -> Result<(), String> {
     let [manifest] = listed.as_slice() else {
         return Err(format!("index.json lists {listed:?}"));
     };
-    if img.media_type == crate::images::OCI_MANIFEST && *manifest != img.manifest_digest {
+    if img.media_type == crate::support::images::OCI_MANIFEST && *manifest != img.manifest_digest {
         return Err(format!(
             "index.json lists {manifest}, not the registry's manifest"
         ));
@@ -185,6 +187,68 @@ pub fn leftovers(out: &Path) -> Result<(), String> {
     }
 }
 
+/// The manifest types a tag may name, for `Accept`.
+const MANIFEST_TYPES: &str = "application/vnd.oci.image.index.v1+json, \
+    application/vnd.oci.image.manifest.v1+json, \
+    application/vnd.docker.distribution.manifest.list.v2+json, \
+    application/vnd.docker.distribution.manifest.v2+json";
+
+/// The tag `repo:v1`, asked of `reg` itself: `None` if there is none, or
+/// the digest of the manifest it names once every blob that manifest
+/// references (and every child manifest of an index, with its blobs) is
+/// there too (`HEAD`, 200).
+pub fn tag_whole(reg: &Registry, repo: &str) -> Result<Option<String>, String> {
+    let get = |reference: &str| -> Result<Option<Vec<u8>>, String> {
+        let url = reg.url(&format!("/v2/{repo}/manifests/{reference}"));
+        let resp = agent().get(&url).header("Accept", MANIFEST_TYPES).call();
+        let mut resp = resp.map_err(|e| format!("GET {url}: {e}"))?;
+        match resp.status().as_u16() {
+            404 => Ok(None),
+            200 => resp
+                .body_mut()
+                .read_to_vec()
+                .map(Some)
+                .map_err(|e| e.to_string()),
+            s => Err(format!("GET {url} answered {s}")),
+        }
+    };
+    let Some(top) = get("v1")? else {
+        return Ok(None);
+    };
+    let mut missing = Vec::new();
+    let mut docs = vec![top.clone()];
+    while let Some(doc) = docs.pop() {
+        let doc: Value = serde_json::from_slice(&doc).map_err(|e| format!("a manifest: {e}"))?;
+        for child in doc["manifests"].as_array().into_iter().flatten() {
+            let d = child["digest"].as_str().unwrap_or_default();
+            match get(d)? {
+                Some(bytes) => docs.push(bytes),
+                None => missing.push(format!("manifest {d}")),
+            }
+        }
+        let layers = doc["layers"].as_array().into_iter().flatten();
+        for blob in std::iter::once(&doc["config"]).chain(layers) {
+            let Some(d) = blob["digest"].as_str() else {
+                continue;
+            };
+            let url = reg.url(&format!("/v2/{repo}/blobs/{d}"));
+            let resp = agent().head(&url).call();
+            let status = resp.map_err(|e| format!("HEAD {url}: {e}"))?.status();
+            if status.as_u16() != 200 {
+                missing.push(format!("blob {d} ({status})"));
+            }
+        }
+    }
+    if missing.is_empty() {
+        Ok(Some(format!("sha256:{}", sha256_hex(&top))))
+    } else {
+        Err(format!(
+            "{repo}:v1 names what is missing: {}",
+            missing.join(", ")
+        ))
+    }
+}
+
 /// Files verified already, by path: (inode, size, mtime) when hashed.
 pub type Verified = HashMap<PathBuf, (u64, u64, i64)>;
 
@@ -223,10 +287,9 @@ pub fn cache_store(cache: &Path, seen: &mut Verified) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::images::push_simple;
-    use crate::images::Flavor;
-    use crate::registry::Registry;
-    use crate::util::{pulltar_in, Rng, TempDir};
+    use crate::support::images::push_simple;
+    use crate::support::images::Flavor;
+    use crate::support::util::{pulltar_in, Rng, TempDir};
 
     /// Inverts the byte at `at` bytes into member `name` of `tar`.
     fn corrupt_member(tar: &Path, name: &str, at: u64) {

@@ -7,8 +7,8 @@
 //! some bytes, at most one corrupt response, any number of ignored
 //! Ranges; no signal; rations no stricter than a public mirror's.
 
-use crate::faultproxy::{Fault, Ration, Rule};
-use crate::util::Rng;
+use crate::support::faultproxy::{Fault, Ration, Rule};
+use crate::support::util::Rng;
 use std::fmt::Write as _;
 use std::time::Duration;
 

@@ -14,11 +14,15 @@
 //! - `benign`: a benign plan (see `plan.rs`) never fails;
 //! - `cache`: every file of the cache's blob store hashes to its name;
 //! - `hung`: every pull ends within its bound (then it is killed).
+//!
+//! A round that pushes (drawn apart, see `push.rs`) then pushes the first
+//! pull's archive, once it has passed its checks, and reports it on a
+//! line of its own.
 
 use super::check::{self, Verified};
 use super::plan::{pick, Draw, Kind, Knobs, Signal};
 use super::world::{Built, Pulled, World};
-use crate::util::{Rng, PULLTAR};
+use crate::support::util::{Rng, PULLTAR};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -26,8 +30,20 @@ use std::time::{Duration, Instant};
 /// How long one pull may take before it counts as hung.
 const PULL_BOUND: Duration = Duration::from_secs(180);
 
-/// The invariants, in the order of the summary.
-pub const INVARIANTS: [&str; 6] = ["archive", "leftover", "rerun", "benign", "cache", "hung"];
+/// The invariants, in the order of the summary (the last four are the
+/// push rounds', see `push.rs`).
+pub const INVARIANTS: [&str; 10] = [
+    "archive",
+    "leftover",
+    "rerun",
+    "benign",
+    "cache",
+    "hung",
+    "pushed",
+    "tags",
+    "push-rerun",
+    "push-benign",
+];
 
 /// What a round found: its line, the error line of each failed pull,
 /// and (invariant, detail) for each failure.
@@ -45,9 +61,11 @@ struct Ended {
     stderr: String,
 }
 
-/// Runs round `k` of the soak seeded `seed`.
-pub fn run(world: &World, seed: u64, k: u64, verified: &mut Verified) -> Outcome {
+/// Runs round `k` of the soak seeded `seed`: its pulls, then, if the round
+/// pushes, the push of the first pull's archive (a second outcome).
+pub fn run(world: &World, seed: u64, k: u64, verified: &mut Verified) -> Vec<Outcome> {
     let t0 = Instant::now();
+    let push_plan = super::push_plan::Plan::draw(seed, k, world.push_429);
     let mut rng = Rng::seeded(seed ^ k.wrapping_mul(0xD1B5_4A32_D192_ED03));
     let kind = pick(&mut rng, &[Kind::Big, Kind::Many, Kind::Many, Kind::Index]);
     let mut knobs = Knobs::draw(&mut rng, kind);
@@ -96,11 +114,11 @@ pub fn run(world: &World, seed: u64, k: u64, verified: &mut Verified) -> Outcome
         let _ = std::fs::remove_dir_all(&dir);
         let (errors, failures) = (String::new(), Vec::new());
         line += " => stopped";
-        return Outcome {
+        return vec![Outcome {
             line,
             errors,
             failures,
-        };
+        }];
     }
     let mut failures = Vec::new();
     let killed = matches!(knobs.signal, Some((Signal::Kill, _)));
@@ -145,7 +163,7 @@ pub fn run(world: &World, seed: u64, k: u64, verified: &mut Verified) -> Outcome
             failures.push(("benign", why()));
         }
     }
-    let tmp_left = crate::util::list_dir(&world.tmp());
+    let tmp_left = crate::support::util::list_dir(&world.tmp());
     let any_hung = ended.iter().any(|e| e.hung);
     if !killed && !any_hung && !tmp_left.is_empty() {
         failures.push(("leftover", format!("in TMPDIR: {tmp_left:?}")));
@@ -165,11 +183,13 @@ pub fn run(world: &World, seed: u64, k: u64, verified: &mut Verified) -> Outcome
         }
     }
     let again = pull_all(world, &built, &knobs, cache.as_deref(), &outs, &dir, false);
+    let mut pushable = false;
     for ((e, pull), out) in again.iter().zip(&built.pulls).zip(&outs) {
         let result = match e.code {
             Some(0) => check::archive(out, &pull.img, &pull.name(knobs.mirrors)),
             _ => Err(format!("{}\n{}", code_text(e), tail(&e.stderr, 12))),
         };
+        pushable |= out == &outs[0] && result.is_ok();
         if let Err(d) = result {
             failures.push(("rerun", d));
         }
@@ -178,7 +198,7 @@ pub fn run(world: &World, seed: u64, k: u64, verified: &mut Verified) -> Outcome
             failures.push(("leftover", format!("the rerun left {left:?}")));
         }
     }
-    let tmp_left = crate::util::list_dir(&world.tmp());
+    let tmp_left = crate::support::util::list_dir(&world.tmp());
     if !tmp_left.is_empty() && again.iter().all(|e| !e.hung) {
         failures.push((
             "leftover",
@@ -193,7 +213,20 @@ pub fn run(world: &World, seed: u64, k: u64, verified: &mut Verified) -> Outcome
             failures.push(("cache", d));
         }
     }
-    if failures.is_empty() {
+    let pushed = match push_plan {
+        Some(plan) if pushable && !super::stopping() => {
+            let digest = &built.pulls[0].img.manifest_digest;
+            Some(super::push::run(world, k, &plan, &outs[0], digest, &dir))
+        }
+        Some(_) => Some(Outcome {
+            line: format!("round {k} push: skipped (no archive to push)"),
+            errors: String::new(),
+            failures: Vec::new(),
+        }),
+        None => None,
+    };
+    let push_failed = pushed.as_ref().is_some_and(|p| !p.failures.is_empty());
+    if failures.is_empty() && !push_failed {
         let _ = std::fs::remove_dir_all(&dir);
     } else {
         let dump = world.px.dump_since(from);
@@ -208,11 +241,13 @@ pub fn run(world: &World, seed: u64, k: u64, verified: &mut Verified) -> Outcome
     if !trimmed.is_empty() {
         verified.retain(|p, _| trimmed.iter().all(|c| !p.starts_with(world.cache(*c))));
     }
-    Outcome {
+    let mut outcomes = vec![Outcome {
         line,
         errors,
         failures,
-    }
+    }];
+    outcomes.extend(pushed);
+    outcomes
 }
 
 fn code_text(e: &Ended) -> String {
@@ -236,7 +271,7 @@ fn shorten(line: &str, max: usize) -> String {
 }
 
 /// The last `n` lines of `text`, indented.
-fn tail(text: &str, n: usize) -> String {
+pub fn tail(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     let from = lines.len().saturating_sub(n);
     lines[from..]
@@ -278,21 +313,9 @@ fn pull_all(
     children
         .into_iter()
         .map(|(mut child, log)| {
-            let mut hung = false;
-            let status = loop {
-                if let Ok(Some(st)) = child.try_wait() {
-                    break Some(st);
-                }
-                if started.elapsed() > PULL_BOUND || super::stopping() {
-                    hung = !super::stopping();
-                    // Our own child, by its PID.
-                    let _ = child.kill();
-                    break child.wait().ok();
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            };
+            let (code, hung) = wait_bounded(&mut child, started);
             Ended {
-                code: status.and_then(|s| s.code()),
+                code,
                 hung,
                 stderr: std::fs::read_to_string(&log).unwrap_or_default(),
             }
@@ -300,12 +323,32 @@ fn pull_all(
         .collect()
 }
 
+/// Waits for `child`, started at `started`, within [`PULL_BOUND`] (then
+/// kills it: hung) or until the soak stops: its exit code (`None` after a
+/// signal), and whether it hung.
+pub fn wait_bounded(child: &mut Child, started: Instant) -> (Option<i32>, bool) {
+    let mut hung = false;
+    let status = loop {
+        if let Ok(Some(st)) = child.try_wait() {
+            break Some(st);
+        }
+        if started.elapsed() > PULL_BOUND || super::stopping() {
+            hung = !super::stopping();
+            // Our own child, by its PID.
+            let _ = child.kill();
+            break child.wait().ok();
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    (status.and_then(|s| s.code()), hung)
+}
+
 fn exited(child: &mut Child) -> bool {
     matches!(child.try_wait(), Ok(Some(_)))
 }
 
 /// Sends `sig` to our own child, by its PID.
-fn send(child: &mut Child, sig: Signal) {
+pub fn send(child: &mut Child, sig: Signal) {
     if exited(child) {
         return;
     }

@@ -7,13 +7,13 @@
 //! the disk; the pool stays.
 
 use super::plan::{pick, Draw, Kind, Target, CACHES};
-use crate::faultproxy::FaultProxy;
-use crate::images::{
+use crate::support::faultproxy::FaultProxy;
+use crate::support::images::{
     image_of_layers, push_index_from, random_layer, raw_layer, Flavor, Image, Layer, AMD64, ARM64,
     ARMV7, DOCKER_LAYER, DOCKER_LAYER_TAR, OCI_LAYER,
 };
-use crate::registry::Registry;
-use crate::util::{hex_of, Rng, TempDir};
+use crate::support::registry::Registry;
+use crate::support::util::{hex_of, Rng, TempDir};
 use std::path::PathBuf;
 
 /// The OCI media type of an uncompressed layer.
@@ -28,6 +28,8 @@ pub struct World {
     pub dir: TempDir,
     /// Layers several rounds reuse, and whether each is gzip.
     pool: Vec<(Layer, bool)>,
+    /// Push rounds draw 429s (else 503s in their place).
+    pub push_429: bool,
 }
 
 /// One pull a round makes: the reference and the image it must yield.
@@ -81,7 +83,13 @@ impl World {
                 }
             })
             .collect();
-        World { reg, px, dir, pool }
+        World {
+            reg,
+            px,
+            dir,
+            pool,
+            push_429: true,
+        }
     }
 
     pub fn cache(&self, i: usize) -> PathBuf {
@@ -190,7 +198,7 @@ impl World {
     }
 
     fn push(&self, repo: &str, img: Image, platform: Option<&'static str>) -> Pulled {
-        crate::images::push_image(&self.reg, repo, Some("v1"), &img);
+        crate::support::images::push_image(&self.reg, repo, Some("v1"), &img);
         Pulled {
             reference: format!("{}/{repo}:v1", self.px.host()),
             img,
