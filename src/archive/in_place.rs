@@ -191,7 +191,7 @@ fn copy_at(mut src: impl Read, file: &File, mut offset: u64) -> std::io::Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::archive::index::tests::{desc, entry_of};
+    use crate::archive::entries::tests::{desc, entry_of};
     use crate::archive::writer::{write, Format};
 
     #[test]

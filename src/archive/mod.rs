@@ -1,5 +1,5 @@
 //! Writing the tar: the docker and OCI layouts over one set of blobs
-//! ([`entries`] for what each name holds, [`index`] for the member list,
+//! ([`entries`] for what each name holds, [`layout`] for the member list,
 //! [`documents`] for the JSON documents, [`writer`] for the archive written
 //! from the store, [`in_place`] for one laid out first and filled by the
 //! downloads, [`writeback`] to start its disk writes early), and the layers
@@ -19,8 +19,8 @@ pub mod decompress;
 pub mod documents;
 pub mod entries;
 pub mod in_place;
-pub mod index;
 pub mod layers;
+pub mod layout;
 pub mod reader;
 pub mod tree;
 pub mod writeback;

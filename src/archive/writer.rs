@@ -3,7 +3,7 @@
 //!
 //! Layout (names are chosen by us; docker's loaders follow `manifest.json`,
 //! containerd and skopeo's `oci-archive:` follow `index.json`; the
-//! documents come from [`crate::archive::index`]):
+//! documents come from [`crate::archive::layout`]):
 //! ```text
 //! blobs/sha256/<config hex>    the registry's config bytes, verbatim
 //! blobs/sha256/<layer hex>     each layer as pulled (gzip stays gzip), or
@@ -33,7 +33,8 @@ use crate::image::digest::{Digest, VerifyingReader};
 use crate::image::manifest::Descriptor;
 use crate::store::cache::{unique_suffix, Store};
 
-pub use crate::archive::index::{blob_name, members, Format, Image, ImageEntry, Member};
+pub use crate::archive::entries::{Image, ImageEntry};
+pub use crate::archive::layout::{blob_name, members, Format, Member};
 
 fn header(kind: tar::EntryType, size: u64) -> tar::Header {
     let mut h = tar::Header::new_ustar();
@@ -310,7 +311,7 @@ impl Drop for TempOutput {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::archive::index::tests::{desc, entry_of};
+    use crate::archive::entries::tests::{desc, entry_of};
 
     fn stored(store: &Store, data: &[u8]) -> Descriptor {
         let d = desc(data);
