@@ -1,7 +1,7 @@
 //! The archive's named entries ([`ImageEntry`]), from what a pull
-//! resolved: for each reference its images ([`Image`]: config, layers, OCI
-//! manifest; one, or several of one index) (one, or several of one index) as the archive
-//! holds their layers; its names (docker's RepoTags, the OCI layout's
+//! resolved: for each reference its images ([`Image`]: one, or several of
+//! one index, each with its config, its layers as the archive holds them
+//! and its OCI manifest); its names (docker's RepoTags, the OCI layout's
 //! names); the registry's documents kept as they came (the image
 //! manifests, the index and the indexes nested in it, the attestation
 //! manifests, with the attestations' configs and layers), and the record

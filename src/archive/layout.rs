@@ -8,26 +8,24 @@
 //!
 //! The tar (names are chosen by us; docker's loaders follow
 //! `manifest.json`, containerd and skopeo's `oci-archive:` follow
-//! `index.json`, built in [`crate::archive::documents`]):
+//! `index.json`; the documents are [`crate::archive::documents`]'s):
 //! ```text
 //! blobs/, blobs/sha256/        the directories
-//! blobs/sha256/<config hex>    the registry's config bytes, verbatim
-//! blobs/sha256/<layer hex>     each layer as pulled (gzip stays gzip), or
-//!                              decompressed (named by its diff_id), once
-//! blobs/sha256/<manifest hex>  the image manifests and the index the OCI
-//!                              layout names (OCI layout only), then the
+//! blobs/sha256/<hex>           for each named entry in turn: its images'
+//!                              configs and layers (as pulled, or
+//!                              decompressed and named by their diff_id)
+//!                              and its other blobs; its images' manifests
+//!                              and its index (OCI layout only); the
 //!                              registry's documents kept for a push
 //! oci-layout, index.json       the OCI layout (unless --format docker)
-//! manifest.json                [{"Config", "RepoTags", "Layers"}] per image
-//! repositories                 {name: {tag: <top layer chain id>}} (legacy)
+//! manifest.json, repositories  docker's (unless --format oci)
 //! ```
-//! (`--format oci` leaves out the last two.) Each named entry brings its
-//! blobs and documents in that order, each blob once. Members are regular
-//! files and directories only (no links), ustar headers with plain
-//! relative names, mode 0644/0755, owner 0 and mtime 0, each padded to
-//! 512 bytes, two zero blocks at the end; so the same images always give
-//! the same bytes. Only validated digests' hex becomes part of a name.
-//! This module computes; it reads and writes nothing.
+//! Each blob is in it once. Members are regular files and directories
+//! only (no links), ustar headers with plain relative names, mode
+//! 0644/0755, owner 0 and mtime 0, each padded to 512 bytes, two zero
+//! blocks at the end: the same images always give the same bytes. Only
+//! validated digests' hex becomes part of a name. This module computes;
+//! it reads and writes nothing.
 
 use std::borrow::Cow;
 use std::collections::HashSet;

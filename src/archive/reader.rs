@@ -12,7 +12,7 @@
 //! most [`MAX_LINKS`] deep, never outside the archive. A file that is not
 //! a tar is named for what it is: a compressed archive (to decompress
 //! first), or not an archive at all. This module does not interpret the
-//! members (`contents.rs` does) and writes nothing.
+//! members (`contents.rs` and `tree.rs` do) and writes nothing.
 
 use std::collections::HashMap;
 use std::fs::File;
