@@ -45,7 +45,7 @@ pub const UPSTREAM_ITEM: &str = "PulltarUpstream";
 pub fn oci_index_json(entries: &[ImageEntry]) -> Vec<u8> {
     let mut manifests = Vec::new();
     for entry in entries {
-        let mut desc = entry.layout().0.clone();
+        let mut desc = entry.root().0.clone();
         if let Some(up) = &entry.upstream {
             let a = &mut desc.annotations;
             a.insert(UPSTREAM_DIGEST.into(), up.digest.to_string());

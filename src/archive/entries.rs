@@ -60,9 +60,9 @@ pub struct ImageEntry {
 }
 
 impl ImageEntry {
-    /// The descriptor `index.json` names for this entry: the index, or
-    /// the one image's manifest.
-    pub fn layout(&self) -> &(Descriptor, Vec<u8>) {
+    /// The document `index.json` names for this entry, and its bytes:
+    /// the index, or the one image's manifest.
+    pub fn root(&self) -> &(Descriptor, Vec<u8>) {
         match &self.index {
             Some(index) => index,
             None => &self.images[0].manifest,
@@ -105,8 +105,8 @@ pub fn entries<'a>(
     let mut out: Vec<ImageEntry> = Vec::new();
     for part in parts {
         let entry = entry(&part, expanded);
-        let key = &entry.layout().0.digest;
-        let Some(same) = out.iter_mut().find(|e| &e.layout().0.digest == key) else {
+        let key = &entry.root().0.digest;
+        let Some(same) = out.iter_mut().find(|e| &e.root().0.digest == key) else {
             out.push(entry);
             continue;
         };
@@ -165,7 +165,7 @@ fn entry(part: &Part, expanded: &[Descriptor]) -> ImageEntry {
                 media_type: several.index.media_type.clone(),
                 index: None,
             };
-            (Some(upstream), Some(layout_index(several, &images)))
+            (Some(upstream), Some(oci_index(several, &images)))
         }
         None => {
             let (_, r) = &part.images[0];
@@ -204,7 +204,7 @@ fn entry(part: &Part, expanded: &[Descriptor]) -> ImageEntry {
 /// when it is an OCI index (nested ones too), every manifest of it is
 /// taken and each image's manifest is kept as it is; else an OCI index
 /// written anew over the images' manifests.
-fn layout_index(several: &Several, images: &[Image]) -> (Descriptor, Vec<u8>) {
+fn oci_index(several: &Several, images: &[Image]) -> (Descriptor, Vec<u8>) {
     let verbatim = several.complete
         && several.index.media_type == OCI_INDEX
         && several.nested.iter().all(|n| n.media_type == OCI_INDEX)

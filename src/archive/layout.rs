@@ -36,11 +36,11 @@ use crate::image::digest::Digest;
 use crate::image::manifest::Descriptor;
 use crate::store::cache::Store;
 
-/// Which layouts the archive holds.
+/// Which formats the archive holds, over one set of blobs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Format {
-    /// docker's `manifest.json` and `repositories` and the OCI layout
-    /// (`oci-layout`, `index.json`, manifests), over one set of blobs.
+    /// docker's `manifest.json` and `repositories` and the OCI image
+    /// layout (`oci-layout`, `index.json`, manifests).
     #[default]
     Both,
     /// `manifest.json` and `repositories` only.
@@ -133,10 +133,10 @@ impl<'a> Layout<'a> {
                     named.push((blob_name(&desc.digest), Source::Blob { desc, trusted }));
                 }
             }
-            let layout = entry.images.iter().map(|i| &i.manifest).chain(&entry.index);
-            let layout = layout.filter(|_| format.oci()).map(|(d, b)| (&d.digest, b));
+            let oci = entry.images.iter().map(|i| &i.manifest).chain(&entry.index);
+            let oci = oci.filter(|_| format.oci()).map(|(d, b)| (&d.digest, b));
             let kept = entry.documents.iter().map(|d| (&d.digest, &d.bytes));
-            for (digest, bytes) in layout.chain(kept) {
+            for (digest, bytes) in oci.chain(kept) {
                 if seen.insert(digest) {
                     named.push((blob_name(digest), Source::Bytes(Cow::Borrowed(bytes))));
                 }
