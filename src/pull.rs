@@ -16,10 +16,12 @@
 
 use std::path::PathBuf;
 
+use crate::archive::entries::ImageEntry;
 use crate::archive::entries::{self, Part};
 use crate::archive::in_place::InPlace;
 use crate::archive::layers::{self, Expansion};
-use crate::archive::writer::{self, Contents, Format, ImageEntry};
+use crate::archive::layout::{Format, Layout};
+use crate::archive::writer;
 use crate::error::{Error, Result};
 use crate::fetch::download::{check_size, max_blob_size, Downloader, Sources};
 use crate::image::digest::Digest;
@@ -291,13 +293,8 @@ fn run_inner(plan: &Plan) -> Result<Outcome> {
             .map(|d| d.digest.clone())
             .filter(|d| !incoming.contains(d))
             .collect();
-        let contents = Contents {
-            images: &entries,
-            format: plan.format,
-            store: &store,
-            trusted: &trusted,
-        };
-        let archive = InPlace::create(&plan.output, contents, &incoming)?;
+        let layout = Layout::new(&entries, plan.format, &store, &trusted);
+        let archive = InPlace::create(&plan.output, &layout, &incoming)?;
         downloader(Some(&archive)).fetch_all(&to_fetch)?;
         archive.finish(&plan.output)?
     } else {
@@ -313,16 +310,11 @@ fn run_inner(plan: &Plan) -> Result<Outcome> {
             .flat_map(ImageEntry::blobs)
             .map(|d| d.digest.clone())
             .collect();
-        let contents = Contents {
-            images: &entries,
-            format: plan.format,
-            store: &store,
-            trusted: &trusted,
-        };
+        let layout = Layout::new(&entries, plan.format, &store, &trusted);
         if to_stdout {
-            writer::write_stdout(contents)?
+            writer::write_stdout(&layout)?
         } else {
-            writer::write(&plan.output, contents)?
+            writer::write(&plan.output, &layout)?
         }
     };
     progress.archive_written();

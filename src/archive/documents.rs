@@ -20,7 +20,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::archive::index::{blob_name, ImageEntry};
+use crate::archive::entries::ImageEntry;
+use crate::archive::layout::blob_name;
 use crate::image::digest::Digest;
 use crate::image::manifest::Descriptor;
 #[cfg(test)]
@@ -44,7 +45,7 @@ pub const UPSTREAM_ITEM: &str = "PulltarUpstream";
 pub fn oci_index_json(entries: &[ImageEntry]) -> Vec<u8> {
     let mut manifests = Vec::new();
     for entry in entries {
-        let mut desc = entry.layout().0.clone();
+        let mut desc = entry.root().0.clone();
         if let Some(up) = &entry.upstream {
             let a = &mut desc.annotations;
             a.insert(UPSTREAM_DIGEST.into(), up.digest.to_string());
@@ -186,7 +187,7 @@ pub fn chain_id(diff_ids: &[Digest]) -> Option<Digest> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::archive::index::tests::{desc, entry_of};
+    use crate::archive::entries::tests::{desc, entry_of};
 
     fn entry() -> ImageEntry {
         let l1 = desc(b"layer one");

@@ -1,6 +1,7 @@
-//! The archive's named entries, from what a pull resolved: for each
-//! reference its images (one, or several of one index) as the archive
-//! holds their layers; its names (docker's RepoTags, the OCI layout's
+//! The archive's named entries ([`ImageEntry`]), from what a pull
+//! resolved: for each reference its images ([`Image`]: one, or several of
+//! one index, each with its config, its layers as the archive holds them
+//! and its OCI manifest); its names (docker's RepoTags, the OCI layout's
 //! names); the registry's documents kept as they came (the image
 //! manifests, the index and the indexes nested in it, the attestation
 //! manifests, with the attestations' configs and layers), and the record
@@ -14,11 +15,74 @@
 //! References naming the same thing become one entry with all their
 //! names. This module builds values; it reads and writes nothing.
 
-use crate::archive::index::{Image, ImageEntry};
 use crate::archive::layers::{descriptor, LayerWork};
+use crate::image::digest::Digest;
 use crate::image::manifest::{Descriptor, Resolved, OCI_INDEX};
 use crate::image::reference::Reference;
 use crate::image::upstream::{Document, Several, Upstream};
+
+/// One image of the archive.
+#[derive(Clone, Debug)]
+pub struct Image {
+    /// The config blob.
+    pub config: Descriptor,
+    /// The layer blobs as the archive holds them, base first.
+    pub layers: Vec<Descriptor>,
+    /// The config's `rootfs.diff_ids`, one per layer.
+    pub diff_ids: Vec<Digest>,
+    /// The image manifest for the OCI layout (its platform set), and its
+    /// bytes.
+    pub manifest: (Descriptor, Vec<u8>),
+}
+
+/// One named entry of the archive: the images its names stand for.
+#[derive(Clone, Debug)]
+pub struct ImageEntry {
+    /// The images, at least one; docker's `manifest.json` lists the
+    /// first.
+    pub images: Vec<Image>,
+    /// With several images: the index the OCI layout names for them, and
+    /// its bytes.
+    pub index: Option<(Descriptor, Vec<u8>)>,
+    /// `name:tag` entries (may be empty).
+    pub repo_tags: Vec<String>,
+    /// Names for the OCI index: (full name, as `io.containerd.image.name`;
+    /// the tag, as `org.opencontainers.image.ref.name`, if there is one).
+    pub oci_names: Vec<(String, Option<String>)>,
+    /// The registry's document the names stand for, if it is kept.
+    pub upstream: Option<Upstream>,
+    /// Documents kept as the registry sent them (its manifests and
+    /// indexes, attestation manifests), in every format.
+    pub documents: Vec<Document>,
+    /// Other blobs from the store, in every format (the configs and
+    /// layers of attestations).
+    pub blobs: Vec<Descriptor>,
+}
+
+impl ImageEntry {
+    /// The document `index.json` names for this entry, and its bytes:
+    /// the index, or the one image's manifest.
+    pub fn root(&self) -> &(Descriptor, Vec<u8>) {
+        match &self.index {
+            Some(index) => index,
+            None => &self.images[0].manifest,
+        }
+    }
+
+    /// Every blob of the entry from the store: its images' configs and
+    /// layers, and its other blobs.
+    pub fn blobs(&self) -> impl Iterator<Item = &Descriptor> {
+        let images = self.images.iter();
+        images
+            .flat_map(|i| std::iter::once(&i.config).chain(&i.layers))
+            .chain(&self.blobs)
+    }
+
+    /// The image docker's `manifest.json` lists.
+    pub fn docker_image(&self) -> &Image {
+        &self.images[0]
+    }
+}
 
 /// What one reference of a pull brings to the archive.
 pub struct Part<'a> {
@@ -41,8 +105,8 @@ pub fn entries<'a>(
     let mut out: Vec<ImageEntry> = Vec::new();
     for part in parts {
         let entry = entry(&part, expanded);
-        let key = &entry.layout().0.digest;
-        let Some(same) = out.iter_mut().find(|e| &e.layout().0.digest == key) else {
+        let key = &entry.root().0.digest;
+        let Some(same) = out.iter_mut().find(|e| &e.root().0.digest == key) else {
             out.push(entry);
             continue;
         };
@@ -101,7 +165,7 @@ fn entry(part: &Part, expanded: &[Descriptor]) -> ImageEntry {
                 media_type: several.index.media_type.clone(),
                 index: None,
             };
-            (Some(upstream), Some(layout_index(several, &images)))
+            (Some(upstream), Some(oci_index(several, &images)))
         }
         None => {
             let (_, r) = &part.images[0];
@@ -140,7 +204,7 @@ fn entry(part: &Part, expanded: &[Descriptor]) -> ImageEntry {
 /// when it is an OCI index (nested ones too), every manifest of it is
 /// taken and each image's manifest is kept as it is; else an OCI index
 /// written anew over the images' manifests.
-fn layout_index(several: &Several, images: &[Image]) -> (Descriptor, Vec<u8>) {
+fn oci_index(several: &Several, images: &[Image]) -> (Descriptor, Vec<u8>) {
     let verbatim = several.complete
         && several.index.media_type == OCI_INDEX
         && several.nested.iter().all(|n| n.media_type == OCI_INDEX)
@@ -161,4 +225,50 @@ fn layout_index(several: &Several, images: &[Image]) -> (Descriptor, Vec<u8>) {
     // Serialising descriptors (strings and numbers) cannot fail.
     let bytes = serde_json::to_vec(&doc).unwrap_or_default();
     (descriptor(OCI_INDEX, &bytes), bytes)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A descriptor of `data` (also used by the other modules' tests).
+    pub(crate) fn desc(data: &[u8]) -> Descriptor {
+        Descriptor {
+            media_type: "x".into(),
+            digest: Digest::of(data),
+            size: data.len() as u64,
+            platform: None,
+            annotations: Default::default(),
+        }
+    }
+
+    /// An image entry over `config` and `layers` (also used by the other
+    /// modules' tests).
+    pub(crate) fn entry_of(config: Descriptor, layers: Vec<Descriptor>) -> ImageEntry {
+        let bytes = crate::archive::documents::oci_manifest_json(&config, &layers);
+        let image = Image {
+            diff_ids: layers
+                .iter()
+                .map(|l| Digest::of(l.digest.hex().as_bytes()))
+                .collect(),
+            config,
+            layers,
+            manifest: (
+                Descriptor {
+                    media_type: crate::image::manifest::OCI_MANIFEST.into(),
+                    ..desc(&bytes)
+                },
+                bytes,
+            ),
+        };
+        ImageEntry {
+            images: vec![image],
+            index: None,
+            repo_tags: vec!["127.0.0.1:5000/team/app:v2".into()],
+            oci_names: vec![("127.0.0.1:5000/team/app:v2".into(), Some("v2".into()))],
+            upstream: None,
+            documents: Vec::new(),
+            blobs: Vec::new(),
+        }
+    }
 }

@@ -1,19 +1,20 @@
-//! Writing the archive in place, for a pull into a file: every entry's
-//! offset is known before any layer arrives (sizes come from the
-//! descriptors), so the file is laid out at once — headers, documents and
-//! the blobs already in the store written, layer regions left for the
-//! downloads — and each layer is downloaded straight into its region
-//! (and, with a cache, into the store beside it, from the same buffer),
-//! verified as it arrives, and never copied afterwards.
+//! Writing the archive in place, for a pull into a file: every member's
+//! offset is known before any layer arrives (the layout's sizes come from
+//! the descriptors), so the file is laid out at once (headers, documents
+//! and the blobs already in the store written, each at its offset, by the
+//! same [`crate::archive::writer::write_member`] the streaming writer
+//! uses; layer regions left for the downloads), and each layer is
+//! downloaded straight into its region (and, with a cache, into the store
+//! beside it, from the same buffer), verified as it arrives, and never
+//! copied afterwards. The bytes are those the streaming writer gives for
+//! the same layout.
 //!
-//! The bytes are the same as [`crate::archive::writer::write`] gives for the same
-//! contents (same members, same headers, same order). Until
-//! [`InPlace::finish`] syncs and renames it, the file has a temporary name
-//! in the cache's `tmp/` (when that is on the output's file system, so
-//! that a pull killed outright leaves nothing beside the output; the next
-//! pull removes it), else beside the output; dropped before that, it is
-//! removed. This module does not
-//! download; the downloader writes the regions (see
+//! Until [`InPlace::finish`] syncs and renames it, the file has a
+//! temporary name in the cache's `tmp/` (when that is on the output's
+//! file system, so that a pull killed outright leaves nothing beside the
+//! output; the next pull removes it), else beside the output; dropped
+//! before that, it is removed. This module does not download; the
+//! downloader writes the regions (see
 //! [`crate::fetch::partial::Partial::in_region`]).
 
 use std::collections::HashMap;
@@ -22,11 +23,10 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::archive::writer::{
-    damaged, member_header, members, padding, Contents, Member, TempOutput,
-};
+use crate::archive::layout::{Layout, Source};
+use crate::archive::writer::{copy_blob, write_member, Out, TempOutput};
 use crate::error::{Error, Result};
-use crate::image::digest::{Digest, Verifier};
+use crate::image::digest::Digest;
 use crate::image::manifest::Descriptor;
 use crate::store::cache::Store;
 
@@ -41,13 +41,11 @@ pub struct InPlace {
 }
 
 impl InPlace {
-    /// Lays out the archive of `contents` beside `out`: everything but the
+    /// Lays out the archive of `layout` beside `out`: everything but the
     /// blobs of `incoming`, whose regions wait for the downloads. Every
-    /// other blob must be in the store: copied in the kernel with a size
-    /// check when `contents` trusts it (as the streaming writer does), else
-    /// hashed as it is copied.
-    pub fn create(out: &Path, contents: Contents, incoming: &[Digest]) -> Result<InPlace> {
-        let store = contents.store;
+    /// other blob must be in the store.
+    pub fn create(out: &Path, layout: &Layout, incoming: &[Digest]) -> Result<InPlace> {
+        let store = layout.store;
         let temp = if store.is_temporary() {
             TempOutput::new(out)
         } else {
@@ -79,50 +77,28 @@ impl InPlace {
             let _ = std::fs::remove_file(&creating);
             return Err(e);
         }
-        let members = members(contents.images, contents.format);
-        let mut at = 0u64;
-        let mut placed = Vec::with_capacity(members.len());
-        for m in &members {
-            placed.push(at);
-            at += 512 + m.size() + padding(m.size()) as u64;
-        }
-        let size = at + 1024;
         // Zero-filled (and sparse): the padding and the end blocks.
-        file.set_len(size).map_err(werr)?;
+        file.set_len(layout.size).map_err(werr)?;
         let mut regions = HashMap::new();
-        for (m, &offset) in members.iter().zip(&placed) {
-            let h = member_header(m).map_err(werr)?;
-            crate::sys::write_all_at(&file, h.as_bytes(), offset).map_err(werr)?;
-            match m {
-                Member::Dir(_) => {}
-                Member::Doc(..) | Member::Kept(..) => {
-                    let bytes = m.bytes().unwrap_or_default();
-                    crate::sys::write_all_at(&file, bytes, offset + 512).map_err(werr)?
+        let mut at = At {
+            file: &file,
+            path: &temp.path,
+        };
+        for m in &layout.members {
+            match &m.source {
+                Source::Blob { desc, .. } if incoming.contains(&desc.digest) => {
+                    at.put(m.header.as_bytes(), m.offset).map_err(werr)?;
+                    regions.insert(desc.digest.clone(), m.offset + 512);
                 }
-                Member::Blob(b) if incoming.contains(&b.digest) => {
-                    regions.insert(b.digest.clone(), offset + 512);
-                }
-                Member::Blob(b) if contents.trusted.contains(&b.digest) => {
-                    copy_trusted(contents.store, b, &temp.path, offset + 512)?;
-                }
-                Member::Blob(b) => {
-                    let src = contents.store.open_blob(&b.digest)?;
-                    let verifier = copy_at(src.take(b.size), &file, offset + 512).map_err(werr)?;
-                    verifier
-                        .check(&b.digest, b.size)
-                        .map_err(|detail| Error::Verify {
-                            digest: b.digest.to_string(),
-                            detail,
-                        })?;
-                }
+                _ => write_member(&mut at, m, store, &temp.path)?,
             }
         }
         Ok(InPlace {
-            temp,
             writeback: crate::archive::writeback::Writeback::start(&file),
             file: Arc::new(file),
             regions,
-            size,
+            size: layout.size,
+            temp,
         })
     }
 
@@ -137,10 +113,15 @@ impl InPlace {
     /// Fills `desc`'s region from the store, which holds it verified (it
     /// arrived there from another pull while this one was starting).
     pub fn fill(&self, store: &Store, desc: &Descriptor) -> Result<()> {
-        match self.regions.get(&desc.digest) {
-            Some(&at) => copy_trusted(store, desc, &self.temp.path, at),
-            None => Ok(()),
-        }
+        let Some(&offset) = self.regions.get(&desc.digest) else {
+            return Ok(());
+        };
+        let path = &self.temp.path;
+        let mut at = At {
+            file: &self.file,
+            path,
+        };
+        copy_blob(&mut at, desc, true, store, offset, path)
     }
 
     /// Syncs the archive (every region must have been downloaded and
@@ -155,103 +136,61 @@ impl InPlace {
     }
 }
 
-/// Copies the stored blob `desc` into the archive at `offset`, in the
-/// kernel (`copy_file_range`, through a descriptor of its own so that the
-/// file position is this copy's alone), checking its size.
-fn copy_trusted(store: &Store, desc: &Descriptor, archive: &Path, offset: u64) -> Result<()> {
-    let src = store.open_blob(&desc.digest)?;
-    let werr = |e| Error::io("write the archive", archive, e);
-    let mut dst = OpenOptions::new().write(true).open(archive).map_err(werr)?;
-    dst.seek(SeekFrom::Start(offset)).map_err(werr)?;
-    let copied = std::io::copy(&mut src.take(desc.size), &mut dst).map_err(werr)?;
-    if copied != desc.size {
-        let detail = format!("{copied} bytes instead of {}", desc.size);
-        return Err(damaged(store, desc, &detail));
-    }
-    Ok(())
+/// The archive file, written at offsets: bytes with a positioned write, a
+/// copy through a descriptor of its own (so that the file position is
+/// that copy's alone; from a file, in the kernel).
+struct At<'a> {
+    file: &'a File,
+    path: &'a Path,
 }
 
-/// Copies `src` into `file` from `offset`, hashing it.
-fn copy_at(mut src: impl Read, file: &File, mut offset: u64) -> std::io::Result<Verifier> {
-    let mut verifier = Verifier::new();
-    let mut buf = vec![0u8; 256 << 10];
-    loop {
-        let n = match src.read(&mut buf) {
-            Ok(0) => return Ok(verifier),
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        crate::sys::write_all_at(file, &buf[..n], offset)?;
-        verifier.update(&buf[..n]);
-        offset += n as u64;
+impl Out for At<'_> {
+    fn put(&mut self, bytes: &[u8], at: u64) -> std::io::Result<()> {
+        crate::sys::write_all_at(self.file, bytes, at)
+    }
+
+    fn copy_from<R: Read>(&mut self, mut src: R, at: u64) -> std::io::Result<u64> {
+        let mut dst = OpenOptions::new().write(true).open(self.path)?;
+        dst.seek(SeekFrom::Start(at))?;
+        std::io::copy(&mut src, &mut dst)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::archive::index::tests::{desc, entry_of};
-    use crate::archive::writer::{write, Format};
+    use crate::archive::layout::tests::stored;
+    use crate::archive::layout::Format;
 
     #[test]
-    fn same_bytes_as_the_streaming_writer() {
+    fn dropped_unfinished_leaves_nothing() {
         let store = Store::temporary().unwrap();
         let dir = Store::temporary().unwrap();
-        let data: Vec<Vec<u8>> = vec![b"{}".to_vec(), vec![7u8; 1000], vec![9u8; 512]];
-        let d: Vec<_> = data.iter().map(|x| desc(x)).collect();
-        for (x, dd) in data.iter().zip(&d) {
-            std::fs::write(store.blob_path(&dd.digest), x).unwrap();
-        }
-        let images = [entry_of(
-            d[0].clone(),
-            vec![d[1].clone(), d[2].clone(), d[1].clone()],
-        )];
-        let config = [d[0].digest.clone()];
-        for (format, trusted) in [
-            (Format::Both, &[][..]),
-            (Format::Docker, &[][..]),
-            (Format::Oci, &[][..]),
-            (Format::Both, &config[..]),
-        ] {
-            let contents = Contents {
-                images: &images,
-                format,
-                store: &store,
-                trusted,
-            };
-            let streamed = dir.root().join("streamed.tar");
-            write(&streamed, contents).unwrap();
-            let placed = dir
-                .root()
-                .join(format!("placed-{format:?}-{}.tar", trusted.len()));
-            let incoming = [d[1].digest.clone(), d[2].digest.clone()];
-            let inplace = InPlace::create(&placed, contents, &incoming).unwrap();
-            assert!(!placed.exists(), "nothing at the output before finish");
-            for (x, dd) in data.iter().zip(&d).skip(1) {
-                let (file, at, _) = inplace.region(&dd.digest).unwrap();
-                crate::sys::write_all_at(&file, x, at).unwrap();
-            }
-            assert!(inplace.region(&d[0].digest).is_none());
-            inplace.finish(&placed).unwrap();
-            assert_eq!(
-                std::fs::read(&streamed).unwrap(),
-                std::fs::read(&placed).unwrap()
-            );
-        }
-        // Dropped unfinished: no file left beside the output.
-        let contents = Contents {
-            images: &images,
-            format: Format::Both,
-            store: &store,
-            trusted: &[],
-        };
-        drop(InPlace::create(&dir.root().join("x.tar"), contents, &[]).unwrap());
+        let (_, images) = stored(&store);
+        let layout = Layout::new(&images, Format::Both, &store, &[]);
+        drop(InPlace::create(&dir.root().join("x.tar"), &layout, &[]).unwrap());
         let names: Vec<_> = std::fs::read_dir(dir.root())
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .filter(|n| n.contains("x.tar"))
             .collect();
         assert!(names.is_empty(), "{names:?}");
+    }
+
+    /// As the streaming writer does, the in-place one removes a stored
+    /// blob that fails its hash, so that the next pull fetches it again.
+    #[test]
+    fn a_damaged_blob_is_removed_from_the_store() {
+        let store = Store::temporary().unwrap();
+        let dir = Store::temporary().unwrap();
+        let (d, images) = stored(&store);
+        std::fs::write(store.blob_path(&d[2].digest), vec![8u8; 512]).unwrap();
+        let layout = Layout::new(&images, Format::Both, &store, &[]);
+        let out = dir.root().join("bad.tar");
+        let err = InPlace::create(&out, &layout, &[]).err().unwrap();
+        assert!(err.to_string().contains("it was removed"), "{err}");
+        assert!(!store.blob_path(&d[2].digest).exists());
+        assert!(store.blob_path(&d[1].digest).exists());
+        assert!(!out.exists());
     }
 }

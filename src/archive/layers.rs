@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use crate::archive::decompress;
-use crate::archive::index::Image;
+use crate::archive::entries::Image;
 use crate::error::{Error, Result};
 use crate::image::digest::Digest;
 use crate::image::layer_types::{self, Compression, LayerType};

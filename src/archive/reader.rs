@@ -12,7 +12,7 @@
 //! most [`MAX_LINKS`] deep, never outside the archive. A file that is not
 //! a tar is named for what it is: a compressed archive (to decompress
 //! first), or not an archive at all. This module does not interpret the
-//! members (`contents.rs` does) and writes nothing.
+//! members (`contents.rs` and `tree.rs` do) and writes nothing.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -34,8 +34,9 @@ pub struct Region {
     pub size: u64,
 }
 
+/// What a name in the tar leads to.
 #[derive(Clone, Debug)]
-enum Member {
+enum Target {
     File(Region),
     /// A symbolic or hard link, to this (normalised) name.
     Link(String),
@@ -45,7 +46,7 @@ enum Member {
 #[derive(Debug)]
 pub struct Archive {
     path: PathBuf,
-    members: HashMap<String, Member>,
+    members: HashMap<String, Target>,
 }
 
 impl Archive {
@@ -87,11 +88,11 @@ impl Archive {
                     _ => "",
                 };
                 match normalise(dir, &target) {
-                    Some(t) => Member::Link(t),
+                    Some(t) => Target::Link(t),
                     None => continue,
                 }
             } else if kind.is_file() || kind == tar::EntryType::Continuous {
-                Member::File(Region {
+                Target::File(Region {
                     offset: entry.raw_file_position(),
                     size: entry.size(),
                 })
@@ -123,8 +124,8 @@ impl Archive {
         let mut name = name.to_string();
         for _ in 0..=MAX_LINKS {
             match self.members.get(&name)? {
-                Member::File(r) => return Some(*r),
-                Member::Link(target) => name = target.clone(),
+                Target::File(r) => return Some(*r),
+                Target::Link(target) => name = target.clone(),
             }
         }
         None
@@ -132,7 +133,7 @@ impl Archive {
 
     /// Where the blob `digest` lies (`blobs/sha256/<hex>`).
     pub fn blob(&self, digest: &Digest) -> Option<Region> {
-        self.region(&crate::archive::index::blob_name(digest))
+        self.region(&crate::archive::layout::blob_name(digest))
     }
 
     /// Whether the archive has the file `name`.

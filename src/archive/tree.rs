@@ -108,7 +108,7 @@ pub enum Tree {
 /// Reads the document `digest` (`blobs/sha256/<hex>`) of `media_type`
 /// (empty: read from the document): `None` when the archive lacks it.
 pub fn read_doc(archive: &Archive, digest: &Digest, media_type: &str) -> Result<Option<Document>> {
-    let name = crate::archive::index::blob_name(digest);
+    let name = crate::archive::layout::blob_name(digest);
     let Some(bytes) = archive.read(&name, MAX_MANIFEST_BYTES)? else {
         return Ok(None);
     };
@@ -163,7 +163,7 @@ fn tree_at(archive: &Archive, doc: Document, depth: usize) -> Result<Tree> {
                     continue;
                 };
                 if child.bytes.len() as u64 != d.size {
-                    let name = crate::archive::index::blob_name(&d.digest);
+                    let name = crate::archive::layout::blob_name(&d.digest);
                     return Err(damaged(archive, &name, "its size differs from the index's"));
                 }
                 if let Tree::Whole(node) = tree_at(archive, child, depth + 1)? {
@@ -193,7 +193,7 @@ fn locate(archive: &Archive, d: &Descriptor) -> Result<Option<Blob>> {
         return Ok(None);
     };
     if region.size != d.size {
-        let name = crate::archive::index::blob_name(&d.digest);
+        let name = crate::archive::layout::blob_name(&d.digest);
         return Err(damaged(
             archive,
             &name,

@@ -1,225 +1,157 @@
-//! Writing the archive that `docker load`, `podman load`, skopeo and
-//! containerd read, from verified blobs in the store.
+//! Writing the archive from verified blobs in the store, as
+//! [`crate::archive::layout`] lays it out: streamed to a file or to
+//! standard output ([`write`], [`write_stdout`]), each member after the
+//! other; and, for both writers, one member ([`write_member`]) into
+//! anything that takes bytes at an offset ([`Out`]).
 //!
-//! Layout (names are chosen by us; docker's loaders follow `manifest.json`,
-//! containerd and skopeo's `oci-archive:` follow `index.json`; the
-//! documents come from [`crate::archive::index`]):
-//! ```text
-//! blobs/sha256/<config hex>    the registry's config bytes, verbatim
-//! blobs/sha256/<layer hex>     each layer as pulled (gzip stays gzip), or
-//!                              decompressed (named by its diff_id), once
-//! blobs/sha256/<manifest hex>  the image manifest (OCI layout only)
-//! oci-layout, index.json       the OCI layout (unless --format docker)
-//! manifest.json                [{"Config", "RepoTags", "Layers"}] per image
-//! repositories                 {name: {tag: <top layer chain id>}} (legacy)
-//! ```
-//! (`--format oci` leaves out the last two.) Entries are regular files and
-//! directories only (no links), with plain relative names, mode 0644/0755,
-//! owner 0 and mtime 0, in a fixed order, so the same images always give
-//! the same bytes. A blob the caller trusts (verified by this run, or held
-//! in the store and checked by size) is copied in the kernel
-//! (`copy_file_range`) with a size check; any other is hashed again as it
-//! is copied, so one damaged in the store fails the write. The archive
-//! goes to a temporary name beside the output and is renamed over it only
-//! when complete and synced. This module does not download and does not
-//! decompress.
+//! A blob the layout trusts is copied in the kernel (`copy_file_range`,
+//! when both ends are files) with a size check; any other is hashed again
+//! as it is copied. One found damaged fails the write and is removed from
+//! the store, so that the next pull fetches it again. A file archive goes
+//! to a temporary name ([`TempOutput`]) and is renamed over the output
+//! only when complete and synced. This module does not download and does
+//! not decompress.
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
+use crate::archive::layout::{padding, Layout, Source, TarMember};
 use crate::error::{Error, Result};
-use crate::image::digest::{Digest, VerifyingReader};
+use crate::image::digest::VerifyingReader;
 use crate::image::manifest::Descriptor;
 use crate::store::cache::{unique_suffix, Store};
 
-pub use crate::archive::index::{blob_name, members, Format, Image, ImageEntry, Member};
-
-fn header(kind: tar::EntryType, size: u64) -> tar::Header {
-    let mut h = tar::Header::new_ustar();
-    h.set_entry_type(kind);
-    h.set_size(size);
-    h.set_mode(if kind == tar::EntryType::Directory {
-        0o755
-    } else {
-        0o644
-    });
-    h.set_mtime(0);
-    h.set_uid(0);
-    h.set_gid(0);
-    h
-}
-
-/// What goes into an archive.
-#[derive(Clone, Copy)]
-pub struct Contents<'a> {
-    /// The images, in order.
-    pub images: &'a [ImageEntry],
-    /// The layouts to write.
-    pub format: Format,
-    /// Where the blobs are.
-    pub store: &'a Store,
-    /// Blobs copied with only a size check (verified by this run, or cache
-    /// hits checked by size); every other blob is hashed again.
-    pub trusted: &'a [Digest],
-}
-
-/// Writes the archive at `out`, atomically. Returns its size.
-pub fn write(out: &Path, contents: Contents) -> Result<u64> {
+/// Writes the archive laid out in `layout` at `out`, atomically. Returns
+/// its size.
+pub fn write(out: &Path, layout: &Layout) -> Result<u64> {
     let temp = TempOutput::new(out);
     let file =
         File::create(&temp.path).map_err(|e| Error::io("create the output file", &temp.path, e))?;
     let werr = |e| Error::io("write the archive", &temp.path, e);
     let writeback = crate::archive::writeback::Writeback::start(&file);
-    let buffered = write_to(
-        BufWriter::with_capacity(1 << 20, file),
-        contents,
-        &temp.path,
-    )?;
+    let buffered = write_to(BufWriter::with_capacity(1 << 20, file), layout, &temp.path)?;
     drop(writeback);
     let file = buffered.into_inner().map_err(|e| werr(e.into_error()))?;
     file.sync_all().map_err(werr)?;
-    let size = file.metadata().map_err(werr)?.len();
     drop(file);
     temp.commit(out)?;
-    Ok(size)
+    Ok(layout.size)
 }
 
 /// Streams the archive to standard output (`-o -`), for a pipe into
 /// `docker load`. A failure part way leaves the reader a cut-off archive,
 /// which every loader rejects; all blobs are in the store, verified,
 /// before the first byte is written. Returns the bytes written.
-pub fn write_stdout(contents: Contents) -> Result<u64> {
+pub fn write_stdout(layout: &Layout) -> Result<u64> {
     let name = Path::new("standard output");
-    let counted = Counting {
-        inner: std::io::stdout().lock(),
-        bytes: 0,
-    };
-    let out = write_to(BufWriter::with_capacity(1 << 20, counted), contents, name)?;
-    let counted = out
-        .into_inner()
-        .map_err(|e| Error::io("write the archive", name, e.into_error()))?;
-    Ok(counted.bytes)
+    let out = BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+    write_to(out, layout, name)?;
+    Ok(layout.size)
 }
 
-/// Writes the whole archive into `w` and flushes it; `name` names the
-/// destination in errors.
-fn write_to<W: Write>(w: W, contents: Contents, name: &Path) -> Result<W> {
-    let mut tar = tar::Builder::new(w);
+/// Writes the whole archive into `w`, member after member, and flushes
+/// it; `name` names the destination in errors.
+fn write_to<W: Write>(w: W, layout: &Layout, name: &Path) -> Result<W> {
     let werr = |e| Error::io("write the archive", name, e);
-    for member in members(contents.images, contents.format) {
+    let mut out = Stream { w, at: 0 };
+    for m in &layout.members {
         if crate::ui::interrupt::interrupted() {
             return Err(Error::Interrupted { resumable: true });
         }
-        match member {
-            Member::Blob(blob) if contents.trusted.contains(&blob.digest) => {
-                append_trusted_blob(&mut tar, blob, contents.store, name)?
-            }
-            Member::Blob(blob) => append_blob(&mut tar, blob, contents.store, name)?,
-            Member::Dir(_) | Member::Doc(..) | Member::Kept(..) => {
-                let h = member_header(&member).map_err(werr)?;
-                tar.get_mut().write_all(h.as_bytes()).map_err(werr)?;
-                if let Some(bytes) = member.bytes() {
-                    tar.get_mut().write_all(bytes).map_err(werr)?;
-                    tar.get_mut()
-                        .write_all(&[0u8; 512][..padding(bytes.len() as u64)])
-                        .map_err(werr)?;
-                }
-            }
-        }
+        write_member(&mut out, m, layout.store, name)?;
+        let size = m.source.size();
+        out.put(&[0u8; 512][..padding(size)], m.offset + 512 + size)
+            .map_err(werr)?;
     }
-    let mut w = tar.into_inner().map_err(werr)?;
-    w.flush().map_err(werr)?;
-    Ok(w)
+    out.put(&[0u8; 1024], layout.size - 1024).map_err(werr)?;
+    out.w.flush().map_err(werr)?;
+    Ok(out.w)
 }
 
-/// The complete tar header of `member`.
-pub(crate) fn member_header(member: &Member) -> std::io::Result<tar::Header> {
-    let kind = match member {
-        Member::Dir(_) => tar::EntryType::Directory,
-        _ => tar::EntryType::Regular,
-    };
-    let mut h = header(kind, member.size());
-    h.set_path(member.name())?;
-    h.set_cksum();
-    Ok(h)
+/// Where a member's bytes go: `at` is their offset in the archive.
+pub(crate) trait Out {
+    /// Writes `bytes` at `at`.
+    fn put(&mut self, bytes: &[u8], at: u64) -> std::io::Result<()>;
+    /// Copies all of `src` to `at`; returns how many bytes that was.
+    fn copy_from<R: Read>(&mut self, src: R, at: u64) -> std::io::Result<u64>;
 }
 
-/// The zero bytes after `size` bytes of data, up to a 512-byte block.
-pub(crate) fn padding(size: u64) -> usize {
-    ((512 - size % 512) % 512) as usize
+/// A stream that takes the members in order.
+struct Stream<W> {
+    w: W,
+    /// How far it has been written.
+    at: u64,
 }
 
-/// A writer that counts what passes through it.
-struct Counting<W> {
-    inner: W,
-    bytes: u64,
-}
+impl<W: Write> Out for Stream<W> {
+    fn put(&mut self, bytes: &[u8], at: u64) -> std::io::Result<()> {
+        debug_assert_eq!(at, self.at, "the layout's offsets run in order");
+        self.w.write_all(bytes)?;
+        self.at += bytes.len() as u64;
+        Ok(())
+    }
 
-impl<W: Write> Write for Counting<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.bytes += n as u64;
+    fn copy_from<R: Read>(&mut self, mut src: R, at: u64) -> std::io::Result<u64> {
+        debug_assert_eq!(at, self.at, "the layout's offsets run in order");
+        // std's io::copy flushes a BufWriter and then copies file to file
+        // in the kernel; into other writers it copies through a buffer.
+        let n = std::io::copy(&mut src, &mut self.w)?;
+        self.at += n;
         Ok(n)
     }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
 }
 
-fn append_blob<W: Write>(
-    tar: &mut tar::Builder<W>,
-    blob: &Descriptor,
+/// Writes `m`'s header and bytes (not its padding) into `out`; `name`
+/// names the archive in errors.
+pub(crate) fn write_member(
+    out: &mut impl Out,
+    m: &TarMember,
     store: &Store,
-    temp: &Path,
+    name: &Path,
 ) -> Result<()> {
-    let file = store.open_blob(&blob.digest)?;
-    let mut reader = VerifyingReader::new(file.take(blob.size));
-    let mut h = header(tar::EntryType::Regular, blob.size);
-    tar.append_data(&mut h, blob_name(&blob.digest), &mut reader)
-        .map_err(|e| Error::io("write the archive", temp, e))?;
-    if let Err(detail) = reader.into_verifier().check(&blob.digest, blob.size) {
-        return Err(damaged(store, blob, &detail));
+    let werr = |e| Error::io("write the archive", name, e);
+    out.put(m.header.as_bytes(), m.offset).map_err(werr)?;
+    match &m.source {
+        Source::Dir => Ok(()),
+        Source::Bytes(bytes) => out.put(bytes, m.offset + 512).map_err(werr),
+        Source::Blob { desc, trusted } => {
+            copy_blob(out, desc, *trusted, store, m.offset + 512, name)
+        }
     }
-    Ok(())
 }
 
-/// Removes a stored blob found bad while writing the archive, and says so.
-pub(crate) fn damaged(store: &Store, blob: &Descriptor, detail: &str) -> Error {
-    store.evict(&blob.digest);
-    Error::Verify {
-        digest: blob.digest.to_string(),
+/// Copies the stored blob `desc` to `at` in `out`: with a size check when
+/// `trusted`, else hashed as it goes. A blob found damaged is removed
+/// from the store.
+pub(crate) fn copy_blob(
+    out: &mut impl Out,
+    desc: &Descriptor,
+    trusted: bool,
+    store: &Store,
+    at: u64,
+    name: &Path,
+) -> Result<()> {
+    let werr = |e| Error::io("write the archive", name, e);
+    let file = store.open_blob(&desc.digest)?.take(desc.size);
+    let damage = if trusted {
+        let copied = out.copy_from(file, at).map_err(werr)?;
+        (copied != desc.size).then(|| format!("{copied} bytes instead of {}", desc.size))
+    } else {
+        let mut reader = VerifyingReader::new(file);
+        out.copy_from(&mut reader, at).map_err(werr)?;
+        reader.into_verifier().check(&desc.digest, desc.size).err()
+    };
+    let Some(detail) = damage else {
+        return Ok(());
+    };
+    store.evict(&desc.digest);
+    Err(Error::Verify {
+        digest: desc.digest.to_string(),
         detail: format!(
             "the cached copy is damaged ({detail}); it was removed, run the pull again"
         ),
-    }
-}
-
-/// Appends a trusted blob: the header, the bytes straight from the
-/// store's file (`copy_file_range` when the archive is a file), then the
-/// padding.
-fn append_trusted_blob<W: Write>(
-    tar: &mut tar::Builder<W>,
-    blob: &Descriptor,
-    store: &Store,
-    temp: &Path,
-) -> Result<()> {
-    let mut file = store.open_blob(&blob.digest)?;
-    let werr = |e| Error::io("write the archive", temp, e);
-    let h = member_header(&Member::Blob(blob)).map_err(werr)?;
-    let out = tar.get_mut();
-    out.write_all(h.as_bytes()).map_err(werr)?;
-    // std's io::copy flushes a BufWriter and then copies file to file in
-    // the kernel; into other writers it copies through a buffer.
-    let copied = std::io::copy(&mut (&mut file).take(blob.size), out).map_err(werr)?;
-    if copied != blob.size {
-        let detail = format!("{copied} bytes instead of {}", blob.size);
-        return Err(damaged(store, blob, &detail));
-    }
-    out.write_all(&[0u8; 512][..padding(blob.size)])
-        .map_err(werr)?;
-    Ok(())
+    })
 }
 
 /// The archive's temporary file, removed unless committed: beside the
@@ -310,7 +242,10 @@ impl Drop for TempOutput {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::archive::index::tests::{desc, entry_of};
+    use crate::archive::entries::tests::{desc, entry_of};
+    use crate::archive::entries::{Image, ImageEntry};
+    use crate::archive::layout::{blob_name, Format};
+    use crate::image::digest::Digest;
 
     fn stored(store: &Store, data: &[u8]) -> Descriptor {
         let d = desc(data);
@@ -326,20 +261,6 @@ mod tests {
 
     fn image(entry: &ImageEntry) -> &Image {
         &entry.images[0]
-    }
-
-    fn contents<'a>(
-        images: &'a [ImageEntry],
-        format: Format,
-        store: &'a Store,
-        trusted: &'a [Digest],
-    ) -> Contents<'a> {
-        Contents {
-            images,
-            format,
-            store,
-            trusted,
-        }
     }
 
     fn listing(path: &Path) -> Vec<(String, u64, u64, u32)> {
@@ -367,7 +288,7 @@ mod tests {
         let image = image(&named);
         let out = dir.root().join("a.tar");
         let images = std::slice::from_ref(&named);
-        write(&out, contents(images, Format::Both, &store, &[])).unwrap();
+        write(&out, &Layout::new(images, Format::Both, &store, &[])).unwrap();
         let names: Vec<String> = listing(&out).into_iter().map(|e| e.0).collect();
         let b = |d: &Descriptor| blob_name(&d.digest);
         let mut expected = vec![
@@ -385,19 +306,19 @@ mod tests {
         assert_eq!(names, expected);
         assert!(listing(&out).iter().all(|e| e.2 == 0));
         let docker = dir.root().join("docker.tar");
-        write(&docker, contents(images, Format::Docker, &store, &[])).unwrap();
+        write(&docker, &Layout::new(images, Format::Docker, &store, &[])).unwrap();
         let names: Vec<String> = listing(&docker).into_iter().map(|e| e.0).collect();
         let mut classic = expected.clone();
         classic.retain(|n| !n.contains("oci-layout") && !n.contains("index.json"));
         classic.retain(|n| *n != b(&image.manifest.0));
         assert_eq!(names, classic);
         let oci = dir.root().join("oci.tar");
-        write(&oci, contents(images, Format::Oci, &store, &[])).unwrap();
+        write(&oci, &Layout::new(images, Format::Oci, &store, &[])).unwrap();
         let names: Vec<String> = listing(&oci).into_iter().map(|e| e.0).collect();
         expected.truncate(expected.len() - 2);
         assert_eq!(names, expected);
         let out2 = dir.root().join("b.tar");
-        write(&out2, contents(images, Format::Both, &store, &[])).unwrap();
+        write(&out2, &Layout::new(images, Format::Both, &store, &[])).unwrap();
         assert_eq!(fs::read(&out).unwrap(), fs::read(&out2).unwrap());
         // Blobs verified by the run are copied in the kernel: same bytes.
         let fresh: Vec<Digest> = std::iter::once(&image.config)
@@ -405,7 +326,7 @@ mod tests {
             .map(|d| d.digest.clone())
             .collect();
         let out3 = dir.root().join("c.tar");
-        write(&out3, contents(images, Format::Both, &store, &fresh)).unwrap();
+        write(&out3, &Layout::new(images, Format::Both, &store, &fresh)).unwrap();
         assert_eq!(fs::read(&out).unwrap(), fs::read(&out3).unwrap());
         let leftovers: Vec<_> = fs::read_dir(dir.root())
             .unwrap()
@@ -424,7 +345,7 @@ mod tests {
         fs::write(store.blob_path(&image.layers[1].digest), b"layer tw0").unwrap();
         let out = dir.root().join("bad.tar");
         let images = std::slice::from_ref(&named);
-        let err = write(&out, contents(images, Format::Both, &store, &[])).unwrap_err();
+        let err = write(&out, &Layout::new(images, Format::Both, &store, &[])).unwrap_err();
         assert!(
             err.to_string()
                 .contains(&image.layers[1].digest.to_string()),

@@ -14,7 +14,7 @@ use std::io::{BufRead, IsTerminal};
 use std::path::Path;
 
 use crate::archive::layers::Expansion;
-use crate::archive::writer::Format;
+use crate::archive::layout::Format;
 use crate::cli::args::{usage, Args};
 use crate::cli::connection::{connection, Connection};
 use crate::cli::logging::init_logging;
