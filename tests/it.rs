@@ -202,3 +202,6 @@ mod cross_wine_files;
 
 #[path = "it/cross_wine_console.rs"]
 mod cross_wine_console;
+
+#[path = "it/r21.rs"]
+mod r21;

@@ -179,13 +179,8 @@ impl Downloader<'_> {
                 Task::Fetch(i, partial, seg, permit) => {
                     let desc = sched.lock().unwrap_or_else(|p| p.into_inner()).jobs[i].desc;
                     let upstream = self.sources.of(&desc.digest);
-                    let registry = upstream.registry(seg.host());
-                    // Through a mirror list a failed request goes to the
-                    // next mirror rather than being retried.
-                    let once = self.policy.once();
                     let link = Link {
-                        registry,
-                        policy: if registry.once() { &once } else { &self.policy },
+                        registry: upstream.registry(seg.host()),
                         progress: self.progress,
                         permit: &permit,
                         tally: &upstream.members()[seg.host()].bytes,

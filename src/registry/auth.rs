@@ -3,9 +3,8 @@
 //! tokens until shortly before they expire, and holding credentials so that
 //! they never print.
 //!
-//! The handshake itself is in `handshake.rs` (learn the challenge, fetch
-//! the token) and `client.rs` (the ping, the retry once on a 401); this
-//! module only decides and remembers. Credentials come from the command
+//! The handshake itself (learn the challenge, fetch the token) is in
+//! `handshake.rs`; this module only decides and remembers. Credentials come from the command
 //! line here; the docker config and credential helpers are not read by this
 //! module.
 
@@ -251,7 +250,7 @@ impl TokenCache {
     }
 }
 
-fn percent_encode(s: &str) -> String {
+pub(crate) fn percent_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {

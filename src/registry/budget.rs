@@ -1,9 +1,10 @@
 //! The budget of each host a process talks to: how many connections and
 //! how many request starts the host allows, learned from its 429 answers
-//! ([`crate::registry::ration`] holds the rules), and the permits every
-//! request to the host takes from it: the ping, tokens' registry, manifests
-//! and blobs, from every registry client that reaches the host, and every
-//! segment of the download pool.
+//! ([`crate::registry::ration`] holds the rules), and the permits the
+//! requests to the host take from it: every request of every registry
+//! client that reaches the host, pull or push, through its one request way
+//! (`client/request.rs`), a blob segment holding one across its requests.
+//! Token requests, to the token service, take none.
 //!
 //! A 429 ("too many requests") means "slower, to this host", not a failed
 //! attempt: the budget shrinks (fewer connections, or starts spaced wider)
@@ -19,7 +20,7 @@
 //! decides nothing about what to fetch: the download schedule asks it for
 //! permits, for what the host allows ([`Gauge`], from which
 //! `fetch/share.rs` sizes a new segment) and whether running segments may
-//! be split; the registry client asks it before each small request.
+//! be split; the registry client asks it before each other request.
 
 use std::cell::Cell;
 use std::collections::HashMap;

@@ -11,10 +11,10 @@
 //! services, or at a cloud metadata address). One thread at a time fetches
 //! a token.
 //!
-//! The state lives in an [`Auth`], one per registry client; the ping, and
-//! the retry once on a 401, are in `client.rs`, and requests go out through
-//! the [`Endpoint`] of `transport.rs`. Parsing challenges and token
-//! answers, and the token cache itself, are in [`crate::registry::auth`].
+//! The state lives in an [`Auth`], one per registry client; a 401 renews
+//! it in `client/request.rs`, and token requests go out through the
+//! [`Endpoint`] of `transport.rs`. Parsing challenges and token answers,
+//! and the token cache itself, are in [`crate::registry::auth`].
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -26,9 +26,9 @@ use crate::error::{excerpt, redact_url, Error, Result};
 use crate::registry::auth::{self, Challenge, Credentials, TokenCache};
 use crate::registry::credentials;
 use crate::registry::http_error::{
-    drain, http_error, network_error, read_limited, small_body_deadline, SMALL_BODY,
+    drain, http_error, network_error_of, read_limited, small_body_deadline, SMALL_BODY,
 };
-use crate::registry::transport::Endpoint;
+use crate::registry::transport::{Endpoint, Outgoing, Payload};
 
 /// What the ping said about authentication.
 #[derive(Clone, Debug)]
@@ -210,26 +210,41 @@ impl Auth {
         log::debug!("fetching a token from {}", redact_url(url));
         let what = "fetching a registry token";
         let creds = self.current_credentials();
-        let sent = match &creds {
+        let form;
+        let mut req = Outgoing::new("GET", url, Vec::new());
+        match &creds {
             Some(c) if c.username == credentials::TOKEN_USER => {
-                let realm = challenge.param("realm").unwrap_or(url);
-                let mut form = vec![
+                let mut fields = vec![
                     ("grant_type", "refresh_token"),
                     ("client_id", "pulltar"),
                     ("refresh_token", c.password.as_str()),
                 ];
-                if let Some(service) = challenge.param("service") {
-                    form.push(("service", service));
-                }
-                for scope in auth::scopes(challenge, scopes) {
-                    form.push(("scope", scope));
-                }
-                endpoint.agent.post(realm).send_form(form)
+                fields.extend(challenge.param("service").map(|s| ("service", s)));
+                fields.extend(
+                    auth::scopes(challenge, scopes)
+                        .into_iter()
+                        .map(|s| ("scope", s)),
+                );
+                let encoded: Vec<String> = fields
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", auth::percent_encode(v)))
+                    .collect();
+                form = encoded.join("&");
+                req.method = "POST";
+                req.url = challenge.param("realm").unwrap_or(url);
+                req.headers = vec![(
+                    "Content-Type",
+                    "application/x-www-form-urlencoded".to_string(),
+                )];
+                req.body = Payload::Bytes(form.as_bytes());
             }
-            Some(c) => endpoint.http_get(url, vec![("Authorization", c.basic_header())]),
-            None => endpoint.http_get(url, Vec::new()),
-        };
-        let mut resp = sent.map_err(|e| network_error(what, url, e))?;
+            Some(c) => req.headers = vec![("Authorization", c.basic_header())],
+            None => {}
+        }
+        let (method, to) = (req.method, req.url);
+        let mut resp = endpoint
+            .exchange(req)
+            .map_err(|e| network_error_of(method, what, to, e))?;
         let status = resp.status().as_u16();
         if matches!(status, 401 | 403) && creds.is_some() && self.stored_credentials {
             drain(&mut resp);
@@ -257,7 +272,7 @@ impl Auth {
 
 /// The host of a URL, without user info, port or IPv6 brackets.
 fn url_host(url: &str) -> &str {
-    let authority = crate::registry::forward::host_of(url);
+    let authority = crate::registry::location::host_of(url);
     let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     crate::image::reference::host_of(authority)
 }

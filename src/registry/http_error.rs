@@ -182,7 +182,7 @@ pub fn network_error_of(method: &str, what: &str, url: &str, e: ureq::Error) -> 
     let cause = match &e {
         e if tls::is_certificate_error(e) => format!(
             "the TLS certificate of {} is not trusted ({e}); if the registry uses a private certificate authority, pass it with --ca-cert FILE (or skip verification with --insecure)",
-            crate::registry::forward::host_of(url)
+            crate::registry::location::host_of(url)
         ),
         ureq::Error::Rustls(r) => format!("TLS error: {r}"),
         other => other.to_string(),
