@@ -1,5 +1,6 @@
-//! Getting blobs onto disk: the [`download`] pool that runs every blob of
-//! a pull on the user's connections, the [`schedule`] that picks the next
+//! Getting blobs onto disk: the [`download`] pool (a [`pool`], shared with
+//! the push's uploads) that runs every blob of a pull on the user's
+//! connections, the [`schedule`] that picks the next
 //! piece of work (how large, on a host that rations, from [`share`]), each
 //! [`segment`] fetched with `Range` (and given up if it drips, [`pace`])
 //! into a resumable [`partial`] file whose written bytes are journaled as
@@ -19,6 +20,7 @@ mod failover;
 pub mod limits;
 pub mod pace;
 pub mod partial;
+pub mod pool;
 pub mod rangeset;
 pub mod schedule;
 pub mod segment;

@@ -214,10 +214,9 @@ pub(crate) enum Task {
     Finish(usize, Arc<Partial>),
 }
 
-/// The jobs of a batch, and the first fatal error.
+/// The jobs of a batch.
 pub(crate) struct Sched<'d> {
     pub(crate) jobs: Vec<Job<'d>>,
-    pub(crate) error: Option<Error>,
     /// How many connections are used at once.
     pub(crate) threads: usize,
     /// The smallest segment; blobs under twice this are not split.

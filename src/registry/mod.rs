@@ -34,4 +34,3 @@ pub mod retry;
 pub mod session;
 pub mod tls;
 pub mod transport;
-pub mod upload;
