@@ -29,7 +29,7 @@ use crate::image::platform::{self, Platform, Selection};
 use crate::image::reference::Reference;
 use crate::image::upstream::Several;
 use crate::registry::client;
-use crate::registry::mirrors::Upstream as Registry;
+use crate::registry::mirrors::Hosts;
 use crate::resolve::{self, Resolution};
 use crate::store::cache::Store;
 use crate::ui::progress::Progress;
@@ -135,7 +135,7 @@ fn run_inner(plan: &Plan) -> Result<Outcome> {
         Some(dir) => Store::open(dir)?,
         None => Store::temporary()?,
     };
-    let mut registries: Vec<Registry> = Vec::new();
+    let mut registries: Vec<Hosts> = Vec::new();
     let mut images: Vec<Image> = Vec::new();
     for reference in &plan.references {
         progress.say(&format!(
@@ -143,7 +143,7 @@ fn run_inner(plan: &Plan) -> Result<Outcome> {
             reference.original(),
             plan.selection
         ));
-        let registry = Registry::connect(reference, &plan.registry)?;
+        let registry = Hosts::connect(reference, &plan.registry)?;
         let resolution = if plan.selection.is_several() {
             resolve::resolve_several(&registry, reference, &plan.selection)?
         } else {
@@ -167,7 +167,7 @@ fn run_inner(plan: &Plan) -> Result<Outcome> {
                     chunk: plan.chunk,
                     in_place: None,
                 };
-                let r = crate::schema1::convert(
+                let r = crate::resolve::schema1::convert(
                     &downloader,
                     &store,
                     registry.first(),
@@ -351,9 +351,9 @@ fn run_inner(plan: &Plan) -> Result<Outcome> {
 }
 
 /// The blob bytes each host of the mirror lists brought, by host.
-fn tally(registries: &[Registry]) -> Vec<(String, u64)> {
+fn tally(registries: &[Hosts]) -> Vec<(String, u64)> {
     let mut out: Vec<(String, u64)> = Vec::new();
-    for (name, n) in registries.iter().flat_map(Registry::tally) {
+    for (name, n) in registries.iter().flat_map(Hosts::tally) {
         match out.iter_mut().find(|(m, _)| *m == name) {
             Some((_, total)) => *total += n,
             None => out.push((name, n)),

@@ -11,7 +11,7 @@
 //! a blob nobody works on yet coming before more segments of another; and
 //! a thread with nothing left to start takes over the second half of the
 //! largest segment still running. A request needs its host's leave
-//! ([`crate::registry::budget`]): a host that rations (it answered 429)
+//! ([`crate::registry::permits`]): a host that rations (it answered 429)
 //! gets its largest blob first, in fewer, larger segments (sized in
 //! `share.rs`), and no running segment split. Smaller blobs go on one
 //! connection each, and so does a blob whose registry ignores `Range`: one
@@ -33,8 +33,8 @@ use crate::error::Error;
 use crate::fetch::partial::Partial;
 use crate::fetch::share::{self, Cut, HostNow, Running};
 use crate::image::manifest::Descriptor;
-use crate::registry::budget::{Budget, Permit};
-use crate::registry::mirrors::Upstream;
+use crate::registry::mirrors::Hosts;
+use crate::registry::permits::{Budget, Permit};
 
 /// A byte range `[pos, end)` still to fetch; `pos` only grows, `end` only
 /// shrinks.
@@ -157,7 +157,7 @@ pub(crate) struct Job<'d> {
     /// When its download began.
     pub(crate) started: Instant,
     /// The hosts it may come from (one registry, or a mirror list).
-    pub(crate) upstream: &'d Upstream,
+    pub(crate) upstream: &'d Hosts,
     /// The one host it is fetched whole from, after a copy spread over
     /// several failed its digest.
     pub(crate) pin: Option<usize>,

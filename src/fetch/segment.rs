@@ -29,9 +29,9 @@ use crate::fetch::pace::Pace;
 use crate::fetch::partial::Partial;
 use crate::fetch::schedule::Segment;
 use crate::image::manifest::Descriptor;
-use crate::registry::budget::Permit;
 use crate::registry::client::request::How;
 use crate::registry::client::Registry;
+use crate::registry::permits::Permit;
 use crate::ui::interrupt;
 use crate::ui::progress::Progress;
 

@@ -20,11 +20,11 @@ use crate::error::{Error, Result};
 use crate::image::digest::Digest;
 use crate::image::manifest;
 use crate::image::reference::Reference;
+use crate::registry::auth::Auth;
 use crate::registry::auth::Credentials;
-use crate::registry::budget::{Budget, Budgets, Permit};
 use crate::registry::credentials;
-use crate::registry::handshake::Auth;
 use crate::registry::http_error::{drain, http_error, read_limited, small_body_deadline};
+use crate::registry::permits::{Budget, Budgets, Permit};
 use crate::registry::retry::Policy;
 use crate::registry::transport::{self, Endpoint};
 

@@ -9,7 +9,7 @@
 //! [`run`] is the one loop that applies it, sleeping between attempts (a
 //! registry client's requests, `registry/client/request.rs`, and an
 //! upload's steps).
-//! A 429 is the host's budget's to handle ([`crate::registry::budget`]),
+//! A 429 is the host's budget's to handle ([`crate::registry::permits`]),
 //! within the policy's [`Policy::refusal_patience`].
 
 use std::sync::atomic::AtomicBool;
@@ -79,7 +79,7 @@ impl Policy {
     /// How long a host may refuse every request (429) before the pull
     /// gives up on it: 12 s for each retry allowed (60 s by default, none
     /// with `--retries 0`). Refusals while the host serves other requests
-    /// are not failures (see `budget.rs`).
+    /// are not failures (see `permits.rs`).
     pub fn refusal_patience(&self) -> Duration {
         Duration::from_secs(12).saturating_mul(self.refusals)
     }

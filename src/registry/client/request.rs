@@ -26,9 +26,9 @@ use ureq::http::Response;
 use ureq::Body;
 
 use crate::error::{redact_url, Error, Result};
-use crate::registry::budget::{self, Permit};
 use crate::registry::client::Registry;
 use crate::registry::http_error::{drain, http_error_of, network_error_of};
+use crate::registry::permits::{self, Permit};
 use crate::registry::retry;
 use crate::registry::transport::{Outgoing, Payload};
 
@@ -191,7 +191,7 @@ impl Registry {
                 match attempt(permit) {
                     Err(e @ Error::Http { status: 429, .. }) => {
                         if let Err(why) = permit.refused(e.retry_after(), patience) {
-                            return Err(budget::gave_up(e, why));
+                            return Err(permits::gave_up(e, why));
                         }
                         if held.is_some() {
                             return Ok(None);

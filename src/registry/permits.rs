@@ -1,6 +1,6 @@
 //! The budget of each host a process talks to: how many connections and
 //! how many request starts the host allows, learned from its 429 answers
-//! ([`crate::registry::ration`] holds the rules), and the permits the
+//! ([`crate::registry::allowance`] holds the rules), and the permits the
 //! requests to the host take from it: every request of every registry
 //! client that reaches the host, pull or push, through its one request way
 //! (`client/request.rs`), a blob segment holding one across its requests.
@@ -30,7 +30,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::registry::ration::{Ask, Ration};
+use crate::registry::allowance::{Allowance, Ask};
 use crate::ui::interrupt;
 
 /// The budget of each host a pull talks to.
@@ -78,7 +78,7 @@ impl Budgets {
 /// What one host allows, and what is in progress there.
 pub struct Budget {
     host: String,
-    ration: Mutex<Ration>,
+    allowance: Mutex<Allowance>,
     /// Notified when a request ends or is answered.
     changed: Condvar,
     /// Whether the user was told the host rations.
@@ -89,14 +89,14 @@ impl Budget {
     fn new(host: &str, ceiling: usize) -> Budget {
         Budget {
             host: host.to_string(),
-            ration: Mutex::new(Ration::new(ceiling)),
+            allowance: Mutex::new(Allowance::new(ceiling)),
             changed: Condvar::new(),
             warned: AtomicBool::new(false),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Ration> {
-        self.ration.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Allowance> {
+        self.allowance.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// What the host allows now, for sizing requests to it.
@@ -175,7 +175,7 @@ pub struct Permit {
 }
 
 impl Permit {
-    fn step(&self, r: &mut Ration, to: Ask, now: Instant) {
+    fn step(&self, r: &mut Allowance, to: Ask, now: Instant) {
         r.step(self.ask.replace(to), to, now);
         self.budget.changed.notify_all();
     }
