@@ -31,6 +31,7 @@ use crate::fetch::schedule::Segment;
 use crate::image::manifest::Descriptor;
 use crate::registry::client::request::How;
 use crate::registry::client::Registry;
+use crate::registry::http_error;
 use crate::registry::permits::Permit;
 use crate::ui::interrupt;
 use crate::ui::progress::Progress;
@@ -88,7 +89,7 @@ pub fn fetch(
             // A connection cut (by the read timeout, say) after a little
             // data: no retry if the segment crawls.
             Err(Error::Network { .. }) => match verdict {
-                Err(why) => Err(too_slow(dl, desc, why)),
+                Err(why) => Err(broken(dl, desc, None, &why)),
                 Ok(()) => r,
             },
             other => other,
@@ -115,12 +116,7 @@ fn attempt(
     let whole = pos == 0 && end == desc.size;
     let registry = dl.registry;
     let mut resp = registry.open_blob(digest, (!whole).then_some((pos, end)), permit)?;
-    let header = |name: &str| {
-        resp.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
+    let header = |name: &str| http_error::header(&resp, name).map(str::to_string);
     // Bytes of the body before `pos`: a blob's one connection resumed on a
     // registry that ignores Range gets the whole blob again.
     let mut skip = 0;
@@ -187,7 +183,7 @@ fn attempt(
             Ok(0) => break Ok(()),
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => break Err(broken(dl, desc, written, &e.to_string())),
+            Err(e) => break Err(broken(dl, desc, Some(written), &e.to_string())),
         };
         pace.add(n as u64);
         if skip > 0 {
@@ -228,7 +224,7 @@ fn attempt(
             break Ok(());
         }
         if let Err(why) = pace.check() {
-            break Err(too_slow(dl, desc, why));
+            break Err(broken(dl, desc, None, &why));
         }
     };
     partial.record(journaled, written)?;
@@ -249,7 +245,12 @@ fn attempt(
         }
     }
     if seg.remaining() > 0 {
-        return Err(broken(dl, desc, written, "the connection closed early"));
+        return Err(broken(
+            dl,
+            desc,
+            Some(written),
+            "the connection closed early",
+        ));
     }
     Ok(Outcome::Complete)
 }
@@ -261,28 +262,20 @@ fn verify_error(desc: &Descriptor, detail: String) -> Error {
     }
 }
 
-fn broken(dl: &Link, desc: &Descriptor, at: u64, cause: &str) -> Error {
+/// A failed read of the blob: transient (a cut at byte `at`, worth a
+/// retry), or not (`at` is `None`: the low-speed guard gave up on it).
+fn broken(dl: &Link, desc: &Descriptor, at: Option<u64>, cause: &str) -> Error {
     Error::Network {
         what: format!("downloading blob {}", desc.digest),
         url: format!(
             "GET {}",
             crate::error::redact_url(&dl.registry.blob_url(&desc.digest))
         ),
-        cause: format!("{cause} at byte {at} of {}", desc.size),
-        transient: true,
-    }
-}
-
-/// The error of a segment that the low-speed guard gave up on.
-fn too_slow(dl: &Link, desc: &Descriptor, why: String) -> Error {
-    Error::Network {
-        what: format!("downloading blob {}", desc.digest),
-        url: format!(
-            "GET {}",
-            crate::error::redact_url(&dl.registry.blob_url(&desc.digest))
-        ),
-        cause: why,
-        transient: false,
+        cause: match at {
+            Some(at) => format!("{cause} at byte {at} of {}", desc.size),
+            None => cause.to_string(),
+        },
+        transient: at.is_some(),
     }
 }
 

@@ -23,7 +23,7 @@ use crate::image::reference::Reference;
 use crate::registry::auth::Auth;
 use crate::registry::auth::Credentials;
 use crate::registry::credentials;
-use crate::registry::http_error::{drain, http_error, read_limited, small_body_deadline};
+use crate::registry::http_error::{drain, header, http_error, read_limited, small_body_deadline};
 use crate::registry::permits::{Budget, Budgets, Permit};
 use crate::registry::retry::Policy;
 use crate::registry::transport::{self, Endpoint};
@@ -93,14 +93,10 @@ pub fn docker_hub_host(reference: &Reference) -> String {
 }
 
 impl Registry {
-    /// Builds the client for pulling `reference` (through the `--registry`
-    /// mirror for Docker Hub images when one is given) and pings the
-    /// registry to learn how it authenticates.
-    pub fn connect(reference: &Reference, options: &Options) -> Result<Registry> {
-        Registry::connect_for(reference, options, Access::Pull)
-    }
-
-    /// Builds the client for `access` to the repository of `reference`.
+    /// Builds the client for `access` to the repository of `reference`
+    /// (through the first `--registry` mirror for a Docker Hub image when
+    /// one is given), and pings the registry to learn how it
+    /// authenticates.
     pub fn connect_for(
         reference: &Reference,
         options: &Options,
@@ -251,11 +247,7 @@ impl Registry {
             if status != 200 {
                 return Err(http_error(&what, &url, status, &mut resp));
             }
-            let content_type = resp
-                .headers()
-                .get("content-type")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
+            let content_type = header(&resp, "content-type").map(str::to_string);
             let body = read_limited(
                 &mut resp,
                 manifest::MAX_MANIFEST_BYTES,

@@ -74,6 +74,12 @@ pub(crate) fn small_body_deadline(read_timeout: std::time::Duration) -> std::tim
     read_timeout * 4
 }
 
+/// The value of the header `name` of `resp`, trimmed, if it is text.
+pub fn header<'a>(resp: &'a Response<Body>, name: &str) -> Option<&'a str> {
+    let value = resp.headers().get(name)?.to_str().ok()?;
+    Some(value.trim())
+}
+
 /// Reads (a bounded part of) the body so the connection can be reused.
 pub(crate) fn drain(resp: &mut Response<Body>) {
     let _ = resp

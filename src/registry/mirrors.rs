@@ -70,7 +70,7 @@ impl Hosts {
     /// its registry.
     pub fn connect(reference: &Reference, options: &Options) -> Result<Hosts> {
         if !reference.is_docker_hub() || options.mirrors.is_empty() {
-            let registry = Registry::connect(reference, options)?;
+            let registry = Registry::connect_for(reference, options, Access::Pull)?;
             let name = registry.base().to_string();
             return Ok(Hosts {
                 members: vec![member(name, Some(registry), false)],
@@ -93,7 +93,7 @@ impl Hosts {
                 .iter()
                 .zip(&silent)
                 .map(|((host, origin), silent)| {
-                    let asked = silent.is_none().then(|| {
+                    silent.is_none().then(|| {
                         s.spawn(move || {
                             let mut options = options.clone();
                             options.once = true;
@@ -102,8 +102,7 @@ impl Hosts {
                             }
                             Registry::connect_host(host, reference, &options, Access::Pull)
                         })
-                    });
-                    asked
+                    })
                 })
                 .collect();
             handles

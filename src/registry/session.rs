@@ -24,7 +24,7 @@ use crate::image::manifest::ACCEPT;
 use crate::image::upstream::Document;
 use crate::registry::client::request::{BodyMaker, Call, Sending};
 use crate::registry::client::Registry;
-use crate::registry::http_error::{drain, http_error_of, small_body_deadline};
+use crate::registry::http_error::{drain, header, http_error_of, small_body_deadline};
 
 /// An upload session the registry opened.
 #[derive(Clone, Debug)]
@@ -44,13 +44,6 @@ pub enum Mount {
     Upload(Session),
     /// No mount: upload it.
     No,
-}
-
-fn header<'a>(resp: &'a Response<Body>, name: &str) -> Option<&'a str> {
-    resp.headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
 }
 
 /// `url` with `key=value` added to its query.

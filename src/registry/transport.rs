@@ -159,42 +159,35 @@ impl Endpoint {
         url: &str,
         body: Payload,
     ) -> std::result::Result<Response<Body>, ureq::Error> {
-        let (method, headers) = (req.method, &req.headers);
+        let method = req.method;
         let has_body = !matches!(method, "HEAD" | "GET" | "DELETE");
+        let expect = matches!(body, Payload::Stream(..));
+        let mut nothing: &[u8] = &[];
+        let mut bytes: &[u8];
+        let body: Option<(&mut (dyn Read + Send), u64)> = match body {
+            Payload::Stream(r, len) => Some((r, len)),
+            Payload::Bytes(b) => {
+                bytes = b;
+                Some((&mut bytes, b.len() as u64))
+            }
+            Payload::Empty => has_body.then_some((&mut nothing, 0)),
+        };
         if let Some(forward) = self.forward.as_ref().filter(|_| url.starts_with("http://")) {
-            return match body {
-                Payload::Stream(r, len) => forward.request(method, url, headers, Some((r, len))),
-                Payload::Bytes(mut b) => {
-                    let len = b.len() as u64;
-                    forward.request(method, url, headers, Some((&mut b, len)))
-                }
-                Payload::Empty => {
-                    let mut nothing: &[u8] = &[];
-                    let body = has_body.then_some((&mut nothing as &mut (dyn Read + Send), 0));
-                    forward.request(method, url, headers, body)
-                }
-            };
+            return forward.request(method, url, &req.headers, body);
         }
         let mut builder = ureq::http::Request::builder().method(method).uri(url);
-        for (k, v) in headers {
+        for (k, v) in &req.headers {
             builder = builder.header(*k, v);
         }
+        if expect {
+            builder = builder.header("Expect", "100-continue");
+        }
         match body {
-            Payload::Empty if has_body => {
-                let builder = builder.header("Content-Length", "0");
-                self.run(req, builder, ureq::SendBody::none())
+            Some((reader, len)) => {
+                let builder = builder.header("Content-Length", len.to_string());
+                self.run(req, builder, ureq::SendBody::from_reader(reader))
             }
-            Payload::Empty => self.run(req, builder, ureq::SendBody::none()),
-            Payload::Bytes(mut b) => {
-                let builder = builder.header("Content-Length", b.len().to_string());
-                self.run(req, builder, ureq::SendBody::from_reader(&mut b))
-            }
-            Payload::Stream(r, len) => {
-                let builder = builder
-                    .header("Content-Length", len.to_string())
-                    .header("Expect", "100-continue");
-                self.run(req, builder, ureq::SendBody::from_reader(r))
-            }
+            None => self.run(req, builder, ureq::SendBody::none()),
         }
     }
 

@@ -57,6 +57,7 @@ pub struct Upload<'a> {
 }
 
 /// How far the upload got: the bytes the registry holds, and their hash.
+#[derive(Default)]
 struct Position {
     offset: u64,
     hasher: Verifier,
@@ -72,10 +73,7 @@ impl Upload<'_> {
             None => self.registry.start_upload(&what)?,
         };
         let verdict: Mutex<Option<String>> = Mutex::new(None);
-        let mut pos = Position {
-            offset: 0,
-            hasher: Verifier::new(),
-        };
+        let mut pos = Position::default();
         let mut in_chunks = self.chunked.load(Ordering::Relaxed);
         // The status of the last failure, if one is to be recovered from.
         let mut failed: Option<Option<u16>> = None;
@@ -185,10 +183,7 @@ impl Upload<'_> {
             }
             _ => {
                 *session = self.registry.start_upload(what)?;
-                *pos = Position {
-                    offset: 0,
-                    hasher: Verifier::new(),
-                };
+                *pos = Position::default();
             }
         }
         self.show_from(pos.offset);
