@@ -272,12 +272,3 @@ impl Drop for Permit {
         self.budget.changed.notify_all();
     }
 }
-
-/// The error of a request the host kept refusing: the 429 itself, with
-/// what the budget saw.
-pub fn gave_up(error: Error, why: String) -> Error {
-    Error::Hinted {
-        error: Box::new(error),
-        hint: why,
-    }
-}

@@ -11,10 +11,11 @@
 //! upload: the upload goes on from the offset the registry reports (the
 //! bytes before it hashed again from the source), or starts again in a new
 //! session (also after a 416 at the very offset the registry reports, as
-//! ECR answers a restart in the same session); the pull's retry policy
-//! spaces and bounds the attempts, counting only attempts that moved
-//! nothing. A 401 is renewed by the client. Ctrl-C
-//! stops between reads. An upload given up is abandoned (`DELETE`).
+//! ECR answers a restart in the same session); the pull's retry loop
+//! (`registry/retry.rs`) spaces and bounds the attempts, counting only
+//! attempts that moved nothing. A 401, and a 429, are the client's to
+//! handle (renewed, waited out). Ctrl-C stops between reads. An upload
+//! given up is abandoned (`DELETE`).
 
 use std::cell::Cell;
 use std::io::{self, Read};

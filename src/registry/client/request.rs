@@ -28,7 +28,7 @@ use ureq::Body;
 use crate::error::{redact_url, Error, Result};
 use crate::registry::client::Registry;
 use crate::registry::http_error::{drain, http_error_of, network_error_of};
-use crate::registry::permits::{self, Permit};
+use crate::registry::permits::Permit;
 use crate::registry::retry;
 use crate::registry::transport::{Outgoing, Payload};
 
@@ -190,8 +190,10 @@ impl Registry {
                 };
                 match attempt(permit) {
                     Err(e @ Error::Http { status: 429, .. }) => {
-                        if let Err(why) = permit.refused(e.retry_after(), patience) {
-                            return Err(permits::gave_up(e, why));
+                        if let Err(hint) = permit.refused(e.retry_after(), patience) {
+                            // Refused for too long: the 429, with what was seen.
+                            let error = Box::new(e);
+                            return Err(Error::Hinted { error, hint });
                         }
                         if held.is_some() {
                             return Ok(None);

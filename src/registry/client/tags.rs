@@ -1,6 +1,6 @@
 //! A repository's tags (`GET /v2/<name>/tags/list`, first page), asked
-//! only for the hints after a 404: never part of a pull's own work, and
-//! each tag cut to a printable excerpt.
+//! only for the hint after a 404 (`resolve/hints.rs`), tried once: never
+//! part of a pull's own work, and each tag cut to a printable excerpt.
 
 use crate::error::{Error, Result};
 use crate::registry::client::request::{Call, Sending};
