@@ -1,7 +1,7 @@
 //! Issue 21, one request path for pull and push: a push through a front
 //! that rations requests (nginx `limit_req`, 429 beyond) or connections
 //! (`limit_conn`) slows down to what it allows and finishes, as a pull
-//! does, with every digest as pulled; and a 5xx on the `HEAD` that
+//! does (no refusal is retried as a failure), with every digest as pulled; and a 5xx on the `HEAD` that
 //! resolves a tag at the first host of a mirror list sends the pull to the
 //! next host at once, not after retries on the same one. What pulltar did
 //! is read from the front's or the fault proxy's log.
@@ -42,6 +42,12 @@ fn push_through(rations: Rations, threads: &str) {
         refused > 0,
         "the front refused nothing, so nothing was tested:\n{}",
         front.describe("front")
+    );
+    // A refusal slowed the push down; it was not a failure to retry.
+    assert!(
+        res.stderr.contains("slowing down to what it allows")
+            && !res.stderr.contains("429; retrying"),
+        "{res}"
     );
     let pushed = format!("{}/somewhere/team/multi:v1", dst.host());
     assert_eq!(
