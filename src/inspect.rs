@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::image::digest::Digest;
 use crate::image::manifest::{self, Descriptor, ImageConfig, Manifest};
 use crate::pull::Plan;
-use crate::registry::mirrors::Upstream as Registry;
+use crate::registry::mirrors::Hosts;
 use crate::resolve;
 use crate::ui::counters::human_bytes;
 
@@ -41,7 +41,7 @@ pub fn run(plan: &Plan, opts: Options) -> Result<String> {
             "pulltar inspect shows one platform: give one --platform, or --list-platforms to see them all".into(),
         ));
     }
-    let registry = Registry::connect(reference, &plan.registry)?;
+    let registry = Hosts::connect(reference, &plan.registry)?;
     let top = resolve::top(&registry, reference)?;
     let mut doc = json!({
         "reference": reference.original(),
@@ -126,7 +126,7 @@ fn descriptor(d: &Descriptor) -> Value {
     json!({"digest": d.digest.to_string(), "size": d.size, "mediaType": d.media_type})
 }
 
-fn fetch_config(registry: &Registry, desc: &Descriptor) -> Result<ImageConfig> {
+fn fetch_config(registry: &Hosts, desc: &Descriptor) -> Result<ImageConfig> {
     manifest::check_config_size(desc)?;
     let bytes = registry.small_blob(&desc.digest, desc.size)?;
     let actual = Digest::of(&bytes);

@@ -7,10 +7,11 @@
 //! them, and each stage imports only from the stages below it:
 //!
 //! - [`cli`]: the command line, read into the plan a command runs;
-//! - the commands' flows: [`pull`], [`push`] (with [`push_blobs`], its
-//!   uploads) and [`inspect`], with [`resolve`] (a reference to its image
-//!   manifests, through indexes) and [`schema1`] (Docker schema 1 images
-//!   converted) beside them;
+//! - the commands' flows: [`pull`], [`push`] and [`inspect`];
+//! - [`resolve`]: a reference to its image manifests, through indexes
+//!   (Docker schema 1 images converted), for a pull and for `inspect`;
+//! - [`upload`]: every blob of a push into the registry, in parallel,
+//!   each hashed on its way out;
 //! - [`fetch`]: every blob of a pull onto disk, in parallel `Range`
 //!   segments, resumable, verified before it is kept;
 //! - [`archive`]: the tar written from the verified blobs, or laid out
@@ -36,9 +37,10 @@ pub mod cli;
 pub mod inspect;
 pub mod pull;
 pub mod push;
-pub mod push_blobs;
+
 pub mod resolve;
-pub mod schema1;
+
+pub mod upload;
 
 pub mod fetch;
 

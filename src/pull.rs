@@ -31,7 +31,7 @@ use crate::image::platform::{self, Platform, Selection};
 use crate::image::reference::Reference;
 use crate::image::upstream::Several;
 use crate::registry::client;
-use crate::registry::mirrors::Upstream as Registry;
+use crate::registry::mirrors::Hosts;
 use crate::resolve::{self, Resolution};
 use crate::store::cache::Store;
 use crate::ui::progress::Progress;
@@ -137,7 +137,7 @@ fn run_inner(plan: &Plan) -> Result<Outcome> {
         Some(dir) => Store::open(dir)?,
         None => Store::temporary()?,
     };
-    let mut registries: Vec<Registry> = Vec::new();
+    let mut registries: Vec<Hosts> = Vec::new();
     let mut images: Vec<Image> = Vec::new();
     for reference in &plan.references {
         progress.say(&format!(
@@ -145,7 +145,7 @@ fn run_inner(plan: &Plan) -> Result<Outcome> {
             reference.original(),
             plan.selection
         ));
-        let registry = Registry::connect(reference, &plan.registry)?;
+        let registry = Hosts::connect(reference, &plan.registry)?;
         let resolution = if plan.selection.is_several() {
             resolve::resolve_several(&registry, reference, &plan.selection)?
         } else {
@@ -169,7 +169,7 @@ fn run_inner(plan: &Plan) -> Result<Outcome> {
                     chunk: plan.chunk,
                     in_place: None,
                 };
-                let r = crate::schema1::convert(
+                let r = crate::resolve::schema1::convert(
                     &downloader,
                     &store,
                     registry.first(),
@@ -343,9 +343,9 @@ fn run_inner(plan: &Plan) -> Result<Outcome> {
 }
 
 /// The blob bytes each host of the mirror lists brought, by host.
-fn tally(registries: &[Registry]) -> Vec<(String, u64)> {
+fn tally(registries: &[Hosts]) -> Vec<(String, u64)> {
     let mut out: Vec<(String, u64)> = Vec::new();
-    for (name, n) in registries.iter().flat_map(Registry::tally) {
+    for (name, n) in registries.iter().flat_map(Hosts::tally) {
         match out.iter_mut().find(|(m, _)| *m == name) {
             Some((_, total)) => *total += n,
             None => out.push((name, n)),

@@ -4,7 +4,7 @@
 //! documents where the archive kept them, so digests stay as pulled), map
 //! each name under `DEST` ([`crate::image::destination`]), connect to each
 //! repository with push rights, put every blob where it is needed
-//! ([`crate::push_blobs`]), then the manifests: an index's after its
+//! ([`crate::upload`]), then the manifests: an index's after its
 //! manifests, each tag last, so the registry never holds a tag that points
 //! at missing content. A manifest the registry already has under that tag
 //! or digest is not sent again.
@@ -24,10 +24,10 @@ use crate::image::destination::Destination;
 use crate::image::digest::Digest;
 use crate::image::manifest::Descriptor;
 use crate::image::reference::Reference;
-use crate::push_blobs::{self, Blobs};
 use crate::registry::client::{self, Access, Registry};
 use crate::ui::counters::human_bytes;
 use crate::ui::progress::Progress;
+use crate::upload::blobs::{self, Blobs};
 
 /// Everything one push needs, already validated.
 #[derive(Debug)]
@@ -120,7 +120,7 @@ fn run_inner(plan: &Plan) -> Result<Vec<Pushed>> {
             .into_iter()
             .map(move |b| (b, t.repo))
     });
-    let jobs = push_blobs::jobs(needs);
+    let jobs = blobs::jobs(needs);
     let shown: Vec<Descriptor> = jobs
         .iter()
         .map(|j| Descriptor {

@@ -10,15 +10,13 @@
 //! and validation ([`crate::cli::plan`]) for `inspect` (and its connection
 //! flags for `push`), so they read the same flags the same way; the work
 //! is done in [`crate::pull`], [`crate::push`], [`crate::inspect`] and
-//! [`crate::store::cache_admin`], and a failure of a pull gets its
-//! [`crate::cli::hints`].
+//! [`crate::store::cache_admin`].
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cli::args::{self, usage, Args, Parsed};
-use crate::cli::hints::after_failure;
 use crate::cli::plan::prepare;
 use crate::cli::push_cmd;
 use crate::error::{Error, Result};
@@ -190,7 +188,7 @@ pub fn run(command: Command) -> Result<()> {
         Command::Version => println!("pulltar {}", env!("CARGO_PKG_VERSION")),
         Command::Pull(args) => {
             let plan = prepare(&args)?;
-            pull::run(&plan).map_err(|e| after_failure(e, &plan.references, &plan.registry))?;
+            pull::run(&plan)?;
         }
         Command::Push(args) => {
             let plan = push_cmd::prepare(&args)?;
@@ -207,8 +205,7 @@ pub fn run(command: Command) -> Result<()> {
         }
         Command::Inspect(args, opts) => {
             let plan = prepare(&args)?;
-            let text = inspect::run(&plan, opts)
-                .map_err(|e| after_failure(e, &plan.references, &plan.registry))?;
+            let text = inspect::run(&plan, opts)?;
             print!("{}", printable(&text));
         }
     }

@@ -2,8 +2,7 @@
 //! ([`commands`], with `pulltar push` in [`push_cmd`]), the [`plan`] a pull
 //! runs (with [`targets`] for the images and the output path, and
 //! [`connection`] for how a registry is reached, which a push shares), the
-//! logger ([`logging`]), the [`hints`] added to a failure, and the
-//! questions asked instead when pulltar is started with no arguments on a
+//! logger ([`logging`]), and the questions asked instead when pulltar is started with no arguments on a
 //! terminal ([`ask`], double-click use).
 //!
 //! It takes in the arguments, the environment, standard input (for
@@ -21,7 +20,6 @@ pub mod args;
 pub mod ask;
 pub mod commands;
 pub mod connection;
-pub mod hints;
 pub mod logging;
 pub mod plan;
 pub mod push_cmd;

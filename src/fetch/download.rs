@@ -28,6 +28,7 @@ use crate::error::{Error, Result};
 pub use crate::fetch::blob_origin::Sources;
 pub use crate::fetch::blob_size_limit::{check_size, max_blob_size};
 use crate::fetch::partial::Partial;
+use crate::fetch::pool;
 use crate::fetch::schedule::{Job, Phase, Sched, Segment, Task};
 use crate::fetch::segment::{self, Link};
 use crate::image::manifest::Descriptor;
@@ -115,47 +116,31 @@ impl Downloader<'_> {
             .collect();
         let sched = Mutex::new(Sched {
             jobs,
-            error: None,
             threads: self.threads.max(1),
             chunk: self.chunk,
             wait: None,
         });
         let wake = Condvar::new();
-        let abort = AtomicBool::new(false);
-        let threads = self.threads.max(1);
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(|i| format!("pulltar-download-{i}"))
-            .build()
-            .map_err(|e| Error::Usage(format!("cannot start download threads: {e}")))?;
-        pool.scope(|s| {
-            for _ in 0..threads {
-                s.spawn(|_| self.worker(&sched, &wake, &abort));
-            }
-        });
-        let sched = sched.into_inner().unwrap_or_else(|p| p.into_inner());
-        match sched.error {
-            Some(e) => Err(e),
-            None if interrupt::interrupted() => Err(Error::Interrupted { resumable: true }),
-            None => Ok(()),
-        }
+        pool::run(self.threads, "download", |abort| {
+            self.worker(&sched, &wake, abort)
+        })
     }
 
-    fn worker(&self, sched: &Mutex<Sched>, wake: &Condvar, abort: &AtomicBool) {
+    fn worker(&self, sched: &Mutex<Sched>, wake: &Condvar, abort: &AtomicBool) -> Result<()> {
         loop {
             let task = {
                 let mut s = sched.lock().unwrap_or_else(|p| p.into_inner());
                 loop {
-                    if s.error.is_some() || interrupt::interrupted() {
+                    if abort.load(Ordering::Relaxed) || interrupt::interrupted() {
                         abort.store(true, Ordering::Relaxed);
                         wake.notify_all();
-                        return;
+                        return Ok(());
                     }
                     if let Some(t) = s.next_task() {
                         break t;
                     }
                     if s.jobs.iter().all(|j| matches!(j.phase, Phase::Done)) {
-                        return;
+                        return Ok(());
                     }
                     // A request's end wakes the threads; a host's budget
                     // that only needs time says how long.
@@ -171,13 +156,8 @@ impl Downloader<'_> {
                 Task::Fetch(i, partial, seg, permit) => {
                     let desc = sched.lock().unwrap_or_else(|p| p.into_inner()).jobs[i].desc;
                     let upstream = self.sources.of(&desc.digest);
-                    let registry = upstream.registry(seg.host());
-                    // Through a mirror list a failed request goes to the
-                    // next mirror rather than being retried.
-                    let once = self.policy.once();
                     let link = Link {
-                        registry,
-                        policy: if registry.once() { &once } else { &self.policy },
+                        registry: upstream.registry(seg.host()),
                         progress: self.progress,
                         permit: &permit,
                         tally: &upstream.members()[seg.host()].bytes,
@@ -191,14 +171,11 @@ impl Downloader<'_> {
                 }
                 Task::Finish(i, partial) => self.finish(sched, i, partial),
             };
-            if let Err(e) = outcome {
-                let mut s = sched.lock().unwrap_or_else(|p| p.into_inner());
-                if s.error.is_none() && !matches!(e, Error::Aborted) {
-                    s.error = Some(e);
-                }
+            if outcome.is_err() {
                 abort.store(true, Ordering::Relaxed);
             }
             wake.notify_all();
+            outcome?;
         }
     }
 

@@ -1,7 +1,7 @@
 //! What a blob's download does when one host of a mirror list fails it:
 //! a failed segment (no answer, a stall, 5xx, 401/403/404, a wrong
 //! `Content-Range`) goes back to the ranges still to start, for another
-//! mirror, and the host is told off ([`Upstream::failed`], which drops it
+//! mirror, and the host is told off ([`Hosts::failed`], which drops it
 //! after failing again and again); a blob whose bytes fail their digest is
 //! fetched whole again from one mirror, then another, and when every copy
 //! was wrong the error names the mirrors tried.

@@ -11,7 +11,7 @@
 //! end of the running segment that will end last. How large a new segment
 //! is, and how much of a running one is taken over, is computed in
 //! [`segment_size`]. A request needs its host's leave
-//! ([`crate::registry::budget`]): a host that rations (it answered 429)
+//! ([`crate::registry::permits`]): a host that rations (it answered 429)
 //! gets its largest blob first, and no running segment split. Smaller
 //! blobs go on one connection each, and so does a blob whose registry
 //! ignores `Range`, once the segments it stopped have ended. Through a
@@ -32,8 +32,8 @@ use crate::error::Error;
 use crate::fetch::partial::Partial;
 use crate::fetch::segment_size::{self, Cut, HostNow, Running};
 use crate::image::manifest::Descriptor;
-use crate::registry::budget::{Budget, Permit};
-use crate::registry::mirrors::Upstream;
+use crate::registry::mirrors::Hosts;
+use crate::registry::permits::{Budget, Permit};
 
 /// A byte range `[pos, end)` still to fetch; `pos` only grows, `end` only
 /// shrinks.
@@ -156,7 +156,7 @@ pub(crate) struct Job<'d> {
     /// When its download began.
     pub(crate) started: Instant,
     /// The hosts it may come from (one registry, or a mirror list).
-    pub(crate) upstream: &'d Upstream,
+    pub(crate) upstream: &'d Hosts,
     /// The one host it is fetched whole from, after a copy spread over
     /// several failed its digest.
     pub(crate) pin: Option<usize>,
@@ -213,10 +213,9 @@ pub(crate) enum Task {
     Finish(usize, Arc<Partial>),
 }
 
-/// The jobs of a batch, and the first fatal error.
+/// The jobs of a batch.
 pub(crate) struct Sched<'d> {
     pub(crate) jobs: Vec<Job<'d>>,
-    pub(crate) error: Option<Error>,
     /// How many connections are used at once.
     pub(crate) threads: usize,
     /// The smallest segment; blobs under twice this are not split.

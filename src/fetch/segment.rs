@@ -1,10 +1,9 @@
 //! One segment of one blob: a byte range that a single thread fetches with
-//! one request at a time, under its host's permit, writes at its offsets
-//! into the partial file, and journals as it goes; retried by the policy
-//! when a request fails. A 429 is not a failed attempt: the host's budget
-//! learns from it and the rest of the segment goes back to wait for it
-//! ([`crate::registry::budget`]), unless the host has refused everything
-//! for the policy's patience.
+//! one request at a time, under the host's permit it holds, writes at its
+//! offsets into the partial file, and journals as it goes. Its requests go
+//! the registry client's one way (`registry/client/request.rs`: retries,
+//! and a 429 that hands the rest of the segment back to the schedule as
+//! [`Outcome::Refused`], to wait for the host's budget).
 //!
 //! A [`Segment`]'s end can move down while it runs (another thread takes
 //! over its tail, see `schedule.rs`), so every read is first reserved
@@ -30,9 +29,10 @@ use crate::fetch::drip_guard::Pace;
 use crate::fetch::partial::Partial;
 use crate::fetch::schedule::Segment;
 use crate::image::manifest::Descriptor;
-use crate::registry::budget::{self, Permit};
+use crate::registry::client::request::How;
 use crate::registry::client::Registry;
-use crate::registry::retry::{self, Policy};
+use crate::registry::http_error;
+use crate::registry::permits::Permit;
 use crate::ui::interrupt;
 use crate::ui::progress::Progress;
 
@@ -56,8 +56,6 @@ pub enum Outcome {
 pub struct Link<'a> {
     /// The registry the blob is fetched from.
     pub registry: &'a Registry,
-    /// When a failed request is tried again.
-    pub policy: &'a Policy,
     /// The display its bytes are counted on.
     pub progress: &'a Progress,
     /// The host's leave for the segment's requests.
@@ -81,36 +79,24 @@ pub fn fetch(
     };
     let what = format!("blob {}", desc.digest.short());
     let pace = Pace::new(dl.registry.read_timeout * 2);
-    let mut first = true;
-    retry::run(dl.policy, &what, Some(abort), progressed, || {
-        if !std::mem::take(&mut first) {
-            dl.permit.again(Some(abort))?;
-        }
+    let how = How::Held(dl.permit, abort);
+    let done = dl.registry.run(&what, how, progressed, |permit| {
         pace.begin();
-        let r = attempt(dl, desc, partial, seg, abort, &pace);
+        let r = attempt(dl, desc, partial, seg, abort, &pace, permit);
         let verdict = pace.check();
         pace.end();
-        // Not a failed attempt: the host's budget shrinks and the rest of
-        // the segment waits for it, unless the host has refused everything
-        // for too long.
-        if let Err(e @ Error::Http { status: 429, .. }) = r {
-            let patience = dl.policy.refusal_patience();
-            return match dl.permit.refused(e.retry_after(), patience) {
-                Ok(()) => Ok(Outcome::Refused),
-                Err(why) => Err(budget::gave_up(e, why)),
-            };
-        }
-        dl.permit.settle();
         match r {
             // A connection cut (by the read timeout, say) after a little
             // data: no retry if the segment crawls.
             Err(Error::Network { .. }) => match verdict {
-                Err(why) => Err(too_slow(dl, desc, why)),
+                Err(why) => Err(broken(dl, desc, None, &why)),
                 Ok(()) => r,
             },
             other => other,
         }
-    })
+    })?;
+    // The host refused it (429): the rest waits for its budget.
+    Ok(done.unwrap_or(Outcome::Refused))
 }
 
 fn attempt(
@@ -120,6 +106,7 @@ fn attempt(
     seg: &Segment,
     abort: &AtomicBool,
     pace: &Pace,
+    permit: &Permit,
 ) -> Result<Outcome> {
     let (pos, end) = seg.get();
     if pos >= end {
@@ -128,16 +115,8 @@ fn attempt(
     let digest = &desc.digest;
     let whole = pos == 0 && end == desc.size;
     let registry = dl.registry;
-    let mut resp = registry.open_blob(digest, (!whole).then_some((pos, end)))?;
-    if resp.status().as_u16() != 429 {
-        dl.permit.answered(resp.status().as_u16());
-    }
-    let header = |name: &str| {
-        resp.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
+    let mut resp = registry.open_blob(digest, (!whole).then_some((pos, end)), permit)?;
+    let header = |name: &str| http_error::header(&resp, name).map(str::to_string);
     // Bytes of the body before `pos`: a blob's one connection resumed on a
     // registry that ignores Range gets the whole blob again.
     let mut skip = 0;
@@ -204,7 +183,7 @@ fn attempt(
             Ok(0) => break Ok(()),
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => break Err(broken(dl, desc, written, &e.to_string())),
+            Err(e) => break Err(broken(dl, desc, Some(written), &e.to_string())),
         };
         pace.add(n as u64);
         if skip > 0 {
@@ -238,14 +217,14 @@ fn attempt(
         }
         if written - journaled >= JOURNAL_STEP {
             partial.record(journaled, written)?;
-            dl.permit.alive(written - journaled);
+            permit.alive(written - journaled);
             journaled = written;
         }
         if allowed < n as u64 || seg.remaining() == 0 {
             break Ok(());
         }
         if let Err(why) = pace.check() {
-            break Err(too_slow(dl, desc, why));
+            break Err(broken(dl, desc, None, &why));
         }
     };
     partial.record(journaled, written)?;
@@ -266,7 +245,12 @@ fn attempt(
         }
     }
     if seg.remaining() > 0 {
-        return Err(broken(dl, desc, written, "the connection closed early"));
+        return Err(broken(
+            dl,
+            desc,
+            Some(written),
+            "the connection closed early",
+        ));
     }
     Ok(Outcome::Complete)
 }
@@ -278,28 +262,20 @@ fn verify_error(desc: &Descriptor, detail: String) -> Error {
     }
 }
 
-fn broken(dl: &Link, desc: &Descriptor, at: u64, cause: &str) -> Error {
+/// A failed read of the blob: transient (a cut at byte `at`, worth a
+/// retry), or not (`at` is `None`: the low-speed guard gave up on it).
+fn broken(dl: &Link, desc: &Descriptor, at: Option<u64>, cause: &str) -> Error {
     Error::Network {
         what: format!("downloading blob {}", desc.digest),
         url: format!(
             "GET {}",
             crate::error::redact_url(&dl.registry.blob_url(&desc.digest))
         ),
-        cause: format!("{cause} at byte {at} of {}", desc.size),
-        transient: true,
-    }
-}
-
-/// The error of a segment that the low-speed guard gave up on.
-fn too_slow(dl: &Link, desc: &Descriptor, why: String) -> Error {
-    Error::Network {
-        what: format!("downloading blob {}", desc.digest),
-        url: format!(
-            "GET {}",
-            crate::error::redact_url(&dl.registry.blob_url(&desc.digest))
-        ),
-        cause: why,
-        transient: false,
+        cause: match at {
+            Some(at) => format!("{cause} at byte {at} of {}", desc.size),
+            None => cause.to_string(),
+        },
+        transient: at.is_some(),
     }
 }
 

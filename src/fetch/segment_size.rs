@@ -2,7 +2,7 @@
 //! rations nothing, the bytes not yet started are divided among the
 //! connections (never less than the chunk size), and idle connections
 //! later split running segments. On a host that rations (it answered 429,
-//! see [`crate::registry::budget`]) no running segment is split, so a
+//! see [`crate::registry::permits`]) no running segment is split, so a
 //! piece must end about when the others do: fewer, larger requests, but
 //! none so large that, started early, it ends last.
 //!
@@ -31,7 +31,7 @@
 
 use std::time::Duration;
 
-use crate::registry::budget::Gauge;
+use crate::registry::permits::Gauge;
 
 /// The spacing assumed on a host that has only rationed connections.
 const ASSUMED_SPACING: Duration = Duration::from_secs(1);

@@ -4,7 +4,7 @@
 //!
 //! Four kinds are understood: Docker schema 2 manifests and manifest lists,
 //! OCI image manifests and OCI indexes; Docker schema 1 is read as it is
-//! (its conversion is [`crate::schema1`]'s). Every digest in a document is validated by
+//! (its conversion is [`crate::resolve::schema1`]'s). Every digest in a document is validated by
 //! [`Digest`]'s deserialiser, so a malformed one stops parsing. This module
 //! does not fetch anything and does not check digests of the documents
 //! themselves (the registry client does that).

@@ -1,266 +1,299 @@
-//! Registry authentication, without the HTTP: parsing `WWW-Authenticate`
-//! challenges, building token requests, reading token answers, keeping
-//! tokens until shortly before they expire, and holding credentials so that
-//! they never print.
+//! The authentication half of the registry client: learning the scheme
+//! from a 401's `WWW-Authenticate` challenges, the `Authorization` value
+//! for each request (Basic credentials, or a Bearer token, from the cache
+//! while it is fresh), and fetching tokens from the challenge's realm: a
+//! GET (with Basic credentials if there are any), or docker's OAuth2
+//! refresh POST for an identity token. Stored credentials the realm refuses
+//! are dropped and the token fetched anonymously; a token realm on plain
+//! http is refused for an https registry unless `--insecure`, and a realm on
+//! a loopback or link-local address, for a registry that is not on one, is
+//! warned about (a registry steering the client at this machine's own
+//! services, or at a cloud metadata address). One thread at a time fetches
+//! a token.
 //!
-//! The handshake itself is in `handshake.rs` (learn the challenge, fetch
-//! the token) and `client.rs` (the ping, the retry once on a 401); this
-//! module only decides and remembers. Credentials come from the command
-//! line here; the docker config and credential helpers are not read by this
-//! module.
+//! The state lives in an [`Auth`], one per registry client; a 401 renews
+//! it in `client/request.rs`, and token requests go out through the
+//! [`Endpoint`] of `transport.rs`. Parsing challenges and token answers,
+//! and the token cache itself, are in [`scheme`].
 
-use std::collections::HashMap;
-use std::fmt;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use serde::Deserialize;
+use ureq::http::Response;
+use ureq::Body;
 
-use crate::registry::base64::base64;
+use crate::error::{excerpt, redact_url, Error, Result};
+use crate::registry::credentials;
+use crate::registry::http_error::{
+    drain, http_error, network_error_of, read_limited, small_body_deadline, SMALL_BODY,
+};
+use crate::registry::transport::{Endpoint, Outgoing, Payload};
 
-/// A user name and password (or token) for a registry.
-#[derive(Clone)]
-pub struct Credentials {
-    /// User name.
-    pub username: String,
-    /// Password or access token.
-    pub password: String,
+pub mod scheme;
+
+pub use scheme::{parse_challenges, token_url, Credentials};
+use scheme::{Challenge, TokenCache};
+
+/// What the ping said about authentication.
+#[derive(Clone, Debug)]
+pub(crate) enum AuthMode {
+    Anonymous,
+    Basic,
+    Bearer(Challenge),
 }
 
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Credentials({:?}, <redacted>)", self.username)
+/// The authentication state of one registry client: the scheme learned,
+/// the credentials, and the tokens fetched for its scopes (one repository,
+/// to pull or to push, and for a cross-repository mount the source's pull
+/// too).
+pub(crate) struct Auth {
+    /// The registry's base URL, for messages and the realm checks.
+    base: String,
+    /// The token scopes every request needs (`repository:<name>:pull`, or
+    /// `…:pull,push` for a push).
+    scopes: Vec<String>,
+    /// `--insecure`: a token realm on plain http is allowed.
+    insecure: bool,
+    /// How long a token answer may take to arrive.
+    read_timeout: Duration,
+    credentials: Mutex<Option<Credentials>>,
+    /// Whether the credentials were found in the docker config (and may be
+    /// dropped for anonymous access when refused).
+    stored_credentials: bool,
+    mode: Mutex<AuthMode>,
+    tokens: TokenCache,
+    /// Held while a token is fetched, so that threads needing a new one
+    /// at the same moment make one request, not one each.
+    token_fetch: Mutex<()>,
+}
+
+impl Auth {
+    /// Anonymous until a challenge says otherwise.
+    pub(crate) fn new(
+        base: &str,
+        scopes: Vec<String>,
+        insecure: bool,
+        read_timeout: Duration,
+        credentials: Option<Credentials>,
+        stored_credentials: bool,
+    ) -> Auth {
+        Auth {
+            base: base.to_string(),
+            scopes,
+            insecure,
+            read_timeout,
+            credentials: Mutex::new(credentials),
+            stored_credentials,
+            mode: Mutex::new(AuthMode::Anonymous),
+            tokens: TokenCache::default(),
+            token_fetch: Mutex::new(()),
+        }
     }
-}
 
-impl Credentials {
-    /// The value of an `Authorization: Basic …` header.
-    pub fn basic_header(&self) -> String {
-        format!(
-            "Basic {}",
-            base64(format!("{}:{}", self.username, self.password).as_bytes())
-        )
-    }
-}
-
-/// One challenge of a `WWW-Authenticate` header.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Challenge {
-    /// The scheme, lowercased (`bearer`, `basic`).
-    pub scheme: String,
-    /// The parameters, with lowercased keys, in order.
-    pub params: Vec<(String, String)>,
-}
-
-impl Challenge {
-    /// The value of parameter `key` (lowercase), if present.
-    pub fn param(&self, key: &str) -> Option<&str> {
-        self.params
+    /// Reads the challenge of a 401 answer and switches to its scheme; a
+    /// 401 without one keeps the scheme already known, if there is one.
+    pub(crate) fn learn_challenge(&self, resp: &Response<Body>) -> Result<()> {
+        let header = resp
+            .headers()
+            .get_all("www-authenticate")
             .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// Parses a `WWW-Authenticate` header into its challenges. Values may be
-/// quoted (with commas and escaped quotes inside) or bare tokens; scheme
-/// names are case-insensitive. Junk yields fewer challenges, never a panic.
-pub fn parse_challenges(header: &str) -> Vec<Challenge> {
-    let mut out: Vec<Challenge> = Vec::new();
-    let mut rest = header.trim();
-    while !rest.is_empty() {
-        rest = rest.trim_start_matches([',', ' ', '\t']);
-        let tok_end = rest
-            .find(|c: char| c == '=' || c == ',' || c.is_whitespace())
-            .unwrap_or(rest.len());
-        let token = &rest[..tok_end];
-        let after = rest[tok_end..].trim_start_matches([' ', '\t']);
-        if token.is_empty() {
-            break;
-        }
-        if let Some(value_part) = after.strip_prefix('=') {
-            let value_part = value_part.trim_start_matches([' ', '\t']);
-            let (value, remainder) = read_value(value_part);
-            if let Some(current) = out.last_mut() {
-                current.params.push((token.to_ascii_lowercase(), value));
-            }
-            rest = remainder;
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let challenges = scheme::parse_challenges(&header);
+        let mut current = self.mode.lock().unwrap_or_else(|p| p.into_inner());
+        let mode = if let Some(b) = challenges.iter().find(|c| c.scheme == "bearer") {
+            self.check_realm_host(b);
+            AuthMode::Bearer(b.clone())
+        } else if challenges.iter().any(|c| c.scheme == "basic") {
+            AuthMode::Basic
+        } else if !matches!(*current, AuthMode::Anonymous) {
+            // A bare 401 (GCR sends some): the scheme already learned still
+            // holds; the caller renews the token.
+            log::debug!("401 without a challenge: keeping the registry's known scheme");
+            return Ok(());
         } else {
-            out.push(Challenge {
-                scheme: token.to_ascii_lowercase(),
-                params: Vec::new(),
-            });
-            rest = after;
+            return Err(Error::Auth(format!(
+                "{} asked for authentication without a usable WWW-Authenticate challenge ({:?})",
+                self.base,
+                excerpt(header.as_bytes(), 100)
+            )));
+        };
+        log::debug!(
+            "registry auth: {}",
+            match &mode {
+                AuthMode::Anonymous => "anonymous",
+                AuthMode::Basic => "basic",
+                AuthMode::Bearer(_) => "bearer",
+            }
+        );
+        *current = mode;
+        Ok(())
+    }
+
+    /// Warns when the token realm is on a loopback or link-local address
+    /// while the registry is not.
+    fn check_realm_host(&self, challenge: &Challenge) {
+        let Some(realm) = challenge.param("realm") else {
+            return;
+        };
+        let realm_host = url_host(realm);
+        if is_local_address(realm_host) && !is_local_address(url_host(&self.base)) {
+            log::warn!(
+                "the registry {} sends its token requests to {:?}, a loopback or link-local address; check that the registry is the one you meant",
+                self.base,
+                excerpt(realm_host.as_bytes(), 100)
+            );
         }
     }
-    out
-}
 
-/// Reads a quoted string or a bare token; returns it and what follows.
-fn read_value(s: &str) -> (String, &str) {
-    if let Some(inner) = s.strip_prefix('"') {
-        let mut value = String::new();
-        let mut chars = inner.char_indices();
-        while let Some((i, c)) = chars.next() {
-            match c {
-                '\\' => {
-                    if let Some((_, n)) = chars.next() {
-                        value.push(n);
-                    }
+    /// The `Authorization` value for the next request (which needs the
+    /// `extra` scope too, if any), fetching a token if none is fresh.
+    pub(crate) fn authorization(
+        &self,
+        endpoint: &Endpoint,
+        extra: Option<&str>,
+    ) -> Result<Option<String>> {
+        let mode = self.mode.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        match mode {
+            AuthMode::Anonymous => Ok(None),
+            AuthMode::Basic => match self.current_credentials() {
+                Some(c) => Ok(Some(c.basic_header())),
+                None => Err(Error::Auth(format!(
+                    "{} requires a user name and password: pass -u USER --password-stdin",
+                    self.base
+                ))),
+            },
+            AuthMode::Bearer(challenge) => {
+                let mut scopes = self.scopes.clone();
+                scopes.extend(extra.map(str::to_string));
+                let url = scheme::token_url(&challenge, &scopes).map_err(Error::Auth)?;
+                if let Some(t) = self.tokens.get(&url, Instant::now()) {
+                    return Ok(Some(t.header()));
                 }
-                '"' => return (value, &inner[i + 1..]),
-                _ => value.push(c),
+                let _one_at_a_time = self.token_fetch.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(t) = self.tokens.get(&url, Instant::now()) {
+                    return Ok(Some(t.header()));
+                }
+                let token = self.fetch_token(endpoint, &challenge, &url, &scopes)?;
+                self.tokens.put(&url, token.clone());
+                Ok(Some(token.header()))
             }
         }
-        (value, "")
-    } else {
-        let end = s.find([',', ' ', '\t']).unwrap_or(s.len());
-        (s[..end].to_string(), &s[end..])
-    }
-}
-
-/// The scopes a token is asked for: the challenge's own first (some
-/// registries look only at the first), then each of `ours` it lacks (GCR's
-/// challenges name none; a push needs `pull,push`, a mount `pull` on the
-/// source repository too).
-pub fn scopes<'a>(challenge: &'a Challenge, ours: &'a [String]) -> Vec<&'a str> {
-    let mut all: Vec<&str> = Vec::new();
-    let theirs = challenge.param("scope").unwrap_or("");
-    for s in theirs
-        .split(' ')
-        .chain(ours.iter().flat_map(|o| o.split(' ')))
-    {
-        if !s.is_empty() && !all.contains(&s) {
-            all.push(s);
-        }
-    }
-    all
-}
-
-/// The token endpoint URL for a Bearer challenge, with `service` and the
-/// [`scopes`].
-pub fn token_url(challenge: &Challenge, ours: &[String]) -> Result<String, String> {
-    let realm = challenge
-        .param("realm")
-        .ok_or("the registry's Bearer challenge has no realm")?;
-    if !(realm.starts_with("https://") || realm.starts_with("http://")) {
-        return Err(format!(
-            "the token realm {:?} is not an http(s) URL",
-            crate::error::redact_url(realm)
-        ));
-    }
-    let mut url = realm.to_string();
-    let mut sep = if url.contains('?') { '&' } else { '?' };
-    if let Some(service) = challenge.param("service") {
-        url.push(sep);
-        url.push_str("service=");
-        url.push_str(&percent_encode(service));
-        sep = '&';
-    }
-    for s in scopes(challenge, ours) {
-        url.push(sep);
-        url.push_str("scope=");
-        url.push_str(&percent_encode(s));
-        sep = '&';
-    }
-    Ok(url)
-}
-
-/// A bearer token and when to stop using it.
-#[derive(Clone)]
-pub struct Token {
-    value: String,
-    refresh_at: Instant,
-}
-
-impl fmt::Debug for Token {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Token(<redacted>)")
-    }
-}
-
-impl Token {
-    /// The `Authorization` header value.
-    pub fn header(&self) -> String {
-        format!("Bearer {}", self.value)
     }
 
-    /// Whether the token should be renewed before use at `now`.
-    pub fn is_stale(&self, now: Instant) -> bool {
-        now >= self.refresh_at
-    }
-}
-
-#[derive(Deserialize)]
-struct TokenAnswer {
-    #[serde(default)]
-    token: Option<String>,
-    #[serde(default)]
-    access_token: Option<String>,
-    #[serde(default)]
-    expires_in: Option<u64>,
-}
-
-/// Reads a token endpoint's JSON answer (`token` or `access_token`, with
-/// `expires_in`, 60 s when absent), obtained at `now`. The token is
-/// renewed a tenth of its life (at least one second) before it expires.
-pub fn parse_token(body: &[u8], now: Instant) -> Result<Token, String> {
-    let a: TokenAnswer = serde_json::from_slice(body)
-        .map_err(|e| format!("the token endpoint sent something that is not a token: {e}"))?;
-    let value = a
-        .token
-        .filter(|t| !t.is_empty())
-        .or(a.access_token.filter(|t| !t.is_empty()))
-        .ok_or("the token endpoint's answer has no token")?;
-    if value.chars().any(|c| c.is_control() || c == ' ') {
-        return Err("the token endpoint's token contains invalid characters".into());
-    }
-    let life = Duration::from_secs(a.expires_in.unwrap_or(60).clamp(1, 86_400));
-    let margin = (life / 10).max(Duration::from_secs(1)).min(life / 2);
-    Ok(Token {
-        value,
-        refresh_at: now + life - margin,
-    })
-}
-
-/// Tokens by (realm URL with service and scope).
-#[derive(Default)]
-pub struct TokenCache {
-    tokens: Mutex<HashMap<String, Token>>,
-}
-
-impl TokenCache {
-    /// A fresh token for `key`, if one is held.
-    pub fn get(&self, key: &str, now: Instant) -> Option<Token> {
-        let map = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(key).filter(|t| !t.is_stale(now)).cloned()
+    /// Forgets the tokens held, after a 401.
+    pub(crate) fn forget_tokens(&self) {
+        self.tokens.clear();
     }
 
-    /// Remembers a token.
-    pub fn put(&self, key: &str, token: Token) {
-        let mut map = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-        map.insert(key.to_string(), token);
-    }
-
-    /// Forgets every token (after a 401).
-    pub fn clear(&self) {
-        self.tokens
+    fn current_credentials(&self) -> Option<Credentials> {
+        self.credentials
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .clear();
+            .clone()
+    }
+
+    /// Fetches a token from the challenge's realm: a GET (with Basic
+    /// credentials if there are any), or for an identity token docker's
+    /// OAuth2 refresh POST. Stored credentials the realm refuses are
+    /// dropped, and the token fetched anonymously.
+    fn fetch_token(
+        &self,
+        endpoint: &Endpoint,
+        challenge: &Challenge,
+        url: &str,
+        scopes: &[String],
+    ) -> Result<scheme::Token> {
+        if url.starts_with("http://") && self.base.starts_with("https://") && !self.insecure {
+            return Err(Error::Auth(format!(
+                "the registry sends tokens over plain http ({}); refusing to fetch one (use --insecure to allow it)",
+                redact_url(url)
+            )));
+        }
+        log::debug!("fetching a token from {}", redact_url(url));
+        let what = "fetching a registry token";
+        let creds = self.current_credentials();
+        let form;
+        let mut req = Outgoing::new("GET", url, Vec::new());
+        match &creds {
+            Some(c) if c.username == credentials::TOKEN_USER => {
+                let mut fields = vec![
+                    ("grant_type", "refresh_token"),
+                    ("client_id", "pulltar"),
+                    ("refresh_token", c.password.as_str()),
+                ];
+                fields.extend(challenge.param("service").map(|s| ("service", s)));
+                fields.extend(
+                    scheme::scopes(challenge, scopes)
+                        .into_iter()
+                        .map(|s| ("scope", s)),
+                );
+                let encoded: Vec<String> = fields
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", scheme::percent_encode(v)))
+                    .collect();
+                form = encoded.join("&");
+                req.method = "POST";
+                req.url = challenge.param("realm").unwrap_or(url);
+                req.headers = vec![(
+                    "Content-Type",
+                    "application/x-www-form-urlencoded".to_string(),
+                )];
+                req.body = Payload::Bytes(form.as_bytes());
+            }
+            Some(c) => req.headers = vec![("Authorization", c.basic_header())],
+            None => {}
+        }
+        let (method, to) = (req.method, req.url);
+        let mut resp = endpoint
+            .exchange(req)
+            .map_err(|e| network_error_of(method, what, to, e))?;
+        let status = resp.status().as_u16();
+        if matches!(status, 401 | 403) && creds.is_some() && self.stored_credentials {
+            drain(&mut resp);
+            log::warn!(
+                "the docker config's credentials for {} were refused; continuing anonymously",
+                self.base
+            );
+            *self.credentials.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            return self.fetch_token(endpoint, challenge, url, scopes);
+        }
+        if status != 200 {
+            let e = http_error(what, url, status, &mut resp);
+            // Busy or broken token servers are worth another try.
+            return Err(if e.is_retryable() {
+                e
+            } else {
+                Error::Auth(e.to_string())
+            });
+        }
+        let deadline = small_body_deadline(self.read_timeout);
+        let body = read_limited(&mut resp, SMALL_BODY, deadline, what, url)?;
+        scheme::parse_token(&body, Instant::now()).map_err(Error::Auth)
     }
 }
 
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
+/// The host of a URL, without user info, port or IPv6 brackets.
+fn url_host(url: &str) -> &str {
+    let authority = crate::registry::location::host_of(url);
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    crate::image::reference::host_of(authority)
+}
+
+/// Loopback (`localhost`, 127/8, ::1) or link-local (169.254/16,
+/// fe80::/10, where cloud metadata services live).
+fn is_local_address(host: &str) -> bool {
+    if crate::image::reference::is_loopback_host(host) {
+        return true;
     }
-    out
+    match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(ip)) => ip.is_link_local() || ip.is_unspecified(),
+        Ok(std::net::IpAddr::V6(ip)) => {
+            ip.is_loopback() || ip.is_unspecified() || (ip.segments()[0] & 0xffc0) == 0xfe80
+        }
+        Err(_) => false,
+    }
 }
 
 #[cfg(test)]
@@ -268,135 +301,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn docker_hub_challenge() {
-        let c = parse_challenges(
-            r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/nginx:pull""#,
-        );
-        assert_eq!(c.len(), 1);
-        assert_eq!(c[0].scheme, "bearer");
-        assert_eq!(c[0].param("realm"), Some("https://auth.docker.io/token"));
-        assert_eq!(c[0].param("service"), Some("registry.docker.io"));
-        assert_eq!(
-            token_url(&c[0], &["repository:library/nginx:pull".into()]).unwrap(),
-            "https://auth.docker.io/token?service=registry.docker.io&scope=repository%3Alibrary%2Fnginx%3Apull"
-        );
-    }
-
-    #[test]
-    fn commas_in_quotes_and_case() {
-        let c = parse_challenges(
-            r#"BEARER Realm="https://x/t", scope="repository:a:pull,push", error="insufficient_scope""#,
-        );
-        assert_eq!(c[0].scheme, "bearer");
-        assert_eq!(c[0].param("realm"), Some("https://x/t"));
-        assert_eq!(c[0].param("scope"), Some("repository:a:pull,push"));
-        assert_eq!(c[0].param("error"), Some("insufficient_scope"));
-    }
-
-    #[test]
-    fn escaped_quote_and_bare_tokens() {
-        let c = parse_challenges(r#"Bearer realm=https://x/t,service="a\"b""#);
-        assert_eq!(c[0].param("realm"), Some("https://x/t"));
-        assert_eq!(c[0].param("service"), Some("a\"b"));
-    }
-
-    #[test]
-    fn several_challenges() {
-        let c = parse_challenges(r#"Basic realm="r1", Bearer realm="https://t",service=s"#);
-        assert_eq!(c.len(), 2);
-        assert_eq!(c[0].scheme, "basic");
-        assert_eq!(c[1].param("service"), Some("s"));
-    }
-
-    #[test]
-    fn gcr_without_scope_uses_fallback() {
-        let c = parse_challenges(r#"Bearer realm="https://gcr.io/v2/token",service="gcr.io""#);
-        let url = token_url(&c[0], &["repository:p/img:pull".into()]).unwrap();
-        assert!(url.ends_with("&scope=repository%3Ap%2Fimg%3Apull"), "{url}");
-    }
-
-    #[test]
-    fn push_and_mount_scopes() {
-        let c = parse_challenges(r#"Bearer realm="https://t",scope="repository:b:pull,push""#);
-        let ours = [
-            "repository:b:pull,push".to_string(),
-            "repository:a:pull".to_string(),
-        ];
-        assert_eq!(
-            scopes(&c[0], &ours),
-            ["repository:b:pull,push", "repository:a:pull"]
-        );
-        let url = token_url(&c[0], &ours).unwrap();
-        assert!(
-            url.ends_with("?scope=repository%3Ab%3Apull%2Cpush&scope=repository%3Aa%3Apull"),
-            "{url}"
-        );
-    }
-
-    #[test]
-    fn junk_does_not_panic() {
-        for h in [
-            "",
-            "=",
-            "\"",
-            "Bearer realm=\"unterminated",
-            ",,,",
-            "Bearer =x",
-            "a=b",
+    fn local_realm_hosts() {
+        for (url, local) in [
+            ("http://169.254.169.254/latest/meta-data", true),
+            ("https://user:pw@127.0.0.1:8080/token", true),
+            ("https://[::1]:5000/token", true),
+            ("https://[fe80::1]/token", true),
+            ("https://localhost/token", true),
+            ("https://auth.docker.io/token?x=1", false),
+            ("https://10.0.0.1/token", false),
         ] {
-            let _ = parse_challenges(h);
+            assert_eq!(is_local_address(url_host(url)), local, "{url}");
         }
-        assert!(parse_challenges("a=b").is_empty());
-    }
-
-    #[test]
-    fn realm_must_be_http() {
-        let c = parse_challenges(r#"Bearer realm="file:///etc/passwd""#);
-        assert!(token_url(&c[0], &["s".into()]).is_err());
-        let c = parse_challenges("Bearer service=x");
-        assert!(token_url(&c[0], &["s".into()]).is_err());
-    }
-
-    #[test]
-    fn token_answers() {
-        let now = Instant::now();
-        let t = parse_token(br#"{"token":"abc","expires_in":300}"#, now).unwrap();
-        assert_eq!(t.header(), "Bearer abc");
-        assert!(!t.is_stale(now + Duration::from_secs(269)));
-        assert!(t.is_stale(now + Duration::from_secs(270)));
-        let t = parse_token(br#"{"access_token":"xyz"}"#, now).unwrap();
-        assert_eq!(t.header(), "Bearer xyz");
-        assert!(t.is_stale(now + Duration::from_secs(54)));
-        let t = parse_token(br#"{"token":"short","expires_in":3}"#, now).unwrap();
-        assert!(!t.is_stale(now + Duration::from_millis(1900)));
-        assert!(t.is_stale(now + Duration::from_secs(2)));
-        assert!(parse_token(br#"{"token":""}"#, now).is_err());
-        assert!(parse_token(b"<html>", now).is_err());
-        assert!(parse_token(br#"{"token":"a\nb"}"#, now).is_err());
-    }
-
-    #[test]
-    fn token_debug_is_redacted() {
-        let t = parse_token(br#"{"token":"secret"}"#, Instant::now()).unwrap();
-        assert!(!format!("{t:?}").contains("secret"));
-        let c = Credentials {
-            username: "u".into(),
-            password: "hunter2".into(),
-        };
-        assert!(!format!("{c:?}").contains("hunter2"));
-    }
-
-    #[test]
-    fn cache_expires() {
-        let now = Instant::now();
-        let cache = TokenCache::default();
-        cache.put(
-            "k",
-            parse_token(br#"{"token":"a","expires_in":10}"#, now).unwrap(),
-        );
-        assert!(cache.get("k", now).is_some());
-        assert!(cache.get("k", now + Duration::from_secs(10)).is_none());
-        cache.clear();
-        assert!(cache.get("k", now).is_none());
     }
 }

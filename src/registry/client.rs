@@ -1,49 +1,37 @@
-//! The registry client: one shared `ureq::Agent` per registry, the `/v2/`
-//! ping, requests that carry the current authorization and, on a 401,
-//! learn the new challenge, renew the authorization and try once more (a
-//! request with a body gets a fresh one from its maker); manifest fetches
-//! with every manifest type accepted, and opening blob streams (whole, or
-//! a byte range). A client is for pulling one repository, or for pushing
-//! to it ([`Access`]), which sets its token scope. Requests of any method
-//! with a body are `request.rs`'s; the push's own are in `session.rs` and
-//! `upload.rs`.
-//!
-//! The authentication itself (Basic, or Bearer with cached tokens renewed
-//! before they expire) is in `handshake.rs`, and turning failed responses
-//! into errors in `http_error.rs`; the agent and the scheme (HTTPS, plain
-//! HTTP only for loopback or `--insecure` registries) come from
-//! `transport.rs`. It returns bytes and open streams; it does not choose
-//! platforms, verify blobs or write files (`download.rs` and `pull.rs` do).
-//! The `Authorization` header is never forwarded across a redirect, so blob
-//! redirects to a CDN carry no token. Every ping, manifest and small blob
-//! request waits for its host's budget ([`crate::registry::budget`]),
-//! which a 429 shrinks rather than counting it as a failed attempt. A
-//! client for one host of a mirror list tries each request once while
-//! another host remains (`mirrors.rs` asks the next); Docker Hub's API
-//! host can be replaced with `PULLTAR_DOCKER_HUB` ([`docker_hub_host`]).
+//! The registry client: one per repository on one registry, what it may
+//! do there ([`Access`], its token scope), connecting to it (the shared
+//! agent from `transport.rs`, the `/v2/` ping that learns how it
+//! authenticates), and the pull's endpoints: manifests with every manifest
+//! type accepted, small blobs read whole, blob streams opened (whole, or a
+//! byte range), and the tags for a hint (`client/tags.rs`). Every request
+//! goes the one way of `client/request.rs`; the push's endpoints are
+//! `session.rs`'s. It returns bytes and open streams; it does not choose
+//! platforms, verify blobs or write files. Docker Hub's API host can be
+//! replaced with `PULLTAR_DOCKER_HUB` ([`docker_hub_host`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ureq::http::Response;
 use ureq::Body;
 
-use crate::error::{redact_url, Error, Result};
+use crate::error::{Error, Result};
 use crate::image::digest::Digest;
 use crate::image::manifest;
 use crate::image::reference::Reference;
+use crate::registry::auth::Auth;
 use crate::registry::auth::Credentials;
-use crate::registry::budget::{self, Budget, Budgets};
 use crate::registry::credentials;
-use crate::registry::handshake::Auth;
-use crate::registry::http_error::{
-    drain, http_error, network_error, read_limited, small_body_deadline,
-};
-use crate::registry::retry::{self, Policy};
+use crate::registry::http_error::{drain, header, http_error, read_limited, small_body_deadline};
+use crate::registry::permits::{Budget, Budgets, Permit};
+use crate::registry::retry::Policy;
 use crate::registry::transport::{self, Endpoint};
 
+pub mod request;
 mod tags;
+
+use request::{Call, Sending};
 
 /// How the client reaches a registry and authenticates to it.
 #[derive(Clone, Debug)]
@@ -105,14 +93,10 @@ pub fn docker_hub_host(reference: &Reference) -> String {
 }
 
 impl Registry {
-    /// Builds the client for pulling `reference` (through the `--registry`
-    /// mirror for Docker Hub images when one is given) and pings the
-    /// registry to learn how it authenticates.
-    pub fn connect(reference: &Reference, options: &Options) -> Result<Registry> {
-        Registry::connect_for(reference, options, Access::Pull)
-    }
-
-    /// Builds the client for `access` to the repository of `reference`.
+    /// Builds the client for `access` to the repository of `reference`
+    /// (through the first `--registry` mirror for a Docker Hub image when
+    /// one is given), and pings the registry to learn how it
+    /// authenticates.
     pub fn connect_for(
         reference: &Reference,
         options: &Options,
@@ -179,8 +163,11 @@ impl Registry {
 
     fn ping(&self) -> Result<()> {
         let url = format!("{}/v2/", self.endpoint.base);
-        self.retrying("contacting the registry", || {
-            let resp = self.send(&url, "contacting the registry", None, None, None)?;
+        let what = "contacting the registry";
+        let mut call = Call::new("GET", &url, what);
+        call.renew = false;
+        self.request(what, true, |permit| {
+            let resp = self.send(&call, permit, &mut || Ok(Sending::Nothing))?;
             self.ping_answer(resp)
         })
     }
@@ -207,46 +194,6 @@ impl Registry {
         }
     }
 
-    /// Runs `attempt` by the retry policy, each attempt with leave from
-    /// the host's budget; for requests that stream nothing (ping, token,
-    /// manifest), so no attempt counts as progress. A 429 waits for the
-    /// budget without counting as a failed attempt, until the host has
-    /// refused everything for the policy's patience.
-    fn retrying<T>(&self, what: &str, mut attempt: impl FnMut() -> Result<T>) -> Result<T> {
-        let patience = self.policy.refusal_patience();
-        let once = self.policy.once();
-        retry::run(
-            if self.once.load(Ordering::Relaxed) {
-                &once
-            } else {
-                &self.policy
-            },
-            what,
-            None,
-            || false,
-            || loop {
-                let permit = self.budget.acquire(None)?;
-                let r = attempt();
-                match r {
-                    Err(e @ Error::Http { status: 429, .. }) => {
-                        if let Err(why) = permit.refused(e.retry_after(), patience) {
-                            return Err(budget::gave_up(e, why));
-                        }
-                    }
-                    Err(Error::Http { status, .. }) => {
-                        permit.answered(status);
-                        return r;
-                    }
-                    Ok(_) => {
-                        permit.answered(200);
-                        return r;
-                    }
-                    Err(_) => return r,
-                }
-            },
-        )
-    }
-
     /// Whether a failed request is tried once only (another mirror is
     /// asked instead).
     pub(crate) fn set_once(&self, once: bool) {
@@ -261,35 +208,6 @@ impl Registry {
     /// What the registry's host allows.
     pub fn budget(&self) -> &Arc<Budget> {
         &self.budget
-    }
-
-    /// Sends a GET with the current authorization (for the bytes
-    /// `[start, end)` when `range` is given); on a 401 learns the new
-    /// challenge, renews the token and tries once more.
-    fn get(
-        &self,
-        url: &str,
-        what: &str,
-        accept: Option<&str>,
-        range: Option<(u64, u64)>,
-    ) -> Result<Response<Body>> {
-        let auth = self.auth.authorization(&self.endpoint, None)?;
-        let mut resp = self.send(url, what, accept, auth.as_deref(), range)?;
-        if resp.status().as_u16() == 401 {
-            log::debug!("401 from {}: renewing authorization", redact_url(url));
-            self.auth.learn_challenge(&resp)?;
-            drain(&mut resp);
-            self.auth.forget_tokens();
-            let auth = self.auth.authorization(&self.endpoint, None)?;
-            resp = self.send(url, what, accept, auth.as_deref(), range)?;
-        }
-        Ok(resp)
-    }
-
-    /// The transport and the authentication state, for the requests of
-    /// `request.rs`.
-    pub(crate) fn parts(&self) -> (&Endpoint, &Auth) {
-        (&self.endpoint, &self.auth)
     }
 
     /// The retry policy of the client's requests.
@@ -309,43 +227,7 @@ impl Registry {
 
     /// `location` (a header's, maybe relative) as an absolute URL.
     pub fn resolve(&self, location: &str) -> String {
-        crate::registry::forward::resolve(&format!("{}/v2/", self.endpoint.base), location)
-    }
-
-    fn send(
-        &self,
-        url: &str,
-        what: &str,
-        accept: Option<&str>,
-        authorization: Option<&str>,
-        range: Option<(u64, u64)>,
-    ) -> Result<Response<Body>> {
-        let mut headers = Vec::new();
-        if let Some(a) = accept {
-            headers.push(("Accept", a.to_string()));
-        }
-        if let Some(a) = authorization {
-            headers.push(("Authorization", a.to_string()));
-        }
-        if let Some((start, end)) = range {
-            headers.push(("Range", format!("bytes={start}-{}", end.saturating_sub(1))));
-        }
-        let started = Instant::now();
-        let resp = self
-            .endpoint
-            .http_get(url, headers)
-            .map_err(|e| network_error(what, url, e))?;
-        log::debug!(
-            "GET {}{} -> {} ({} ms)",
-            redact_url(url),
-            range.map_or(String::new(), |(a, b)| format!(
-                " bytes {a}-{}",
-                b.saturating_sub(1)
-            )),
-            resp.status().as_u16(),
-            started.elapsed().as_millis()
-        );
-        Ok(resp)
+        crate::registry::location::resolve(&format!("{}/v2/", self.endpoint.base), location)
     }
 
     /// Fetches a manifest or index by tag or digest: its bytes and the
@@ -357,17 +239,15 @@ impl Registry {
             self.endpoint.base, self.repository
         );
         let what = format!("fetching the manifest {}:{key}", self.repository);
-        self.retrying(&what, || {
-            let mut resp = self.get(&url, &what, Some(manifest::ACCEPT), None)?;
+        let mut call = Call::new("GET", &url, &what);
+        call.headers.push(("Accept", manifest::ACCEPT.to_string()));
+        self.request(&what, true, |permit| {
+            let mut resp = self.send(&call, permit, &mut || Ok(Sending::Nothing))?;
             let status = resp.status().as_u16();
             if status != 200 {
                 return Err(http_error(&what, &url, status, &mut resp));
             }
-            let content_type = resp
-                .headers()
-                .get("content-type")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
+            let content_type = header(&resp, "content-type").map(str::to_string);
             let body = read_limited(
                 &mut resp,
                 manifest::MAX_MANIFEST_BYTES,
@@ -380,11 +260,23 @@ impl Registry {
     }
 
     /// Opens the blob `digest`, or only its bytes `[start, end)` (a `Range`
-    /// request). Returns the response whatever its status; the caller
-    /// checks it (200, or 206 for a range).
-    pub fn open_blob(&self, digest: &Digest, range: Option<(u64, u64)>) -> Result<Response<Body>> {
+    /// request), under `permit`. Returns the response whatever its status;
+    /// the caller checks it (200, or 206 for a range).
+    pub fn open_blob(
+        &self,
+        digest: &Digest,
+        range: Option<(u64, u64)>,
+        permit: &Permit,
+    ) -> Result<Response<Body>> {
         let url = self.blob_url(digest);
-        self.get(&url, &format!("downloading blob {digest}"), None, range)
+        let what = format!("downloading blob {digest}");
+        let mut call = Call::new("GET", &url, &what);
+        if let Some((start, end)) = range {
+            let last = end.saturating_sub(1);
+            call.headers
+                .push(("Range", format!("bytes={start}-{last}")));
+        }
+        self.send(&call, permit, &mut || Ok(Sending::Nothing))
     }
 
     /// The registry URL of a blob (never a redirect target).
@@ -412,8 +304,9 @@ impl Registry {
     pub fn small_blob(&self, digest: &Digest, limit: u64) -> Result<Vec<u8>> {
         let url = self.blob_url(digest);
         let what = format!("fetching blob {digest}");
-        self.retrying(&what, || {
-            let mut resp = self.get(&url, &what, None, None)?;
+        let call = Call::new("GET", &url, &what);
+        self.request(&what, true, |permit| {
+            let mut resp = self.send(&call, permit, &mut || Ok(Sending::Nothing))?;
             let status = resp.status().as_u16();
             if status != 200 {
                 return Err(http_error(&what, &url, status, &mut resp));

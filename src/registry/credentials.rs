@@ -11,7 +11,7 @@
 //! `docker-credential-<name>` on `PATH`, run as `… get` with the server URL
 //! on its standard input, and must answer within 30 seconds. Nothing read
 //! here is ever printed. This module does not decide what to do when the
-//! registry refuses what it found (`handshake.rs` falls back to anonymous).
+//! registry refuses what it found (`auth.rs` falls back to anonymous).
 
 use std::collections::HashMap;
 use std::io::{Read, Write};

@@ -21,6 +21,7 @@ use ureq::http::Response;
 use ureq::Body;
 
 use crate::registry::base64::base64;
+use crate::registry::location::host_of;
 
 /// An HTTP proxy for `http://` targets.
 #[derive(Clone, Debug)]
@@ -63,16 +64,6 @@ impl ForwardProxy {
             connect_timeout,
             read_timeout,
         })
-    }
-
-    /// GETs `url` (which must be `http://…`) with `headers`, once: a
-    /// redirect is returned as it is (the registry client follows it).
-    pub fn get(
-        &self,
-        url: &str,
-        headers: &[(&str, String)],
-    ) -> Result<Response<Body>, ureq::Error> {
-        self.request("GET", url, headers, None)
     }
 
     /// Sends `method` `url` with `headers` and `body` (this many bytes
@@ -239,32 +230,6 @@ impl<R: BufRead> Read for Chunked<R> {
     }
 }
 
-/// `http://host:port/path?query` → `host:port`.
-pub fn host_of(url: &str) -> &str {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    rest.split(['/', '?']).next().unwrap_or(rest)
-}
-
-/// Resolves a `Location` against the URL it came from.
-pub(crate) fn resolve(base: &str, location: &str) -> String {
-    if location.contains("://") {
-        return location.to_string();
-    }
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let origin_end = base[scheme_end..]
-        .find('/')
-        .map_or(base.len(), |i| scheme_end + i);
-    if location.starts_with('/') {
-        format!("{}{location}", &base[..origin_end])
-    } else {
-        let dir_end = base
-            .rfind('/')
-            .filter(|&i| i >= origin_end)
-            .unwrap_or(origin_end);
-        format!("{}/{location}", &base[..dir_end])
-    }
-}
-
 fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -330,16 +295,5 @@ mod tests {
             done: false,
         };
         assert!(cut.read_to_string(&mut String::new()).is_err());
-    }
-
-    #[test]
-    fn redirects_resolve() {
-        assert_eq!(
-            resolve("http://a:1/v2/x/blobs/y", "/s3/z?q=1"),
-            "http://a:1/s3/z?q=1"
-        );
-        assert_eq!(resolve("http://a:1/v2/x", "http://b:2/z"), "http://b:2/z");
-        assert_eq!(resolve("http://a:1/v2/x", "y"), "http://a:1/v2/y");
-        assert_eq!(host_of("http://a:1/v2/?q"), "a:1");
     }
 }

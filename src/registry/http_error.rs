@@ -74,6 +74,12 @@ pub(crate) fn small_body_deadline(read_timeout: std::time::Duration) -> std::tim
     read_timeout * 4
 }
 
+/// The value of the header `name` of `resp`, trimmed, if it is text.
+pub fn header<'a>(resp: &'a Response<Body>, name: &str) -> Option<&'a str> {
+    let value = resp.headers().get(name)?.to_str().ok()?;
+    Some(value.trim())
+}
+
 /// Reads (a bounded part of) the body so the connection can be reused.
 pub(crate) fn drain(resp: &mut Response<Body>) {
     let _ = resp
@@ -182,7 +188,7 @@ pub fn network_error_of(method: &str, what: &str, url: &str, e: ureq::Error) -> 
     let cause = match &e {
         e if tls::is_certificate_error(e) => format!(
             "the TLS certificate of {} is not trusted ({e}); if the registry uses a private certificate authority, pass it with --ca-cert FILE (or skip verification with --insecure)",
-            crate::registry::forward::host_of(url)
+            crate::registry::location::host_of(url)
         ),
         ureq::Error::Rustls(r) => format!("TLS error: {r}"),
         other => other.to_string(),

@@ -1,20 +1,19 @@
 //! Where one repository is read from: its registry, or for a Docker Hub
 //! image pulled with `-r`, a list of mirrors with Docker Hub itself last
-//! (left out with `--mirrors-only`). An [`Upstream`] holds a registry
+//! (left out with `--mirrors-only`). An [`Hosts`] holds a registry
 //! client per host, each with its own handshake, tokens and budget, and
 //! how each host has fared: a request that fails on one (no answer, a
 //! stall, 5xx, 401/403/404, a token realm out of reach, content that does
 //! not match its digest) goes to the next; a host that fails
 //! [`DROP_AFTER`] times in a row, or serves a blob that does not match its
 //! digest, is dropped for the rest of the pull, said once. Docker Hub is
-//! used only when no mirror is left. A tag is resolved at Docker Hub with
-//! a `HEAD` (not counted against its pull limit) when it answers, else at
-//! the first mirror that does, and a second mirror is asked to confirm.
+//! used only when no mirror is left. How a tag is resolved through the
+//! list is `mirrors/tag.rs`'s.
 //!
 //! With one host (any other registry, or no `-r`), requests go to it as
 //! before and its errors come back unchanged. This module does not decide
 //! which blob segment goes where (`fetch/schedule.rs` does, from
-//! [`Upstream::usable`]), and it writes nothing.
+//! [`Hosts::usable`]), and it writes nothing.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -32,8 +31,8 @@ pub const DROP_AFTER: u32 = 3;
 /// How long connecting to Docker Hub may take behind a mirror list.
 pub const ORIGIN_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// One host of an [`Upstream`].
-pub struct Member {
+/// One host of an [`Hosts`].
+pub struct Host {
     /// Its host: the mirror as given, or Docker Hub's API host.
     pub name: String,
     /// Its client; `None` when it never answered.
@@ -49,8 +48,8 @@ pub struct Member {
 }
 
 /// The hosts one repository is read from, in the order they are tried.
-pub struct Upstream {
-    members: Vec<Member>,
+pub struct Hosts {
+    members: Vec<Host>,
     /// Notes for the user (which host resolved a tag).
     notes: Mutex<Vec<String>>,
 }
@@ -64,16 +63,16 @@ pub fn fails_over(e: &Error) -> bool {
     }
 }
 
-impl Upstream {
+impl Hosts {
     /// The hosts for pulling `reference`: for a Docker Hub image with
     /// mirrors, every mirror and Docker Hub (each pinged at once, in
     /// parallel; one that does not answer is left out, said once), else
     /// its registry.
-    pub fn connect(reference: &Reference, options: &Options) -> Result<Upstream> {
+    pub fn connect(reference: &Reference, options: &Options) -> Result<Hosts> {
         if !reference.is_docker_hub() || options.mirrors.is_empty() {
-            let registry = Registry::connect(reference, options)?;
+            let registry = Registry::connect_for(reference, options, Access::Pull)?;
             let name = registry.base().to_string();
-            return Ok(Upstream {
+            return Ok(Hosts {
                 members: vec![member(name, Some(registry), false)],
                 notes: Mutex::default(),
             });
@@ -94,7 +93,7 @@ impl Upstream {
                 .iter()
                 .zip(&silent)
                 .map(|((host, origin), silent)| {
-                    let asked = silent.is_none().then(|| {
+                    silent.is_none().then(|| {
                         s.spawn(move || {
                             let mut options = options.clone();
                             options.once = true;
@@ -103,8 +102,7 @@ impl Upstream {
                             }
                             Registry::connect_host(host, reference, &options, Access::Pull)
                         })
-                    });
-                    asked
+                    })
                 })
                 .collect();
             handles
@@ -143,7 +141,7 @@ impl Upstream {
                 }
             }
         }
-        let up = Upstream {
+        let up = Hosts {
             members,
             notes: Mutex::default(),
         };
@@ -163,14 +161,14 @@ impl Upstream {
     }
 
     /// Every host, in order.
-    pub fn members(&self) -> &[Member] {
+    pub fn members(&self) -> &[Host] {
         &self.members
     }
 
     /// Every host still in the pull, in the order requests try them:
     /// the mirrors not dropped, then Docker Hub.
     pub fn order(&self) -> Vec<usize> {
-        let alive = |m: &Member| m.registry.is_some() && !m.dropped.load(Ordering::Relaxed);
+        let alive = |m: &Host| m.registry.is_some() && !m.dropped.load(Ordering::Relaxed);
         let (mut mirrors, mut origin): (Vec<usize>, Vec<usize>) = (0..self.members.len())
             .filter(|&i| alive(&self.members[i]))
             .partition(|&i| !self.members[i].origin);
@@ -199,7 +197,7 @@ impl Upstream {
         self.order().iter().any(|&j| j != i)
     }
 
-    /// The client of host `i` (one [`Upstream::order`] lists).
+    /// The client of host `i` (one [`Hosts::order`] lists).
     pub fn registry(&self, i: usize) -> &Registry {
         match &self.members[i].registry {
             Some(r) => r,
@@ -281,7 +279,7 @@ impl Upstream {
                 url: self
                     .members
                     .iter()
-                    .map(Member::label)
+                    .map(Host::label)
                     .collect::<Vec<_>>()
                     .join(", "),
                 cause: each.join("; "),
@@ -382,7 +380,7 @@ impl Upstream {
     }
 }
 
-impl Member {
+impl Host {
     /// How messages name it.
     pub fn label(&self) -> String {
         if self.origin {
@@ -393,8 +391,8 @@ impl Member {
     }
 }
 
-fn member(name: String, registry: Option<Registry>, origin: bool) -> Member {
-    Member {
+fn member(name: String, registry: Option<Registry>, origin: bool) -> Host {
+    Host {
         name,
         registry,
         origin,
@@ -406,66 +404,4 @@ fn member(name: String, registry: Option<Registry>, origin: bool) -> Member {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn http(status: u16) -> Error {
-        Error::Http {
-            what: "fetching blob x".into(),
-            url: "GET https://m/v2/x/blobs/y".into(),
-            status,
-            excerpt: String::new(),
-            retry_after: None,
-        }
-    }
-
-    #[test]
-    fn a_hosts_own_failures_go_to_the_next_host() {
-        for status in [401, 403, 404, 429, 500, 503] {
-            assert!(fails_over(&http(status)), "{status}");
-        }
-        let hinted = http(404).with_hint("check the name");
-        assert!(fails_over(&hinted));
-        let verify = Error::Verify {
-            digest: "sha256:x".into(),
-            detail: "hashes to y".into(),
-        };
-        assert!(fails_over(&verify));
-        for own in [
-            Error::Interrupted { resumable: true },
-            Error::Aborted,
-            Error::Usage("bad".into()),
-            Error::io("write", "/tmp/x", std::io::Error::other("disk full")),
-        ] {
-            assert!(!fails_over(&own), "{own}");
-        }
-    }
-
-    #[test]
-    fn every_host_is_named_with_why_it_failed() {
-        let up = Upstream {
-            members: vec![
-                member("m1.example".into(), None, false),
-                member("m2.example:5000".into(), None, false),
-                member("registry-1.docker.io".into(), None, true),
-            ],
-            notes: Mutex::default(),
-        };
-        *up.members[0].why.lock().unwrap() = Some("HTTP 404".into());
-        *up.members[1].why.lock().unwrap() = Some("connection refused".into());
-        assert!(up.order().is_empty() && up.usable().is_empty());
-        let e = up
-            .exhausted("contacting the mirrors for nginx", None)
-            .to_string();
-        for s in [
-            "mirror m1.example: HTTP 404",
-            "mirror m2.example:5000: connection refused",
-            "Docker Hub (registry-1.docker.io): not tried",
-        ] {
-            assert!(e.contains(s), "{s} missing from {e}");
-        }
-        let e = up.exhausted("x", Some(http(503))).to_string();
-        assert!(e.contains("HTTP 503") || e.contains("503"), "{e}");
-        assert!(e.contains("every host failed"), "{e}");
-    }
-}
+mod tests;

@@ -6,14 +6,16 @@
 //! count whenever bytes arrive, so a long pull on a flaky link keeps going
 //! while data flows. Which errors are worth retrying is
 //! [`crate::error::Error::is_retryable`]. The policy is a pure function;
-//! [`run`] is the one loop that applies it, sleeping between attempts.
-//! A 429 is the host's budget's to handle ([`crate::registry::budget`]),
+//! [`run`] is the one loop that applies it, sleeping between attempts (a
+//! registry client's requests, `registry/client/request.rs`, and an
+//! upload's steps).
+//! A 429 is the host's budget's to handle ([`crate::registry::permits`]),
 //! within the policy's [`Policy::refusal_patience`].
 
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ui::{interrupt, progress_report};
 
 /// Exponential backoff with jitter, bounded in attempts and delay.
@@ -77,7 +79,7 @@ impl Policy {
     /// How long a host may refuse every request (429) before the pull
     /// gives up on it: 12 s for each retry allowed (60 s by default, none
     /// with `--retries 0`). Refusals while the host serves other requests
-    /// are not failures (see `budget.rs`).
+    /// are not failures (see `permits.rs`).
     pub fn refusal_patience(&self) -> Duration {
         Duration::from_secs(12).saturating_mul(self.refusals)
     }
@@ -92,21 +94,24 @@ impl Policy {
     }
 }
 
-/// Runs `attempt` until it succeeds, fails for good, or `policy` gives up.
-/// After a retryable failure, `progressed` says whether the attempt
-/// brought anything (which resets the count of failures in a row); the
-/// wait is logged under `what` and ends early on a signal or `abort`.
+/// Runs `attempt` until it succeeds, fails for good, or `policy` gives up:
+/// the one retry loop. A failure `retryable` accepts
+/// ([`Error::is_retryable`] for a plain request) is tried again; then
+/// `progressed` says whether the attempt brought anything (which resets
+/// the count of failures in a row); the wait is logged under `what` and
+/// ends early on a signal or `abort`.
 pub fn run<T>(
     policy: &Policy,
     what: &str,
     abort: Option<&AtomicBool>,
+    retryable: impl Fn(&Error) -> bool,
     mut progressed: impl FnMut() -> bool,
     mut attempt: impl FnMut() -> Result<T>,
 ) -> Result<T> {
     let mut failures = 0u32;
     loop {
         match attempt() {
-            Err(e) if e.is_retryable() => {
+            Err(e) if retryable(&e) => {
                 failures = if progressed() { 1 } else { failures + 1 };
                 let Some(wait) = policy.next_delay(failures, e.retry_after(), jitter()) else {
                     return Err(e);

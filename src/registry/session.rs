@@ -8,9 +8,11 @@
 //!
 //! Every answer that names a digest (`Docker-Content-Digest` on a blob
 //! found, mounted or stored, and on a manifest stored) must name ours, else
-//! it is an error naming both. The HEAD, POST and manifest requests are
-//! retried by the client's policy; how an upload goes on after a failure
-//! is `upload.rs`'s. Locations are used as the registry gives them
+//! it is an error naming both. Every request goes the client's one way
+//! (`client/request.rs`: the host's budget, 429s waited out); the HEAD,
+//! POST and manifest requests are retried by its policy, the steps of an
+//! upload tried once (how an upload goes on after a failure is
+//! `upload/blob.rs`'s). Locations are used as the registry gives them
 //! (absolute or relative, their query kept), never logged with it.
 
 use ureq::http::Response;
@@ -20,10 +22,9 @@ use crate::error::{Error, Result};
 use crate::image::digest::Digest;
 use crate::image::manifest::ACCEPT;
 use crate::image::upstream::Document;
+use crate::registry::client::request::{BodyMaker, Call, Sending};
 use crate::registry::client::Registry;
-use crate::registry::http_error::{drain, http_error_of, small_body_deadline};
-use crate::registry::request::{BodyMaker, Call, Sending};
-use crate::registry::retry;
+use crate::registry::http_error::{drain, header, http_error_of, small_body_deadline};
 
 /// An upload session the registry opened.
 #[derive(Clone, Debug)]
@@ -45,13 +46,6 @@ pub enum Mount {
     No,
 }
 
-fn header<'a>(resp: &'a Response<Body>, name: &str) -> Option<&'a str> {
-    resp.headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-}
-
 /// `url` with `key=value` added to its query.
 pub fn with_query(url: &str, key: &str, value: &str) -> String {
     let sep = if url.contains('?') { '&' } else { '?' };
@@ -59,15 +53,16 @@ pub fn with_query(url: &str, key: &str, value: &str) -> String {
 }
 
 impl Registry {
-    fn call<'a>(&self, method: &'static str, url: &'a str, what: &'a str) -> Call<'a> {
-        Call {
-            method,
-            url,
-            what,
-            headers: Vec::new(),
-            extra_scope: None,
-            answer_within: None,
-        }
+    /// Sends `call` with no body, tried as `retried` says.
+    fn ask<T>(
+        &self,
+        call: &Call,
+        retried: bool,
+        mut answer: impl FnMut(Response<Body>) -> Result<T>,
+    ) -> Result<T> {
+        self.request(call.what, retried, |permit| {
+            answer(self.send(call, permit, &mut || Ok(Sending::Nothing))?)
+        })
     }
 
     fn blobs_url(&self) -> String {
@@ -80,11 +75,6 @@ impl Registry {
             self.base(),
             self.repository()
         )
-    }
-
-    /// Runs one request, `attempt`, under the retry policy.
-    fn retried<T>(&self, what: &str, attempt: impl FnMut() -> Result<T>) -> Result<T> {
-        retry::run(self.policy(), what, None, || false, attempt)
     }
 
     /// The `Docker-Content-Digest` of an answer is `ours`, or absent.
@@ -108,28 +98,28 @@ impl Registry {
     pub fn has_blob(&self, digest: &Digest) -> Result<bool> {
         let url = format!("{}/{digest}", self.blobs_url());
         let what = format!("looking for blob {digest} in {}", self.repository());
-        self.retried(&what, || {
-            let call = self.call("HEAD", &url, &what);
-            let mut resp = self.request(&call, &mut || Ok(Sending::Nothing))?;
-            match resp.status().as_u16() {
+        self.ask(
+            &Call::new("HEAD", &url, &what),
+            true,
+            |mut resp| match resp.status().as_u16() {
                 200 => self.check_digest(&resp, digest, &what).map(|_| true),
                 404 => Ok(false),
                 s => Err(http_error_of("HEAD", &what, &url, s, &mut resp)),
-            }
-        })
+            },
+        )
     }
 
     /// Opens an upload session (`POST`).
     pub fn start_upload(&self, what: &str) -> Result<Session> {
         let url = format!("{}/uploads/", self.blobs_url());
-        self.retried(what, || {
-            let call = self.call("POST", &url, what);
-            let mut resp = self.request(&call, &mut || Ok(Sending::Nothing))?;
-            match resp.status().as_u16() {
+        self.ask(
+            &Call::new("POST", &url, what),
+            true,
+            |mut resp| match resp.status().as_u16() {
                 202 => self.session_of(&resp, what, &url),
                 s => Err(http_error_of("POST", what, &url, s, &mut resp)),
-            }
-        })
+            },
+        )
     }
 
     /// The session an answer opened.
@@ -158,9 +148,9 @@ impl Registry {
             "mounting blob {digest} from {from} into {}",
             self.repository()
         );
-        let mut call = self.call("POST", &url, &what);
+        let mut call = Call::new("POST", &url, &what);
         call.extra_scope = Some(format!("repository:{from}:pull"));
-        let mut resp = match self.request(&call, &mut || Ok(Sending::Nothing)) {
+        let mut resp = match self.ask(&call, false, Ok) {
             Ok(r) => r,
             Err(e) => {
                 log::debug!("{what}: {e}; uploading it instead");
@@ -193,10 +183,10 @@ impl Registry {
         body: &mut BodyMaker,
     ) -> Result<()> {
         let url = with_query(&session.location, "digest", &digest.to_string());
-        let mut call = self.call("PUT", &url, what);
+        let mut call = Call::new("PUT", &url, what);
         call.headers = vec![("Content-Type", "application/octet-stream".into())];
         call.answer_within = Some(small_body_deadline(self.read_timeout));
-        let mut resp = self.request(&call, body)?;
+        let mut resp = self.request(what, false, |permit| self.send(&call, permit, body))?;
         match resp.status().as_u16() {
             201 => self.check_digest(&resp, digest, what),
             s => Err(http_error_of("PUT", what, &url, s, &mut resp)),
@@ -215,12 +205,12 @@ impl Registry {
         body: &mut BodyMaker,
     ) -> Result<u64> {
         let url = session.location.clone();
-        let mut call = self.call("PATCH", &url, what);
+        let mut call = Call::new("PATCH", &url, what);
         call.headers = vec![
             ("Content-Type", "application/octet-stream".into()),
             ("Content-Range", format!("{start}-{}", start + len - 1)),
         ];
-        let mut resp = self.request(&call, body)?;
+        let mut resp = self.request(what, false, |permit| self.send(&call, permit, body))?;
         match resp.status().as_u16() {
             202 => {
                 if let Some(next) = header(&resp, "location") {
@@ -237,8 +227,7 @@ impl Registry {
     /// one), or `None` when the session is gone or unusable.
     pub fn upload_offset(&self, session: &mut Session, what: &str) -> Option<u64> {
         let url = session.location.clone();
-        let call = self.call("GET", &url, what);
-        let mut resp = self.request(&call, &mut || Ok(Sending::Nothing)).ok()?;
+        let mut resp = self.ask(&Call::new("GET", &url, what), false, Ok).ok()?;
         let status = resp.status().as_u16();
         let end = range_end(header(&resp, "range"));
         let next = header(&resp, "location").map(|l| self.resolve(l));
@@ -259,8 +248,8 @@ impl Registry {
 
     /// Abandons an upload session (`DELETE`), at best.
     pub fn cancel_upload(&self, session: &Session, what: &str) {
-        let call = self.call("DELETE", &session.location, what);
-        if let Ok(mut resp) = self.request(&call, &mut || Ok(Sending::Nothing)) {
+        let call = Call::new("DELETE", &session.location, what);
+        if let Ok(mut resp) = self.ask(&call, false, Ok) {
             drain(&mut resp);
         }
     }
@@ -270,17 +259,12 @@ impl Registry {
     pub fn manifest_digest(&self, reference: &str) -> Result<Option<Digest>> {
         let url = self.manifest_url(reference);
         let what = format!("looking for {}:{reference}", self.repository());
-        self.retried(&what, || {
-            let mut call = self.call("HEAD", &url, &what);
-            call.headers = vec![("Accept", ACCEPT.to_string())];
-            let mut resp = self.request(&call, &mut || Ok(Sending::Nothing))?;
-            match resp.status().as_u16() {
-                200 => {
-                    Ok(header(&resp, "docker-content-digest").and_then(|d| Digest::parse(d).ok()))
-                }
-                404 => Ok(None),
-                s => Err(http_error_of("HEAD", &what, &url, s, &mut resp)),
-            }
+        let mut call = Call::new("HEAD", &url, &what);
+        call.headers = vec![("Accept", ACCEPT.to_string())];
+        self.ask(&call, true, |mut resp| match resp.status().as_u16() {
+            200 => Ok(header(&resp, "docker-content-digest").and_then(|d| Digest::parse(d).ok())),
+            404 => Ok(None),
+            s => Err(http_error_of("HEAD", &what, &url, s, &mut resp)),
         })
     }
 
@@ -288,10 +272,10 @@ impl Registry {
     pub fn put_manifest(&self, reference: &str, doc: &Document) -> Result<()> {
         let url = self.manifest_url(reference);
         let what = format!("pushing the manifest {}:{reference}", self.repository());
-        self.retried(&what, || {
-            let mut call = self.call("PUT", &url, &what);
-            call.headers = vec![("Content-Type", doc.media_type.clone())];
-            let mut resp = self.request(&call, &mut || Ok(Sending::Bytes(&doc.bytes)))?;
+        let mut call = Call::new("PUT", &url, &what);
+        call.headers = vec![("Content-Type", doc.media_type.clone())];
+        self.request(&what, true, |permit| {
+            let mut resp = self.send(&call, permit, &mut || Ok(Sending::Bytes(&doc.bytes)))?;
             match resp.status().as_u16() {
                 201 | 200 => self.check_digest(&resp, &doc.digest, &what),
                 s => Err(http_error_of("PUT", &what, &url, s, &mut resp)),

@@ -9,16 +9,15 @@
 //! TLS handshake fails for a reason other than the certificate (a loopback
 //! registry with an untrusted certificate is an error, not a downgrade).
 //! Plain HTTP through an HTTP proxy uses [`crate::registry::forward`] (no CONNECT).
-//! The agent follows no redirect itself: the registry client does, for a
-//! GET or a HEAD, at most [`MAX_REDIRECTS`] times (a loop is an error, not
-//! a hang), only to `http`/`https` URLs, and never with the
-//! `Authorization` header; a request with a body ([`Endpoint::send`]) is
-//! sent once, where it is told. This module knows nothing of
-//! authentication or of the registry API beyond the `/v2/` probe.
+//! Every HTTP request pulltar makes, the probe and token requests too, is
+//! sent by [`Endpoint::exchange`], which logs it and follows a GET's or a
+//! HEAD's redirects itself (the agent follows none). This module knows
+//! nothing of authentication or of the registry API beyond the `/v2/`
+//! probe.
 
 use std::io::Read;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ureq::http::Response;
 use ureq::Body;
@@ -74,40 +73,70 @@ pub enum Payload<'a> {
     Stream(&'a mut (dyn Read + Send), u64),
 }
 
-impl Endpoint {
-    /// A GET of `url` with `headers`, following redirects here rather than
-    /// in ureq: at most [`MAX_REDIRECTS`] of them, only to
-    /// `http`/`https` URLs (a `file:` or `ftp:` Location is an error, not a
-    /// path on the same host), and never with `Authorization`. Plain-HTTP
-    /// URLs go through the forward proxy when there is one.
-    pub fn http_get(
-        &self,
-        url: &str,
-        headers: Vec<(&str, String)>,
-    ) -> std::result::Result<Response<Body>, ureq::Error> {
-        self.fetch("GET", url, headers)
-    }
+/// One request as the transport sends it.
+pub struct Outgoing<'a> {
+    /// `GET`, `HEAD`, `POST`, `PUT`, `PATCH` or `DELETE`.
+    pub method: &'a str,
+    /// Where to.
+    pub url: &'a str,
+    /// Its headers (an `Authorization` among them stays behind on a
+    /// redirect).
+    pub headers: Vec<(&'a str, String)>,
+    /// Its body.
+    pub body: Payload<'a>,
+    /// How long the answer may take once the request is sent (the read
+    /// timeout when `None`).
+    pub answer_within: Option<Duration>,
+    /// How long connecting may take (the agent's when `None`).
+    pub connect_within: Option<Duration>,
+}
 
-    /// A GET or HEAD of `url`, redirects followed as [`Endpoint::http_get`]
-    /// follows them.
-    pub fn fetch(
-        &self,
-        method: &str,
-        url: &str,
-        mut headers: Vec<(&str, String)>,
-    ) -> std::result::Result<Response<Body>, ureq::Error> {
-        let mut url = url.to_string();
+impl<'a> Outgoing<'a> {
+    /// `method` `url` with `headers` and no body.
+    pub fn new(method: &'a str, url: &'a str, headers: Vec<(&'a str, String)>) -> Outgoing<'a> {
+        Outgoing {
+            method,
+            url,
+            headers,
+            body: Payload::Empty,
+            answer_within: None,
+            connect_within: None,
+        }
+    }
+}
+
+impl Endpoint {
+    /// Sends `req`: every HTTP request of pulltar goes out here, and is
+    /// logged here (method, redacted URL, any range, status, time). A GET
+    /// or HEAD follows redirects, at most [`MAX_REDIRECTS`], only to
+    /// `http`/`https` URLs (a `file:` or `ftp:` Location is an error, not a
+    /// path on the same host), and never with `Authorization`; other
+    /// methods are sent once, where they are told. A body of known length
+    /// carries `Expect: 100-continue`, so that a registry (or proxy)
+    /// refusing it (401, 413) says so before the body is sent. Plain-HTTP
+    /// URLs go through the forward proxy when there is one.
+    pub fn exchange(&self, mut req: Outgoing) -> std::result::Result<Response<Body>, ureq::Error> {
+        let follows = matches!(req.method, "GET" | "HEAD");
+        let range = req.headers.iter().find(|(k, _)| *k == "Range");
+        let range = range.map_or(String::new(), |(_, v)| format!(" {v}"));
+        let mut url = req.url.to_string();
         for _ in 0..=MAX_REDIRECTS {
-            let resp = match method {
-                "GET" => self.get_once(&url, &headers)?,
-                _ => self.send(method, &url, &headers, Payload::Empty, None)?,
-            };
-            let redirect = matches!(resp.status().as_u16(), 301 | 302 | 303 | 307 | 308);
+            let started = Instant::now();
+            let body = std::mem::replace(&mut req.body, Payload::Empty);
+            let resp = self.once(&req, &url, body)?;
+            let status = resp.status().as_u16();
+            log::debug!(
+                "{} {}{range} -> {status} ({} ms)",
+                req.method,
+                redact_url(&url),
+                started.elapsed().as_millis()
+            );
+            let redirect = follows && matches!(status, 301 | 302 | 303 | 307 | 308);
             let location = resp.headers().get("location").and_then(|v| v.to_str().ok());
             let Some(location) = location.filter(|_| redirect) else {
                 return Ok(resp);
             };
-            let next = crate::registry::forward::resolve(&url, location.trim());
+            let next = crate::registry::location::resolve(&url, location.trim());
             let scheme = next.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
             if !matches!(scheme.as_deref(), Some("http" | "https")) {
                 return Err(ureq::Error::BadUri(format!(
@@ -117,94 +146,66 @@ impl Endpoint {
             }
             log::debug!("redirected to {}", redact_url(&next));
             // Another host, or a signed URL: the registry's token stays behind.
-            headers.retain(|(k, _)| *k != "Authorization");
+            req.headers.retain(|(k, _)| *k != "Authorization");
             url = next;
         }
         Err(ureq::Error::TooManyRedirects)
     }
 
-    /// One request of `method` (`POST`, `PUT`, `PATCH`, `DELETE`, `HEAD`)
-    /// with `body`, without following a redirect; `answer_within` bounds
-    /// the wait for the answer after the body is sent (the read timeout
-    /// when `None`). A body of known length carries `Expect:
-    /// 100-continue`, so that a registry (or proxy) refusing it (401, 413)
-    /// says so before the body is sent.
-    pub fn send(
+    /// One request of `req` to `url` with `body`, no redirect followed.
+    fn once(
         &self,
-        method: &str,
+        req: &Outgoing,
         url: &str,
-        headers: &[(&str, String)],
         body: Payload,
-        answer_within: Option<Duration>,
     ) -> std::result::Result<Response<Body>, ureq::Error> {
+        let method = req.method;
         let has_body = !matches!(method, "HEAD" | "GET" | "DELETE");
+        let expect = matches!(body, Payload::Stream(..));
+        let mut nothing: &[u8] = &[];
+        let mut bytes: &[u8];
+        let body: Option<(&mut (dyn Read + Send), u64)> = match body {
+            Payload::Stream(r, len) => Some((r, len)),
+            Payload::Bytes(b) => {
+                bytes = b;
+                Some((&mut bytes, b.len() as u64))
+            }
+            Payload::Empty => has_body.then_some((&mut nothing, 0)),
+        };
         if let Some(forward) = self.forward.as_ref().filter(|_| url.starts_with("http://")) {
-            return match body {
-                Payload::Stream(r, len) => forward.request(method, url, headers, Some((r, len))),
-                Payload::Bytes(mut b) => {
-                    let len = b.len() as u64;
-                    forward.request(method, url, headers, Some((&mut b, len)))
-                }
-                Payload::Empty => {
-                    let mut nothing: &[u8] = &[];
-                    let body = has_body.then_some((&mut nothing as &mut (dyn Read + Send), 0));
-                    forward.request(method, url, headers, body)
-                }
-            };
+            return forward.request(method, url, &req.headers, body);
         }
-        let mut req = ureq::http::Request::builder().method(method).uri(url);
-        for (k, v) in headers {
-            req = req.header(*k, v);
+        let mut builder = ureq::http::Request::builder().method(method).uri(url);
+        for (k, v) in &req.headers {
+            builder = builder.header(*k, v);
+        }
+        if expect {
+            builder = builder.header("Expect", "100-continue");
         }
         match body {
-            Payload::Empty if has_body => {
-                let req = req.header("Content-Length", "0");
-                self.run(req, ureq::SendBody::none(), answer_within)
+            Some((reader, len)) => {
+                let builder = builder.header("Content-Length", len.to_string());
+                self.run(req, builder, ureq::SendBody::from_reader(reader))
             }
-            Payload::Empty => self.run(req, ureq::SendBody::none(), answer_within),
-            Payload::Bytes(mut b) => {
-                let req = req.header("Content-Length", b.len().to_string());
-                self.run(req, ureq::SendBody::from_reader(&mut b), answer_within)
-            }
-            Payload::Stream(r, len) => {
-                let req = req
-                    .header("Content-Length", len.to_string())
-                    .header("Expect", "100-continue");
-                self.run(req, ureq::SendBody::from_reader(r), answer_within)
-            }
+            None => self.run(req, builder, ureq::SendBody::none()),
         }
     }
 
     fn run(
         &self,
-        req: ureq::http::request::Builder,
+        req: &Outgoing,
+        builder: ureq::http::request::Builder,
         body: ureq::SendBody,
-        answer_within: Option<Duration>,
     ) -> std::result::Result<Response<Body>, ureq::Error> {
-        let req = req.body(body).map_err(ureq::Error::Http)?;
-        let mut config = self.agent.configure_request(req);
-        if let Some(wait) = answer_within {
+        let request = builder.body(body).map_err(ureq::Error::Http)?;
+        let mut config = self.agent.configure_request(request);
+        if let Some(wait) = req.answer_within {
             config = config.timeout_recv_response(Some(wait));
         }
-        self.agent.run(config.build())
-    }
-
-    /// One GET, without following redirects.
-    fn get_once(
-        &self,
-        url: &str,
-        headers: &[(&str, String)],
-    ) -> std::result::Result<Response<Body>, ureq::Error> {
-        match self.forward.as_ref().filter(|_| url.starts_with("http://")) {
-            Some(forward) => forward.get(url, headers),
-            None => {
-                let mut req = self.agent.get(url);
-                for (k, v) in headers {
-                    req = req.header(*k, v);
-                }
-                req.call()
-            }
+        if let Some(wait) = req.connect_within {
+            config = config.timeout_connect(Some(wait));
         }
+        self.agent.run(config.build())
     }
 }
 
@@ -280,20 +281,20 @@ pub fn open(host: &str, options: &Options) -> Result<Endpoint> {
     } else {
         options.read_timeout.max(Duration::from_secs(30))
     };
-    let probe = https
-        .get(&url)
-        .config()
-        .timeout_connect(Some(probe_timeout.min(options.connect_timeout)))
-        .timeout_recv_response(Some(probe_timeout))
-        .build()
-        .call();
-    match probe {
-        Ok(resp) => Ok(Endpoint {
-            agent: https,
-            base,
-            probe: Some(resp),
-            forward: None,
-        }),
+    let mut endpoint = Endpoint {
+        agent: https,
+        base,
+        probe: None,
+        forward: None,
+    };
+    let mut req = Outgoing::new("GET", &url, Vec::new());
+    req.answer_within = Some(probe_timeout);
+    req.connect_within = Some(probe_timeout.min(options.connect_timeout));
+    match endpoint.exchange(req) {
+        Ok(resp) => {
+            endpoint.probe = Some(resp);
+            Ok(endpoint)
+        }
         Err(e) if tls::is_certificate_error(&e) => {
             Err(network_error("contacting the registry", &url, e))
         }
@@ -308,7 +309,7 @@ pub fn open(host: &str, options: &Options) -> Result<Endpoint> {
             let agent = match forward {
                 // Plain-HTTP requests go to the proxy directly; the agent
                 // (and its tunnel) only serves redirects to https.
-                Some(_) => https,
+                Some(_) => endpoint.agent,
                 None => agent(options, roots, http_proxy)?,
             };
             Ok(Endpoint {

@@ -1,8 +1,9 @@
 //! A repository's tags (`GET /v2/<name>/tags/list`, first page), asked
-//! only for the hints after a 404: never part of a pull's own work, and
-//! each tag cut to a printable excerpt.
+//! only for the hint after a 404 (`resolve/hints.rs`), tried once: never
+//! part of a pull's own work, and each tag cut to a printable excerpt.
 
 use crate::error::{Error, Result};
+use crate::registry::client::request::{Call, Sending};
 use crate::registry::client::Registry;
 use crate::registry::http_error::{http_error, read_limited, small_body_deadline};
 
@@ -18,18 +19,16 @@ impl Registry {
         }
         let url = format!("{}/v2/{}/tags/list", self.endpoint.base, self.repository);
         let what = format!("listing the tags of {}", self.repository);
-        let mut resp = self.get(&url, &what, None, None)?;
-        let status = resp.status().as_u16();
-        if status != 200 {
-            return Err(http_error(&what, &url, status, &mut resp));
-        }
-        let body = read_limited(
-            &mut resp,
-            1 << 20,
-            small_body_deadline(self.read_timeout),
-            &what,
-            &url,
-        )?;
+        let call = Call::new("GET", &url, &what);
+        let body = self.request(&what, false, |permit| {
+            let mut resp = self.send(&call, permit, &mut || Ok(Sending::Nothing))?;
+            let status = resp.status().as_u16();
+            if status != 200 {
+                return Err(http_error(&what, &url, status, &mut resp));
+            }
+            let deadline = small_body_deadline(self.read_timeout);
+            read_limited(&mut resp, 1 << 20, deadline, &what, &url)
+        })?;
         let list: TagList = serde_json::from_slice(&body).map_err(|e| Error::Manifest {
             what: what.clone(),
             reason: format!("not a tag list: {e}"),

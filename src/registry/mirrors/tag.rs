@@ -4,19 +4,17 @@
 //! first mirror that answers, with the next mirror asked for its digest
 //! too, and a warning naming both when they disagree. Which host resolved
 //! the tag to which digest is noted for the user. With one host the tag
-//! is fetched there as it is. Nothing here is trusted beyond the digest:
-//! the manifest's bytes are hashed by the caller.
+//! is fetched there as it is. Each `HEAD` is tried once while another host
+//! remains (a 5xx goes to the next host at once). Nothing here is trusted
+//! beyond the digest: the manifest's bytes are hashed by the caller.
 
 use crate::error::Result;
 use crate::image::digest::Digest;
-use crate::registry::mirrors::{fails_over, Upstream};
+use crate::registry::mirrors::{fails_over, Hosts};
 
-impl Upstream {
-    /// The manifest tag `tag` of `name` names. Through mirrors: Docker
-    /// Hub resolves it with a `HEAD` when it answers (then the mirrors
-    /// serve that digest), else the first mirror that answers, and the
-    /// next mirror is asked too: a disagreement is a warning naming both.
-    /// Which host resolved the tag to which digest is noted.
+impl Hosts {
+    /// The manifest tag `tag` of `name` names, resolved as this module
+    /// says.
     pub fn tag(&self, name: &str, tag: &str) -> Result<(Vec<u8>, Option<String>)> {
         if !self.mirrored() {
             return self.first().manifest(tag);

@@ -29,7 +29,7 @@ fn log_file_holds_the_debug_log_and_no_secret() {
     assert!(out.is_file());
     let text = std::fs::read_to_string(&log).expect("the log file was written");
     for want in [
-        "DEBUG pulltar::registry::client: GET http://",
+        "DEBUG pulltar::registry::transport: GET http://",
         "/v2/private/app/manifests/v1 -> 200",
         "/blobs/sha256:",
         "fetching a token from",

@@ -2,14 +2,16 @@
 //! the commands' flows at the top), each folder's `mod.rs` opens with a
 //! `//!` paragraph, and imports run one way, down the stages. A file that
 //! reaches up into a stage above its own fails this test, naming the file,
-//! the line and the stage it reached.
+//! the line and the stage it reached. README.md's map of the source names
+//! every folder of `src/`, and no folder that is not there.
 
 use std::path::{Path, PathBuf};
 
 /// The stages from the top down; a file may import from its own stage and
 /// from the stages after it. `error` and `sys` serve every stage.
 const ORDER: &[&str] = &[
-    "cli", "flows", "fetch", "archive", "registry", "store", "ui", "image", "sys", "error",
+    "cli", "flows", "resolve", "upload", "fetch", "archive", "registry", "store", "ui", "image",
+    "sys", "error",
 ];
 
 /// The files at the top of `src/`, and their stage.
@@ -19,10 +21,7 @@ const TOP: &[(&str, &str)] = &[
     ("error.rs", "error"),
     ("pull.rs", "flows"),
     ("push.rs", "flows"),
-    ("push_blobs.rs", "flows"),
     ("inspect.rs", "flows"),
-    ("resolve.rs", "flows"),
-    ("schema1.rs", "flows"),
 ];
 
 fn src() -> PathBuf {
@@ -161,7 +160,7 @@ fn every_stage_folder_says_what_it_does() {
     }
     // The folders the layout names are there.
     for stage in [
-        "cli", "fetch", "archive", "registry", "store", "ui", "image",
+        "cli", "resolve", "upload", "fetch", "archive", "registry", "store", "ui", "image",
     ] {
         assert!(src().join(stage).is_dir(), "src/{stage}/ is missing");
     }
@@ -184,4 +183,48 @@ fn the_check_sees_an_upward_import() {
     assert!(rank(to) < rank(from));
     assert_eq!(stage_of(Path::new("pull.rs")), Ok("flows"));
     assert!(stage_of(Path::new("stray.rs")).is_err());
+}
+
+/// The folders README.md's "Layout of the source" table names (its rows'
+/// first cells, `` `name/` ``).
+fn readme_folders() -> Vec<String> {
+    let readme = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    let text = std::fs::read_to_string(readme).unwrap();
+    let start = text
+        .find("## Layout of the source")
+        .expect("README has a source map");
+    let rows = text[start..].lines().skip(1);
+    let table = rows
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'));
+    table
+        .filter_map(|l| l.split('|').nth(1))
+        .filter_map(|cell| cell.trim().strip_prefix('`')?.strip_suffix("/`"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn the_readme_map_names_every_folder() {
+    let named = readme_folders();
+    assert!(named.len() >= 5, "the README's map names only {named:?}");
+    let mut folders: Vec<String> = std::fs::read_dir(src())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .map(|p| p.file_name().unwrap().to_str().unwrap().to_string())
+        .collect();
+    folders.sort();
+    for f in &folders {
+        assert!(
+            named.contains(f),
+            "README.md's source map does not name src/{f}/ (it names {named:?})"
+        );
+    }
+    for n in &named {
+        assert!(
+            folders.contains(n),
+            "README.md's source map names src/{n}/, which is not there"
+        );
+    }
 }

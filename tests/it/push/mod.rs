@@ -5,4 +5,4 @@
 
 mod auth;
 mod faults;
-mod roundtrip;
+pub mod roundtrip;

@@ -5,15 +5,16 @@
 //! for the platform wanted ([`choose`], or say which platforms there are)
 //! and fetch it ([`child`]); [`resolve`] does all of it for one platform,
 //! [`resolve_several`] for `--platform all` or a list of platforms (with
-//! the attestation manifests and nested indexes, kept as they came).
+//! the attestation manifests and nested indexes, kept as they came). A tag
+//! not found gets the repository's tags as a hint ([`hints`]); a Docker
+//! schema 1 image is converted by [`schema1`].
 //!
 //! A manifest fetched by digest must hash to that digest (and an index
 //! entry must also have its descriptor's size), else it is fetched once
 //! more and a second mismatch is final; a tag's manifest is
 //! identified by the digest of the bytes received, never by the
-//! `Docker-Content-Digest` header. Through a mirror list, every request
-//! goes to the next host when one fails, and a tag is resolved as
-//! `registry/mirrors.rs` says. The manifest bytes are kept verbatim
+//! `Docker-Content-Digest` header. Through a mirror list, requests fail
+//! over as `registry/mirrors.rs` says. The manifest bytes are kept verbatim
 //! for the archive's OCI layout. This module fetches manifests only — no
 //! config, no layer — and writes nothing.
 
@@ -23,12 +24,15 @@ use crate::image::manifest::{self, Descriptor, ImageManifest, Index, Manifest, R
 use crate::image::platform::{self, Platform, Selection};
 use crate::image::reference::Reference;
 use crate::image::upstream::{Document, Several};
-use crate::registry::mirrors::Upstream as Registry;
+use crate::registry::mirrors::Hosts;
 
 /// How deep indexes may nest inside an index.
 pub const MAX_DEPTH: usize = 8;
 /// How many nested indexes one reference may make pulltar fetch.
 const MAX_NESTED: usize = 32;
+
+pub mod hints;
+pub mod schema1;
 
 /// A manifest as fetched: its digest, media type, bytes and parsed form.
 #[derive(Debug)]
@@ -44,10 +48,12 @@ pub struct Fetched {
 }
 
 /// Fetches the manifest (or index) the reference names.
-pub fn top(registry: &Registry, reference: &Reference) -> Result<Fetched> {
+pub fn top(registry: &Hosts, reference: &Reference) -> Result<Fetched> {
     let name = reference.original();
     let (bytes, content_type) = match reference.digest() {
-        None => registry.tag(name, &reference.manifest_key())?,
+        None => registry
+            .tag(name, &reference.manifest_key())
+            .map_err(|e| hints::missing_manifest(e, registry, reference))?,
         Some(expected) => by_digest(registry, expected, |bytes, content_type| {
             let digest = Digest::of(bytes);
             if &digest == expected {
@@ -82,7 +88,7 @@ pub fn top(registry: &Registry, reference: &Reference) -> Result<Fetched> {
 /// fetched once more (one corrupt response, from a proxy or a CDN edge,
 /// must not end a pull); a second is final and says what both were.
 fn by_digest(
-    registry: &Registry,
+    registry: &Hosts,
     digest: &Digest,
     check: impl Fn(&[u8], Option<&str>) -> std::result::Result<(), (String, bool)>,
 ) -> Result<(Vec<u8>, Option<String>)> {
@@ -120,7 +126,7 @@ pub struct Walk {
 }
 
 /// Walks `index` (of `reference`), following nested indexes.
-pub fn walk(registry: &Registry, reference: &Reference, index: Index) -> Result<Walk> {
+pub fn walk(registry: &Hosts, reference: &Reference, index: Index) -> Result<Walk> {
     let mut out = Walk::default();
     let mut nested = 0;
     gather(
@@ -137,11 +143,7 @@ pub fn walk(registry: &Registry, reference: &Reference, index: Index) -> Result<
 
 /// The image entries of `index` (of `reference`), attestations left out,
 /// with the images of nested indexes in their place.
-pub fn entries(
-    registry: &Registry,
-    reference: &Reference,
-    index: Index,
-) -> Result<Vec<Descriptor>> {
+pub fn entries(registry: &Hosts, reference: &Reference, index: Index) -> Result<Vec<Descriptor>> {
     Ok(walk(registry, reference, index)?.images)
 }
 
@@ -173,7 +175,7 @@ pub fn choose<'a>(
 /// Fetches the index entry `entry`, checked against its digest and size;
 /// it must be an image manifest.
 pub fn child(
-    registry: &Registry,
+    registry: &Hosts,
     reference: &Reference,
     entry: &Descriptor,
 ) -> Result<(Fetched, ImageManifest)> {
@@ -215,11 +217,7 @@ pub enum Resolution {
 
 /// Fetches the manifest `reference` names and, for an index, the image in
 /// it for `wanted`.
-pub fn resolve(
-    registry: &Registry,
-    reference: &Reference,
-    wanted: &Platform,
-) -> Result<Resolution> {
+pub fn resolve(registry: &Hosts, reference: &Reference, wanted: &Platform) -> Result<Resolution> {
     let name = reference.original();
     let (index, top_doc) = match top_or_single(registry, reference)? {
         Ok(single) => return Ok(single),
@@ -245,7 +243,7 @@ pub fn resolve(
 /// Fetches what `reference` names: a single image (or schema 1 image) as
 /// its resolution, else the index and its document.
 fn top_or_single(
-    registry: &Registry,
+    registry: &Hosts,
     reference: &Reference,
 ) -> Result<std::result::Result<Resolution, (Index, Document)>> {
     let name = reference.original();
@@ -283,7 +281,7 @@ fn top_or_single(
 /// images; a platform the index lacks is an error). The image `docker
 /// load` gets comes first. A single image is resolved as it is.
 pub fn resolve_several(
-    registry: &Registry,
+    registry: &Hosts,
     reference: &Reference,
     selection: &Selection,
 ) -> Result<Resolution> {
@@ -352,7 +350,7 @@ pub fn resolve_several(
 /// An entry without a platform inherits `inherited`, the platform of the
 /// entry that led to this index.
 fn gather(
-    registry: &Registry,
+    registry: &Hosts,
     name: &str,
     index: Index,
     inherited: Option<&manifest::PlatformSpec>,
@@ -412,7 +410,7 @@ fn gather(
 }
 
 /// Fetches an index entry by digest and checks its size and digest.
-fn fetch_entry(registry: &Registry, entry: &Descriptor) -> Result<(Vec<u8>, Option<String>)> {
+fn fetch_entry(registry: &Hosts, entry: &Descriptor) -> Result<(Vec<u8>, Option<String>)> {
     by_digest(registry, &entry.digest, |bytes, _| {
         let actual = Digest::of(bytes);
         if actual == entry.digest && bytes.len() as u64 == entry.size {

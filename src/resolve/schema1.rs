@@ -22,6 +22,7 @@ use crate::image::digest::Digest;
 use crate::image::manifest::Resolved;
 use crate::image::manifest::{Descriptor, ImageManifest, Schema1, DOCKER_SCHEMA1};
 use crate::registry::client::Registry;
+use crate::registry::http_error;
 use crate::store::cache::Store;
 
 const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
@@ -152,22 +153,20 @@ fn history_entry(v1: &Map<String, Value>, empty: bool) -> Value {
 /// The size of a blob, which schema 1 does not give: the total of a
 /// one-byte `Range` answer, or the length of a whole one.
 fn blob_size(registry: &Registry, digest: &Digest) -> Result<u64> {
-    let mut resp = registry.open_blob(digest, Some((0, 1)))?;
-    let header = |name: &str| {
-        resp.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
-    let size = match resp.status().as_u16() {
-        206 => header("content-range")
-            .and_then(|r| r.rsplit_once('/').and_then(|(_, t)| t.trim().parse().ok())),
-        200 => header("content-length").and_then(|l| l.trim().parse().ok()),
-        _ => return Err(registry.blob_error(digest, &mut resp)),
-    };
-    size.ok_or_else(|| Error::Verify {
-        digest: digest.to_string(),
-        detail: "the registry gave no size for this schema 1 layer".into(),
+    let what = format!("finding the size of blob {digest}");
+    registry.request(&what, true, |permit| {
+        let mut resp = registry.open_blob(digest, Some((0, 1)), permit)?;
+        let header = |name: &str| http_error::header(&resp, name).map(str::to_string);
+        let size = match resp.status().as_u16() {
+            206 => header("content-range")
+                .and_then(|r| r.rsplit_once('/').and_then(|(_, t)| t.trim().parse().ok())),
+            200 => header("content-length").and_then(|l| l.trim().parse().ok()),
+            _ => return Err(registry.blob_error(digest, &mut resp)),
+        };
+        size.ok_or_else(|| Error::Verify {
+            digest: digest.to_string(),
+            detail: "the registry gave no size for this schema 1 layer".into(),
+        })
     })
 }
 

@@ -1,8 +1,9 @@
-//! What one host rations, learned from its 429 answers: the connections
+//! What one host allows, learned from its 429 answers: the connections
 //! it serves at once and the spacing of the requests it takes, and what
 //! is in progress there. The rules, as pure functions of the counts and
-//! the time given to them; [`crate::registry::budget`] holds one per host
-//! behind a lock and hands out the permits.
+//! the time given to them (each number a named constant below);
+//! [`crate::registry::permits`] holds one [`Allowance`] per host behind a
+//! lock and hands out the permits.
 //!
 //! A refusal while about as many of our requests are in progress as the
 //! host has served at once (the most lately) means it rations
@@ -19,7 +20,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::registry::budget::Gauge;
+use crate::registry::permits::Gauge;
 
 /// How long after the allowance fell or grew before one more connection.
 const CALM: Duration = Duration::from_secs(1);
@@ -31,6 +32,23 @@ const FIRST_GAP: Duration = Duration::from_secs(1);
 const MAX_WAIT: Duration = Duration::from_secs(8);
 /// How long after a refusal the host still counts as rationing.
 const WARY: Duration = Duration::from_secs(10);
+/// A refused spacing times this is the new floor of the spacing.
+const WIDER: f64 = 1.25;
+/// What the floor keeps of itself each second (it fades 0.2 % a second).
+const FADE_PER_SEC: f64 = 0.998;
+/// Every this many requests served, the floor comes down to `EASED` of
+/// itself (a twentieth less): the host may take more than it did.
+const EASE_EVERY: u32 = 10;
+const EASED: f64 = 0.95;
+/// Each request served takes this fraction off the spacing, down to its
+/// floor; a spacing under `NO_GAP` is none.
+const SHRINK: u32 = 8;
+const NO_GAP: Duration = Duration::from_millis(10);
+/// While the host rations, how often a request waiting for another's
+/// answer looks again.
+const ASKING_POLL: Duration = Duration::from_millis(20);
+/// The most requests served at once counts one less for each of these.
+const PEAK_FADES: Duration = Duration::from_secs(30);
 
 /// Where a request is.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -47,7 +65,7 @@ pub(crate) enum Ask {
 
 /// What one host rations, and what is in progress there.
 #[derive(Debug)]
-pub(crate) struct Ration {
+pub(crate) struct Allowance {
     /// The most connections (`-t`).
     ceiling: usize,
     /// Connections allowed now.
@@ -58,7 +76,7 @@ pub(crate) struct Ration {
     asking: usize,
     refused: usize,
     serving: usize,
-    /// The most requests served at once, and when (see [`Ration::peak`]).
+    /// The most requests served at once, and when (see [`Allowance::peak`]).
     peak: usize,
     peak_at: Option<Instant>,
     /// The least time between request starts, and its floor: a quarter
@@ -90,11 +108,11 @@ pub(crate) struct Ration {
     last_raise: Option<Instant>,
 }
 
-impl Ration {
+impl Allowance {
     /// Nothing rationed yet: `ceiling` connections.
-    pub(crate) fn new(ceiling: usize) -> Ration {
+    pub(crate) fn new(ceiling: usize) -> Allowance {
         let ceiling = ceiling.max(1);
-        Ration {
+        Allowance {
             ceiling,
             conns: ceiling,
             in_flight: 0,
@@ -147,7 +165,7 @@ impl Ration {
             return Some(None);
         }
         if self.asking > 0 && self.wary(now) {
-            return Some(Some(Duration::from_millis(20)));
+            return Some(Some(ASKING_POLL));
         }
         let at = self.next_start()?;
         (at > now).then(|| Some(at - now))
@@ -215,17 +233,13 @@ impl Ration {
             }
             if !self.gap.is_zero() {
                 self.taken += 1;
-                if self.taken >= 10 {
-                    (self.floor, self.floor_at) = (self.floor(now).mul_f64(0.95), Some(now));
+                if self.taken >= EASE_EVERY {
+                    (self.floor, self.floor_at) = (self.floor(now).mul_f64(EASED), Some(now));
                     self.taken = 0;
                 }
             }
-            let gap = (self.gap - self.gap / 8).max(self.floor(now));
-            self.gap = if gap < Duration::from_millis(10) {
-                Duration::ZERO
-            } else {
-                gap
-            };
+            let gap = (self.gap - self.gap / SHRINK).max(self.floor(now));
+            self.gap = if gap < NO_GAP { Duration::ZERO } else { gap };
             self.maybe_raise(now);
         }
     }
@@ -264,7 +278,7 @@ impl Ration {
             }
         } else {
             let spacing = spacing.unwrap_or(self.gap).max(self.gap);
-            let floor = self.floor(now).max(spacing.mul_f64(1.25));
+            let floor = self.floor(now).max(spacing.mul_f64(WIDER));
             let floor = floor.clamp(FIRST_GAP, MAX_WAIT);
             (self.floor, self.floor_at, self.taken) = (floor, Some(now), 0);
             self.gap = self.gap.max(floor);
@@ -297,13 +311,15 @@ impl Ration {
     /// The floor of the spacing now, faded since it was set.
     pub(crate) fn floor(&self, now: Instant) -> Duration {
         let faded = self.floor_at.map_or(0.0, |t| (now - t).as_secs_f64());
-        self.floor.mul_f64(0.998f64.powf(faded))
+        self.floor.mul_f64(FADE_PER_SEC.powf(faded))
     }
 
     /// The most requests served at once, less one for each half minute
     /// since.
     fn peak(&self, now: Instant) -> usize {
-        let since = self.peak_at.map_or(0, |t| (now - t).as_secs() / 30);
+        let since = self
+            .peak_at
+            .map_or(0, |t| (now - t).as_secs() / PEAK_FADES.as_secs());
         self.peak.saturating_sub(since as usize)
     }
 
@@ -338,155 +354,4 @@ impl Ration {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const MS: Duration = Duration::from_millis(1);
-
-    /// `n` requests started at `now`.
-    fn started(r: &mut Ration, n: usize, now: Instant) {
-        for _ in 0..n {
-            r.start(now);
-        }
-    }
-
-    fn refuse(r: &mut Ration, now: Instant) {
-        r.step(Ask::Asking, Ask::Refused, now);
-        r.refused(None, Some(MS), now);
-        r.end(Ask::Refused, now);
-    }
-
-    fn serve(r: &mut Ration, now: Instant) {
-        r.step(Ask::Asking, Ask::Served, now);
-        r.answered(true, now);
-    }
-
-    #[test]
-    fn a_wave_of_refusals_leaves_the_connections_served() {
-        let t = Instant::now();
-        let mut r = Ration::new(20);
-        started(&mut r, 20, t);
-        // The refusals come before the answers, as nginx sends them.
-        for _ in 0..16 {
-            refuse(&mut r, t + MS);
-        }
-        for _ in 0..4 {
-            serve(&mut r, t + 2 * MS);
-        }
-        assert_eq!((r.conns(), r.gap()), (4, Duration::ZERO));
-        assert_eq!(r.blocked(t + 3 * MS), Some(None), "all four in use");
-        assert!(r.wary(t + 3 * MS));
-    }
-
-    #[test]
-    fn a_calm_second_brings_one_more_connection_and_a_refusal_takes_it_back() {
-        let t = Instant::now();
-        let mut r = Ration::new(20);
-        started(&mut r, 5, t);
-        refuse(&mut r, t);
-        for _ in 0..4 {
-            serve(&mut r, t);
-        }
-        assert_eq!(r.conns(), 4);
-        r.received(1 << 20, t + 500 * MS);
-        assert_eq!(r.conns(), 4, "not calm yet");
-        r.received(1 << 20, t + 1001 * MS);
-        assert_eq!(r.conns(), 5);
-        let later = t + 2000 * MS;
-        r.start(later);
-        refuse(&mut r, later);
-        assert_eq!((r.conns(), r.gap()), (4, Duration::ZERO));
-    }
-
-    #[test]
-    fn a_refusal_with_fewer_in_progress_spaces_the_requests() {
-        let t = Instant::now();
-        let mut r = Ration::new(20);
-        started(&mut r, 10, t);
-        for _ in 0..10 {
-            serve(&mut r, t);
-        }
-        for _ in 0..6 {
-            r.end(Ask::Served, t + 1000 * MS);
-        }
-        let at = t + 1100 * MS;
-        r.start(at);
-        r.step(Ask::Asking, Ask::Refused, at);
-        r.refused(None, Some(900 * MS), at);
-        r.end(Ask::Refused, at);
-        assert_eq!(r.conns(), 20, "connections are not what it rations");
-        assert_eq!(
-            r.gap(),
-            1125 * MS,
-            "a quarter more than the spacing refused"
-        );
-        assert!(r.blocked(at + 1000 * MS).is_some());
-        assert_eq!(r.blocked(at + 1125 * MS), None);
-        // Served requests bring the spacing down to its floor, not below;
-        // ten of them bring the floor down a twentieth.
-        let mut now = at;
-        for k in 1..10 {
-            now += r.gap();
-            r.start(now);
-            serve(&mut r, now);
-            assert!(r.gap() >= 1100 * MS, "{k}: {:?}", r.gap());
-        }
-        now += r.gap();
-        r.start(now);
-        serve(&mut r, now);
-        // 1125 ms, faded 0.2 % a second for 11 s, less a twentieth.
-        assert!((1040 * MS..1050 * MS).contains(&r.gap()), "{:?}", r.gap());
-    }
-
-    #[test]
-    fn a_host_refusing_everything_is_asked_again_ever_later() {
-        let t = Instant::now();
-        let mut r = Ration::new(4);
-        let mut now = t;
-        let mut waits = Vec::new();
-        for _ in 0..7 {
-            r.start(now);
-            refuse(&mut r, now);
-            let at = r.next_start().unwrap();
-            waits.push((at - now).as_millis());
-            now = at;
-        }
-        assert_eq!(waits, [250, 500, 1000, 2000, 4000, 8000, 8000]);
-        assert_eq!(r.refusing_for(now), Some(23_750 * MS));
-        r.start(now);
-        serve(&mut r, now);
-        assert_eq!(r.refusing_for(now), None, "it answered");
-    }
-
-    #[test]
-    fn retry_after_holds_every_request() {
-        let t = Instant::now();
-        let mut r = Ration::new(8);
-        r.start(t);
-        r.step(Ask::Asking, Ask::Refused, t);
-        r.refused(Some(Duration::from_secs(2)), None, t);
-        r.end(Ask::Refused, t);
-        assert_eq!(r.blocked(t + 1999 * MS), Some(Some(MS)));
-        assert_eq!(r.blocked(t + 2000 * MS), None);
-    }
-
-    #[test]
-    fn one_request_at_a_time_waits_for_its_answer_while_rationed() {
-        let t = Instant::now();
-        let mut r = Ration::new(8);
-        assert_eq!(r.blocked(t), None);
-        started(&mut r, 3, t);
-        assert_eq!(r.blocked(t), None, "nothing rationed: no waiting");
-        serve(&mut r, t);
-        serve(&mut r, t);
-        refuse(&mut r, t);
-        r.end(Ask::Served, t);
-        r.end(Ask::Served, t);
-        assert_eq!(r.conns(), 2);
-        let later = t + Duration::from_secs(1);
-        r.start(later);
-        assert_eq!(r.blocked(later), Some(Some(20 * MS)));
-        serve(&mut r, later);
-        assert_eq!(r.blocked(later), None);
-    }
-}
+mod tests;

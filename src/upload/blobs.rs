@@ -5,10 +5,10 @@
 //! nothing is sent); one that this push has already put into another
 //! repository of the registry is mounted from there (`?mount=&from=`), and
 //! uploaded on any answer but 201 (in the session a 202 opened); any other
-//! is uploaded from its place in the archive ([`crate::registry::upload`]).
-//! The first failure stops the other connections after their current blob.
-//! This module decides only the order and the mount sources; the requests
-//! are the registry client's.
+//! is uploaded from its place in the archive ([`crate::upload::blob`]).
+//! The first failure stops the other connections after their current blob
+//! ([`crate::fetch::pool`]). This module decides only the order and the
+//! mount sources; the requests are the registry client's.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -16,11 +16,12 @@ use std::sync::Mutex;
 use crate::archive::contents::Blob;
 use crate::archive::reader::Archive;
 use crate::error::{Error, Result};
+use crate::fetch::pool;
 use crate::registry::client::Registry;
 use crate::registry::session::Mount;
-use crate::registry::upload::Upload;
 use crate::ui::interrupt;
 use crate::ui::progress::Progress;
+use crate::upload::blob::Upload;
 
 /// One blob and the repositories (indexes into the clients) that need it.
 #[derive(Debug)]
@@ -61,37 +62,18 @@ impl Blobs<'_> {
     pub fn push_all(&self, mut jobs: Vec<Job>) -> Result<Tally> {
         jobs.sort_by_key(|j| std::cmp::Reverse(j.blob.size));
         let next = AtomicUsize::new(0);
-        let stop = AtomicBool::new(false);
         let chunked = AtomicBool::new(false);
         let tally = Mutex::new(Tally::default());
-        let first_error: Mutex<Option<Error>> = Mutex::new(None);
         let workers = self.threads.min(jobs.len()).max(1);
-        std::thread::scope(|s| {
-            for _ in 0..workers {
-                s.spawn(|| loop {
-                    if stop.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    let Some(job) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) else {
-                        break;
-                    };
-                    match self.push_one(job, &chunked, &tally) {
-                        Ok(()) => {}
-                        Err(e) => {
-                            stop.store(true, Ordering::Relaxed);
-                            let mut first = first_error.lock().unwrap_or_else(|p| p.into_inner());
-                            // An interrupt, or the first real failure.
-                            if first.is_none() || matches!(e, Error::Interrupted { .. }) {
-                                *first = Some(e);
-                            }
-                        }
-                    }
-                });
+        pool::run(workers, "upload", |stop| loop {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(());
             }
-        });
-        if let Some(e) = first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
-            return Err(e);
-        }
+            let Some(job) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                return Ok(());
+            };
+            self.push_one(job, &chunked, &tally)?;
+        })?;
         Ok(tally.into_inner().unwrap_or_else(|p| p.into_inner()))
     }
 

@@ -1,9 +1,10 @@
 //! The budget of each host a process talks to: how many connections and
 //! how many request starts the host allows, learned from its 429 answers
-//! ([`crate::registry::ration`] holds the rules), and the permits every
-//! request to the host takes from it: the ping, tokens' registry, manifests
-//! and blobs, from every registry client that reaches the host, and every
-//! segment of the download pool.
+//! ([`crate::registry::allowance`] holds the rules), and the permits the
+//! requests to the host take from it: every request of every registry
+//! client that reaches the host, pull or push, through its one request way
+//! (`client/request.rs`), a blob segment holding one across its requests.
+//! Token requests, to the token service, take none.
 //!
 //! A 429 ("too many requests") means "slower, to this host", not a failed
 //! attempt: the budget shrinks (fewer connections, or starts spaced wider)
@@ -19,7 +20,7 @@
 //! decides nothing about what to fetch: the download schedule asks it for
 //! permits, for what the host allows ([`Gauge`], from which
 //! `fetch/share.rs` sizes a new segment) and whether running segments may
-//! be split; the registry client asks it before each small request.
+//! be split; the registry client asks it before each other request.
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -29,7 +30,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::registry::ration::{Ask, Ration};
+use crate::registry::allowance::{Allowance, Ask};
 use crate::ui::interrupt;
 
 /// The budget of each host a pull talks to.
@@ -77,7 +78,7 @@ impl Budgets {
 /// What one host allows, and what is in progress there.
 pub struct Budget {
     host: String,
-    ration: Mutex<Ration>,
+    allowance: Mutex<Allowance>,
     /// Notified when a request ends or is answered.
     changed: Condvar,
     /// Whether the user was told the host rations.
@@ -88,14 +89,14 @@ impl Budget {
     fn new(host: &str, ceiling: usize) -> Budget {
         Budget {
             host: host.to_string(),
-            ration: Mutex::new(Ration::new(ceiling)),
+            allowance: Mutex::new(Allowance::new(ceiling)),
             changed: Condvar::new(),
             warned: AtomicBool::new(false),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Ration> {
-        self.ration.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Allowance> {
+        self.allowance.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// What the host allows now, for sizing requests to it.
@@ -174,7 +175,7 @@ pub struct Permit {
 }
 
 impl Permit {
-    fn step(&self, r: &mut Ration, to: Ask, now: Instant) {
+    fn step(&self, r: &mut Allowance, to: Ask, now: Instant) {
         r.step(self.ask.replace(to), to, now);
         self.budget.changed.notify_all();
     }
@@ -269,14 +270,5 @@ impl Drop for Permit {
         let mut r = self.budget.lock();
         r.end(self.ask.get(), Instant::now());
         self.budget.changed.notify_all();
-    }
-}
-
-/// The error of a request the host kept refusing: the 429 itself, with
-/// what the budget saw.
-pub fn gave_up(error: Error, why: String) -> Error {
-    Error::Hinted {
-        error: Box::new(error),
-        hint: why,
     }
 }

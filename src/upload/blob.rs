@@ -11,11 +11,13 @@
 //! upload: the upload goes on from the offset the registry reports (the
 //! bytes before it hashed again from the source), or starts again in a new
 //! session (also after a 416 at the very offset the registry reports, as
-//! ECR answers a restart in the same session); the pull's retry policy
-//! spaces and bounds the attempts, counting only attempts that moved
-//! nothing. A 401 is renewed by the client. Ctrl-C
-//! stops between reads. An upload given up is abandoned (`DELETE`).
+//! ECR answers a restart in the same session); the pull's retry loop
+//! (`registry/retry.rs`) spaces and bounds the attempts, counting only
+//! attempts that moved nothing. A 401, and a 429, are the client's to
+//! handle (renewed, waited out). Ctrl-C stops between reads. An upload
+//! given up is abandoned (`DELETE`).
 
+use std::cell::Cell;
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -23,12 +25,12 @@ use std::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::image::digest::{Digest, Verifier};
+use crate::registry::client::request::Sending;
 use crate::registry::client::Registry;
-use crate::registry::request::Sending;
 use crate::registry::retry;
 use crate::registry::session::Session;
+use crate::ui::interrupt;
 use crate::ui::progress::Progress;
-use crate::ui::{interrupt, progress_report};
 
 /// Opens a blob's bytes from an offset to its end.
 pub type Opener<'a> = dyn Fn(u64) -> Result<Box<dyn Read + Send + 'a>> + Sync + 'a;
@@ -56,6 +58,7 @@ pub struct Upload<'a> {
 }
 
 /// How far the upload got: the bytes the registry holds, and their hash.
+#[derive(Default)]
 struct Position {
     offset: u64,
     hasher: Verifier,
@@ -71,101 +74,121 @@ impl Upload<'_> {
             None => self.registry.start_upload(&what)?,
         };
         let verdict: Mutex<Option<String>> = Mutex::new(None);
-        let mut pos = Position {
-            offset: 0,
-            hasher: Verifier::new(),
-        };
+        let mut pos = Position::default();
         let mut in_chunks = self.chunked.load(Ordering::Relaxed);
-        let mut failures = 0u32;
+        // The status of the last failure, if one is to be recovered from.
+        let mut failed: Option<Option<u16>> = None;
+        let moved = Cell::new(false);
         self.show_from(0);
-        loop {
-            let whole = pos.offset == 0 && !in_chunks;
-            let step = if whole {
-                self.whole(&session, &what, &verdict).map(|_| true)
-            } else if pos.offset < self.size {
-                self.next_chunk(&mut session, &mut pos, &what, &verdict)
-                    .map(|_| false)
-            } else {
-                self.registry
-                    .finish_upload(&session, self.digest, &what, &mut || Ok(Sending::Nothing))
-                    .map(|_| true)
-            };
-            let err = match step {
-                Ok(true) => {
-                    if self.shown {
-                        let took = started.elapsed();
-                        self.progress.uploaded(self.digest, self.size, took);
-                    }
-                    return Ok(());
+        let policy = self.registry.policy();
+        let retryable = |e: &Error| matches!(e.status(), Some(404 | 416)) || e.is_retryable();
+        let done = retry::run(
+            policy,
+            &what,
+            None,
+            retryable,
+            || moved.take(),
+            || {
+                if let Some(status) = failed.take() {
+                    self.recover(status, &mut session, &mut pos, &what)?;
+                    in_chunks |= pos.offset > 0;
                 }
-                Ok(false) => {
-                    failures = 0;
-                    continue;
-                }
-                Err(e) => e,
-            };
-            if interrupt::interrupted() {
-                return Err(Error::Interrupted { resumable: true });
-            }
-            if let Some(detail) = verdict.lock().unwrap_or_else(|p| p.into_inner()).take() {
-                self.registry.cancel_upload(&session, &what);
-                return Err(Error::Verify {
-                    digest: self.digest.to_string(),
-                    detail: format!("its bytes in the archive {detail}; nothing of it was stored"),
-                }
-                .with_hint("the archive is damaged: make it again (pull the image anew)"));
-            }
-            match err.status() {
-                Some(413) if whole => {
-                    log::info!(
-                        "the registry (or a proxy) refused a {}-byte body (HTTP 413): uploading in chunks of {} bytes from now on",
-                        self.size,
-                        self.chunk_len(&session)
-                    );
-                    self.chunked.store(true, Ordering::Relaxed);
-                    in_chunks = true;
-                    continue;
-                }
-                Some(413) => {
-                    self.registry.cancel_upload(&session, &what);
-                    return Err(self.too_big(err, &session));
-                }
-                Some(404 | 416) => {}
-                _ if err.is_retryable() => {}
-                _ => {
-                    self.registry.cancel_upload(&session, &what);
-                    return Err(err);
-                }
-            }
-            failures += 1;
-            let policy = self.registry.policy();
-            let Some(wait) = policy.next_delay(failures, err.retry_after(), retry::jitter()) else {
-                self.registry.cancel_upload(&session, &what);
-                return Err(err);
-            };
-            progress_report::retrying(&what, &err.short_cause(), wait);
-            interrupt::sleep(wait, None)?;
-            // A 416 where the registry says the upload stands: the session
-            // is confused (some registries refuse a restart in it); a new one.
-            let confused = err.status() == Some(416);
-            match self.registry.upload_offset(&mut session, &what) {
-                Some(n) if n <= self.size && !(confused && n == pos.offset) => {
-                    if n != pos.offset {
-                        log::debug!("{what}: the registry holds {n} bytes; going on from there");
-                        pos = self.position_at(n)?;
-                    }
-                    in_chunks |= n > 0;
-                }
-                _ => {
-                    session = self.registry.start_upload(&what)?;
-                    pos = Position {
-                        offset: 0,
-                        hasher: Verifier::new(),
+                loop {
+                    let whole = pos.offset == 0 && !in_chunks;
+                    let step = if whole {
+                        self.whole(&session, &what, &verdict).map(|_| true)
+                    } else if pos.offset < self.size {
+                        let chunk = self.next_chunk(&mut session, &mut pos, &what, &verdict);
+                        chunk.map(|_| false)
+                    } else {
+                        let nothing = &mut || Ok(Sending::Nothing);
+                        let finish =
+                            self.registry
+                                .finish_upload(&session, self.digest, &what, nothing);
+                        finish.map(|_| true)
                     };
+                    let err = match step {
+                        Ok(true) => return Ok(()),
+                        Ok(false) => {
+                            moved.set(true);
+                            continue;
+                        }
+                        Err(e) => e,
+                    };
+                    if interrupt::interrupted() {
+                        return Err(Error::Interrupted { resumable: true });
+                    }
+                    if let Some(detail) = verdict.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                        return Err(Error::Verify {
+                            digest: self.digest.to_string(),
+                            detail: format!(
+                                "its bytes in the archive {detail}; nothing of it was stored"
+                            ),
+                        }
+                        .with_hint("the archive is damaged: make it again (pull the image anew)"));
+                    }
+                    match err.status() {
+                        Some(413) if whole => {
+                            log::info!(
+                            "the registry (or a proxy) refused a {}-byte body (HTTP 413): uploading in chunks of {} bytes from now on",
+                            self.size,
+                            self.chunk_len(&session)
+                        );
+                            self.chunked.store(true, Ordering::Relaxed);
+                            in_chunks = true;
+                        }
+                        Some(413) => return Err(self.too_big(err, &session)),
+                        status => {
+                            failed = Some(status);
+                            return Err(err);
+                        }
+                    }
+                }
+            },
+        );
+        match done {
+            Ok(()) => {
+                if self.shown {
+                    let took = started.elapsed();
+                    self.progress.uploaded(self.digest, self.size, took);
+                }
+                Ok(())
+            }
+            Err(e @ Error::Interrupted { .. }) => Err(e),
+            Err(e) => {
+                self.registry.cancel_upload(&session, &what);
+                Err(e)
+            }
+        }
+    }
+
+    /// After a failed step (of HTTP `status`, if any): where the upload stands, from the
+    /// registry (the bytes before it hashed again from the source), or a
+    /// new session from zero.
+    fn recover(
+        &self,
+        status: Option<u16>,
+        session: &mut Session,
+        pos: &mut Position,
+        what: &str,
+    ) -> Result<()> {
+        // A 416 where the registry says the upload stands: the session
+        // is confused (some registries refuse a restart in it); a new one.
+        let confused = status == Some(416);
+        match self.registry.upload_offset(session, what) {
+            Some(n) if n <= self.size && !(confused && n == pos.offset) => {
+                if n != pos.offset {
+                    log::debug!("{what}: the registry holds {n} bytes; going on from there");
+                    *pos = self.position_at(n)?;
                 }
             }
-            self.show_from(pos.offset);
+            _ => {
+                *session = self.registry.start_upload(what)?;
+                *pos = Position::default();
+            }
         }
+        self.show_from(pos.offset);
+        Ok(())
     }
 
     /// The display: the upload (re)starts at `offset`.
