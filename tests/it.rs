@@ -123,6 +123,9 @@ mod verify_cache;
 #[path = "it/cache_cmd.rs"]
 mod cache_cmd;
 
+#[path = "it/private_files.rs"]
+mod private_files;
+
 #[path = "it/inspect.rs"]
 mod inspect;
 

@@ -15,7 +15,7 @@
 //! | owner-only new file | mode 0600 | a protected DACL granting the owner only |
 //! | a cache folder, a cache file | mode 0700, 0600 | the ACL the profile folder passes down |
 //! | opening a cache file | `O_NOFOLLOW`: never through a symbolic link | a reparse point is opened itself, then refused |
-//! | whose is a cache folder | the user's (or root's), no one else may write in it; 0700 made of 0755 | not checked (the profile folder's ACL) |
+//! | whose is a cache folder | the user's (or root's), no one else may write in it (but a sticky one); 0700 made of 0755 | not checked (the profile folder's ACL) |
 //! | is a process running | `kill(pid, 0)` | `OpenProcess` and its exit code |
 //! | Ctrl-C | SIGINT and SIGTERM | the console control handler (Ctrl-C, Ctrl-Break) |
 //! | terminal size | `ioctl(TIOCGWINSZ)` | the console screen buffer's window |
@@ -129,11 +129,14 @@ pub fn is_link(path: &Path) -> bool {
 /// Makes sure the folder `dir` may hold private files, as ssh does for
 /// `~/.ssh`: on Unix an error (PermissionDenied, saying why) when it
 /// belongs to another user than this one and root, or when someone else
-/// may write in it; the user's own folder that others may read or enter
-/// is made 0700, and true returned. Always fine on Windows, where the
-/// folder's ACL comes from the user's profile.
-pub fn keep_dir_private(dir: &Path) -> io::Result<bool> {
-    imp::keep_dir_private(dir)
+/// may write in it. A folder the program made itself (`ours`) that others
+/// may read or enter is made 0700, and true returned; one the user chose
+/// is never changed, and may be a sticky folder all may write in (`/tmp`,
+/// a tmpfs), where no one else may remove or rename what is made in it.
+/// Always fine on Windows, where the folder's ACL comes from the user's
+/// profile.
+pub fn keep_dir_private(dir: &Path, ours: bool) -> io::Result<bool> {
+    imp::keep_dir_private(dir, ours)
 }
 
 /// Whether a process `pid` is running now (any process: the number may

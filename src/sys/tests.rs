@@ -225,7 +225,7 @@ fn private_folders_and_files_are_the_owners_alone() {
         }
         assert_eq!(mode_of(&file), 0o600);
     }
-    assert!(!keep_dir_private(&deep).unwrap(), "already private");
+    assert!(!keep_dir_private(&deep, true).unwrap(), "already private");
 }
 
 #[cfg(unix)]
@@ -251,20 +251,28 @@ fn a_folder_others_may_write_in_is_refused_a_readable_one_tightened() {
     let d = Dir::new("keep");
     let set = |mode| std::fs::set_permissions(&d.0, std::fs::Permissions::from_mode(mode));
     set(0o755).unwrap();
-    assert!(keep_dir_private(&d.0).unwrap(), "tightened");
+    assert!(!keep_dir_private(&d.0, false).unwrap(), "the user's choice");
+    assert_eq!(mode_of(&d.0), 0o755);
+    assert!(keep_dir_private(&d.0, true).unwrap(), "tightened");
     assert_eq!(mode_of(&d.0), 0o700);
     set(0o775).unwrap();
-    assert!(keep_dir_private(&d.0).unwrap());
+    assert!(keep_dir_private(&d.0, true).unwrap());
     for open in [0o777, 0o1777, 0o703] {
         set(open).unwrap();
-        let e = keep_dir_private(&d.0).unwrap_err();
+        let e = keep_dir_private(&d.0, true).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::PermissionDenied, "{e}");
         assert!(e.to_string().contains("other users may write"), "{e}");
         assert_eq!(mode_of(&d.0), open, "left as it was");
+        let chosen = keep_dir_private(&d.0, false);
+        assert_eq!(chosen.is_ok(), open == 0o1777, "{open:o}: {chosen:?}");
     }
     set(0o700).unwrap();
-    // Refused before anything is changed, whoever owns it.
-    assert!(keep_dir_private(Path::new("/tmp")).is_err(), "/tmp is 1777");
+    // A sticky folder all may write in, never changed.
+    assert!(!keep_dir_private(Path::new("/tmp"), false).unwrap());
+    assert!(
+        keep_dir_private(Path::new("/tmp"), true).is_err(),
+        "/tmp is 1777"
+    );
     assert_eq!(mode_of(Path::new("/tmp")), 0o1777);
 }
 

@@ -36,38 +36,23 @@ pub(super) fn private_dirs() -> DirBuilder {
     builder
 }
 
-/// `O_NOFOLLOW`, whose value differs between systems and architectures.
-#[cfg(any(
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "freebsd",
-    target_os = "openbsd",
-    target_os = "netbsd",
-    target_os = "dragonfly"
-))]
-const O_NOFOLLOW: i32 = 0x100;
-#[cfg(all(
-    any(target_os = "linux", target_os = "android"),
-    any(
-        target_arch = "arm",
-        target_arch = "aarch64",
-        target_arch = "powerpc",
-        target_arch = "powerpc64",
-        target_arch = "m68k"
-    )
-))]
-const O_NOFOLLOW: i32 = 0x8000;
-#[cfg(all(
-    any(target_os = "linux", target_os = "android"),
-    not(any(
-        target_arch = "arm",
-        target_arch = "aarch64",
-        target_arch = "powerpc",
-        target_arch = "powerpc64",
-        target_arch = "m68k"
-    ))
-))]
-const O_NOFOLLOW: i32 = 0x20000;
+/// `O_NOFOLLOW`, whose value differs between systems and architectures:
+/// Linux's generic one, its ARM and PowerPC one, and the BSDs' and macOS's.
+const O_NOFOLLOW: i32 = match (
+    cfg!(any(target_os = "linux", target_os = "android")),
+    ARM_PPC,
+) {
+    (true, false) => 0x20000,
+    (true, true) => 0x8000,
+    (false, _) => 0x100,
+};
+const ARM_PPC: bool = cfg!(any(
+    target_arch = "arm",
+    target_arch = "aarch64",
+    target_arch = "powerpc",
+    target_arch = "powerpc64",
+    target_arch = "m68k"
+));
 
 pub(super) fn open_private(path: &Path, options: &OpenOptions) -> io::Result<File> {
     options
@@ -82,7 +67,7 @@ extern "C" {
     fn kill(pid: i32, sig: i32) -> i32;
 }
 
-pub(super) fn keep_dir_private(dir: &Path) -> io::Result<bool> {
+pub(super) fn keep_dir_private(dir: &Path, ours: bool) -> io::Result<bool> {
     let meta = std::fs::metadata(dir)?;
     // SAFETY: geteuid(2) cannot fail and touches no memory.
     let me = unsafe { geteuid() };
@@ -91,13 +76,16 @@ pub(super) fn keep_dir_private(dir: &Path) -> io::Result<bool> {
     if owner != me && owner != 0 {
         return refuse(format!("it belongs to another user (uid {owner})"));
     }
-    if mode & 0o002 != 0 || (owner != me && mode & 0o020 != 0) {
+    // In a sticky folder (/tmp, a tmpfs) no one else may remove or rename
+    // what pulltar makes there, and what it makes is checked in turn.
+    let shared = !ours && mode & 0o1000 != 0;
+    if !shared && (mode & 0o002 != 0 || (owner != me && mode & 0o020 != 0)) {
         return refuse(format!("other users may write in it (mode {mode:04o})"));
     }
-    if owner != me || mode & 0o077 == 0 {
+    if !ours || owner != me || mode & 0o077 == 0 {
         return Ok(false);
     }
-    // The user's own folder, open to its group or to everyone for reading:
+    // pulltar's own folder, open to its group or to everyone for reading:
     // made private (an older pulltar created it under the umask).
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
     Ok(true)

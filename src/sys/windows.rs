@@ -190,7 +190,7 @@ pub(super) fn open_private(path: &Path, options: &OpenOptions) -> io::Result<Fil
     Ok(file)
 }
 
-pub(super) fn keep_dir_private(_dir: &Path) -> io::Result<bool> {
+pub(super) fn keep_dir_private(_dir: &Path, _ours: bool) -> io::Result<bool> {
     // Not checked: the folder's ACL, inherited from the user's profile,
     // is the user's own unless someone changed it on purpose.
     Ok(false)
