@@ -175,19 +175,25 @@ pub(super) fn private_dirs() -> DirBuilder {
 }
 
 pub(super) fn open_private(path: &Path, options: &OpenOptions) -> io::Result<File> {
-    // Opens a reparse point (a symbolic link, a junction) itself rather
-    // than what it points to, then refuses it: nothing is read, written or
-    // truncated through it. A new file inherits the folder's ACL.
+    // Opens a reparse point itself rather than what it points to, then
+    // refuses a link (a symbolic link, a junction): nothing is read,
+    // written or truncated through it. Another reparse point (a file of a
+    // deduplicated volume, a cloud placeholder) is no link: opened again
+    // the ordinary way. A new file inherits the folder's ACL.
     let file = options
         .clone()
         .custom_flags(FILE_FLAG_OPEN_REPARSE_POINT)
         .open(path)?;
-    if file.metadata()?.file_attributes() & FILE_ATTRIBUTE_REPARSE_POINT != 0 {
-        return Err(io::Error::from_raw_os_error(
-            ERROR_STOPPED_ON_SYMLINK as i32,
-        ));
+    let meta = file.metadata()?;
+    if meta.file_attributes() & FILE_ATTRIBUTE_REPARSE_POINT == 0 {
+        return Ok(file);
     }
-    Ok(file)
+    if meta.file_type().is_symlink() {
+        let link = ERROR_STOPPED_ON_SYMLINK as i32;
+        return Err(io::Error::from_raw_os_error(link));
+    }
+    drop(file);
+    options.open(path)
 }
 
 pub(super) fn keep_dir_private(_dir: &Path, _ours: bool) -> io::Result<bool> {

@@ -10,6 +10,8 @@
 //! manifest giving a cached blob a wrong size keeps the good blob and
 //! fails naming the digest and both sizes; a decompression temporary left
 //! by a dead pull is removed by `cache prune` and by the next pull.
+//! Unix only: modes, umask and symbolic links as Unix has them.
+#![cfg(unix)]
 
 use crate::images::{push_simple, Flavor, Image};
 use crate::loaders::check_archive;
