@@ -43,8 +43,7 @@ pub fn expand(
     }
     let src = store.blob_path(&layer.digest);
     let file = File::open(&src).map_err(|e| Error::io("read the layer", &src, e))?;
-    let temp = store.temp_path(&format!("{}.tar", diff_id.hex()));
-    let out = File::create(&temp).map_err(|e| Error::io("create", &temp, e))?;
+    let (temp, out) = store.create_temp(&format!("{}.tar", diff_id.hex()))?;
     let werr = |e| Error::io("write the decompressed layer", &temp, e);
     let result = decode_into(
         file,

@@ -49,7 +49,6 @@ impl InPlace {
         let temp = if store.is_temporary() {
             TempOutput::new(out)
         } else {
-            store.remove_stale_archives();
             TempOutput::new_in(out, &store.tmp_dir())
         };
         let werr = |e| Error::io("write the archive", &temp.path, e);

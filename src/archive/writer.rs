@@ -191,9 +191,8 @@ impl TempOutput {
         // Not under the archive's name: another pull sweeping the cache's
         // stale archives would take it for one.
         let test = path.with_extension("probe");
-        let same_fs = fs::write(&test, b"")
-            .and_then(|_| fs::rename(&test, &probe))
-            .is_ok();
+        let created = fs::File::options().write(true).create_new(true).open(&test);
+        let same_fs = created.and_then(|_| fs::rename(&test, &probe)).is_ok();
         let _ = fs::remove_file(&test);
         let _ = fs::remove_file(&probe);
         if same_fs {

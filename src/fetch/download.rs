@@ -76,13 +76,14 @@ impl Downloader<'_> {
             }
         }
         let mut held = Vec::new();
-        todo.retain(|d| {
-            let has = self.store.has(&d.digest, d.size);
-            if has {
-                held.push(*d);
+        let mut wanted = Vec::new();
+        for d in todo {
+            match self.store.has(&d.digest, d.size)? {
+                true => held.push(d),
+                false => wanted.push(d),
             }
-            !has
-        });
+        }
+        let mut todo = wanted;
         for d in held {
             if let Some(archive) = self.in_place {
                 archive.fill(self.store, d)?;

@@ -18,6 +18,9 @@
 //! partial blob, without a journal. Each blob is hashed as it arrives,
 //! out-of-order segments included, so that verifying it once the last byte
 //! is in has next to nothing left to read.
+//! Both files are private (0600 on Unix) and opened without following a
+//! symbolic link ([`crate::store::private::open_file`]): a link planted in
+//! `tmp/` is removed, and the file it points to never truncated.
 //! This module does no networking and does not decide what to fetch next.
 
 use std::fs::{self, File, OpenOptions};
@@ -31,6 +34,7 @@ use crate::error::{Error, Result};
 pub use crate::fetch::rangeset::RangeSet;
 use crate::image::digest::{Digest, Verifier};
 use crate::store::cache::Store;
+use crate::store::private::open_file;
 
 /// One partial blob, locked for this process.
 pub struct Partial {
@@ -112,11 +116,8 @@ impl Partial {
         // journal while we waited, ours is stale and we open again.
         let mut journal = None;
         for _ in 0..16 {
-            let j = OpenOptions::new()
-                .read(true)
-                .append(true)
-                .create(true)
-                .open(&journal_path)
+            let mut options = OpenOptions::new();
+            let j = open_file(&journal_path, options.read(true).append(true).create(true))
                 .map_err(|e| ioerr("open the download journal", e))?;
             if j.try_lock().is_err() {
                 log::info!(
@@ -139,17 +140,13 @@ impl Partial {
                 std::io::Error::other("it keeps being replaced by another process"),
             ));
         };
-        if store.has(digest, size) {
+        if store.has(digest, size)? {
             drop(journal);
             return Ok(None);
         }
         let done = read_journal(&mut journal, digest, size);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
+        let mut options = OpenOptions::new();
+        let file = open_file(&path, options.read(true).write(true).create(true))
             .map_err(|e| Error::io("open the partial blob", &path, e))?;
         let len = file.metadata().map(|m| m.len()).unwrap_or(0);
         let mut partial = Partial {
@@ -434,7 +431,7 @@ mod tests {
         p.record(0, 5000).unwrap();
         p.verify().unwrap();
         p.commit(&store).unwrap();
-        assert!(store.has(&d, 10_000));
+        assert!(store.has(&d, 10_000).unwrap());
         assert!(Partial::open(&store, &d, 10_000).unwrap().is_none());
     }
 
@@ -534,7 +531,7 @@ mod tests {
         p.write_at(&data[4000..], 4000).unwrap();
         p.verify().unwrap();
         p.commit(&store).unwrap();
-        assert!(store.has(&d, 10_000));
+        assert!(store.has(&d, 10_000).unwrap());
         assert_eq!(std::fs::read(&region).unwrap()[100..], data[..]);
     }
 }

@@ -93,8 +93,9 @@ pub fn convert(
     let bytes = serde_json::to_vec(&config).unwrap_or_default();
     let config_digest = Digest::of(&bytes);
     if store.size_of(&config_digest) != Some(bytes.len() as u64) {
-        let temp = store.temp_path(&format!("{}.config", config_digest.hex()));
-        std::fs::write(&temp, &bytes).map_err(|e| Error::io("write", &temp, e))?;
+        let (temp, mut file) = store.create_temp(&format!("{}.config", config_digest.hex()))?;
+        std::io::Write::write_all(&mut file, &bytes).map_err(|e| Error::io("write", &temp, e))?;
+        drop(file);
         store.commit(&temp, &config_digest)?;
     }
     log::info!(

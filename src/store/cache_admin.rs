@@ -7,8 +7,11 @@
 //! for no one and breaks no one: when a pull is using the store it stops
 //! with an error saying so, and a pull that starts meanwhile waits until
 //! prune is done. A partial download is also skipped while its own
-//! journal lock (`partial.rs`) is held. Only files named by 64 hex digits
-//! are touched. The age of a blob is the time since it was stored (its
+//! journal lock (`partial.rs`) is held; what killed pulls left in `tmp/`
+//! goes too ([`crate::store::sweep`]). Only files named by 64 hex digits
+//! (and archives written in place) are touched. A cache folder that
+//! belongs to another user or that others may write in is refused, as a
+//! pull refuses it. The age of a blob is the time since it was stored (its
 //! modification time). This module never downloads.
 
 use std::fs;
@@ -16,7 +19,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use crate::error::{Error, Result};
-use crate::store::cache::{Store, ARCHIVE_SUFFIX};
+use crate::store::cache::Store;
+use crate::store::private::{keep_private, open_lock};
 use crate::ui::counters::{duration, human_bytes};
 
 /// One file of the store.
@@ -32,7 +36,8 @@ pub struct Entry {
     pub age: Duration,
 }
 
-fn is_hex64(s: &str) -> bool {
+/// Whether `s` is 64 lowercase hex digits (a SHA-256 digest's hex).
+pub fn is_hex64(s: &str) -> bool {
     s.len() == 64
         && s.bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
@@ -139,16 +144,17 @@ pub struct Pruned {
 /// uses the store.
 pub fn prune(root: &Path, older_than: Option<Duration>) -> Result<Pruned> {
     let mut done = Pruned::default();
+    for (dir, ours) in [(root.to_path_buf(), false), (root.join("tmp"), true)] {
+        if dir.is_dir() {
+            keep_private(&dir, ours)?;
+        }
+    }
     if !root.join("blobs").is_dir() && !root.join("tmp").is_dir() {
         return Ok(done);
     }
     let lock_path = Store::lock_path(root);
-    let lock = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| Error::io("open the cache lock", &lock_path, e))?;
+    let lock =
+        open_lock(&lock_path).map_err(|e| Error::io("open the cache lock", &lock_path, e))?;
     if lock.try_lock().is_err() {
         return Err(Error::Io {
             action: "prune the cache",
@@ -172,9 +178,7 @@ pub fn prune(root: &Path, older_than: Option<Duration>) -> Result<Pruned> {
     for p in partials(root) {
         let journal = p.path.with_extension("journal");
         // The journal's lock is the partial's owner (partial.rs).
-        let held = fs::OpenOptions::new()
-            .append(true)
-            .open(&journal)
+        let held = crate::sys::open_private(&journal, fs::OpenOptions::new().append(true))
             .ok()
             .filter(|j| j.try_lock().is_err());
         if held.is_some() {
@@ -189,20 +193,11 @@ pub fn prune(root: &Path, older_than: Option<Duration>) -> Result<Pruned> {
             }
         }
     }
-    // Archives that killed pulls were writing in place (no pull holds
-    // one now: the store's lock is ours).
-    if let Ok(entries) = fs::read_dir(root.join("tmp")) {
-        for e in entries.flatten() {
-            let path = e.path();
-            if path.extension().is_some_and(|x| x == ARCHIVE_SUFFIX) {
-                let size = e.metadata().map(|m| m.len()).unwrap_or(0);
-                if fs::remove_file(&path).is_ok() {
-                    done.partials += 1;
-                    done.freed += size;
-                }
-            }
-        }
-    }
+    // What killed pulls left (no pull holds any of it now: the store's
+    // lock is ours).
+    let (count, bytes) = crate::store::sweep::sweep(&root.join("tmp"), true);
+    done.partials += count;
+    done.freed += bytes;
     drop(lock);
     Ok(done)
 }
@@ -292,12 +287,15 @@ mod tests {
         let p = prune(&root, None).unwrap();
         assert_eq!((p.blobs, p.partials, p.freed), (1, 1, 8));
         assert!(root.join("blobs/sha256/not-a-digest").exists());
-        // An archive a killed pull was writing in place goes too.
+        // An archive a killed pull was writing in place goes too, and a
+        // layer it was decompressing.
         let killed = root.join("tmp/out.tar.1.2.archive");
         fs::write(&killed, b"1234567").unwrap();
+        let expanding = root.join(format!("tmp/{}.tar.1.2.tmp", d.hex()));
+        fs::write(&expanding, b"123").unwrap();
         let p = prune(&root, None).unwrap();
-        assert_eq!((p.partials, p.freed), (1, 7));
-        assert!(!killed.exists());
+        assert_eq!((p.partials, p.freed), (2, 10));
+        assert!(!killed.exists() && !expanding.exists());
         let _ = fs::remove_dir_all(&root);
     }
 
@@ -312,11 +310,11 @@ mod tests {
         }
         let lock = fs::File::open(&held).unwrap();
         lock.try_lock().unwrap();
-        store.remove_stale_archives();
+        crate::store::sweep::sweep(&store.tmp_dir(), false);
         assert!(held.exists() && other.exists());
         assert!(!stale.exists());
         drop(lock);
-        store.remove_stale_archives();
+        crate::store::sweep::sweep(&store.tmp_dir(), false);
         assert!(!held.exists());
     }
 }

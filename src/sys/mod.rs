@@ -13,6 +13,10 @@
 //! | positioned I/O | `pread`/`pwrite` (`FileExt`) | `seek_read`/`seek_write` |
 //! | is this open file still the one at this path | device + inode | volume serial + file index |
 //! | owner-only new file | mode 0600 | a protected DACL granting the owner only |
+//! | a cache folder, a cache file | mode 0700, 0600 | the ACL the profile folder passes down |
+//! | opening a cache file | `O_NOFOLLOW`: never through a symbolic link | a reparse point is opened itself, then refused |
+//! | whose is a cache folder | the user's (or root's), no one else may write in it (but a sticky one); 0700 made of 0755 | not checked (the profile folder's ACL) |
+//! | is a process running | `kill(pid, 0)` | `OpenProcess` and its exit code |
 //! | Ctrl-C | SIGINT and SIGTERM | the console control handler (Ctrl-C, Ctrl-Break) |
 //! | terminal size | `ioctl(TIOCGWINSZ)` | the console screen buffer's window |
 //! | early writeback | `sync_file_range(WRITE)` (Linux) | none: the final flush does it all |
@@ -24,7 +28,7 @@
 //! | started from a file manager (a console of its own) | never | the console has no other process |
 //! | the machine's architecture | the program's | the machine's (an x86_64 exe runs emulated on ARM Windows) |
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -93,6 +97,52 @@ pub fn is_same_file(file: &File, path: &Path) -> bool {
 /// owner only (an existing file keeps its permissions).
 pub fn open_private_append(path: &Path) -> io::Result<File> {
     imp::open_private_append(path)
+}
+
+/// Creates the folder `path` (not its parents), which must not exist yet,
+/// entered by its owner only (0700 on Unix; on Windows it inherits the
+/// ACL of its parent, in the user's profile).
+pub fn create_private_dir(path: &Path) -> io::Result<()> {
+    imp::private_dirs().create(path)
+}
+
+/// Creates `path` and any missing parents as [`create_private_dir`] does;
+/// folders that exist are left as they are.
+pub fn create_private_dir_all(path: &Path) -> io::Result<()> {
+    imp::private_dirs().recursive(true).create(path)
+}
+
+/// Opens `path` with `options`, never through a symbolic link at its last
+/// component (nor, on Windows, any reparse point): a link there is an
+/// error, and the file it points to is not touched (not even truncated).
+/// A file it creates is readable and writable by its owner only (0600 on
+/// Unix; on Windows it inherits the folder's ACL).
+pub fn open_private(path: &Path, options: &OpenOptions) -> io::Result<File> {
+    imp::open_private(path, options)
+}
+
+/// Whether `path` is a symbolic link itself (what [`open_private`] refuses).
+pub fn is_link(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+}
+
+/// Makes sure the folder `dir` may hold private files, as ssh does for
+/// `~/.ssh`: on Unix an error (PermissionDenied, saying why) when it
+/// belongs to another user than this one and root, or when someone else
+/// may write in it. A folder the program made itself (`ours`) that others
+/// may read or enter is made 0700, and true returned; one the user chose
+/// is never changed, and may be a sticky folder all may write in (`/tmp`,
+/// a tmpfs), where no one else may remove or rename what is made in it.
+/// Always fine on Windows, where the folder's ACL comes from the user's
+/// profile.
+pub fn keep_dir_private(dir: &Path, ours: bool) -> io::Result<bool> {
+    imp::keep_dir_private(dir, ours)
+}
+
+/// Whether a process `pid` is running now (any process: the number may
+/// have been given to another since).
+pub fn process_exists(pid: u32) -> bool {
+    imp::process_exists(pid)
 }
 
 /// From now on the first Ctrl-C (or SIGINT or SIGTERM on Unix) sets

@@ -198,3 +198,94 @@ fn system_store_certificates_are_der() {
         assert!(!certs.is_empty(), "the Windows ROOT store is empty");
     }
 }
+
+#[cfg(unix)]
+fn mode_of(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+#[test]
+fn private_folders_and_files_are_the_owners_alone() {
+    let d = Dir::new("privdir");
+    let deep = d.0.join("a/b");
+    create_private_dir_all(&deep).unwrap();
+    create_private_dir_all(&deep).unwrap();
+    let one = d.0.join("one");
+    create_private_dir(&one).unwrap();
+    let again = create_private_dir(&one).unwrap_err();
+    assert_eq!(again.kind(), io::ErrorKind::AlreadyExists, "{again}");
+    let file = deep.join("f");
+    let mut options = OpenOptions::new();
+    open_private(&file, options.write(true).create_new(true)).unwrap();
+    #[cfg(unix)]
+    {
+        for dir in [d.0.join("a"), deep.clone(), one.clone()] {
+            assert_eq!(mode_of(&dir), 0o700, "{}", dir.display());
+        }
+        assert_eq!(mode_of(&file), 0o600);
+    }
+    assert!(!keep_dir_private(&deep, true).unwrap(), "already private");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_link_is_never_opened_through() {
+    let d = Dir::new("nofollow");
+    let (victim, link) = (d.0.join("victim"), d.0.join("link"));
+    std::fs::write(&victim, b"precious").unwrap();
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    let mut options = OpenOptions::new();
+    let opened = open_private(&link, options.write(true).create(true).truncate(true));
+    assert!(opened.is_err(), "opened through a link");
+    assert!(is_link(&link) && !is_link(&victim));
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    let mut options = OpenOptions::new();
+    assert!(open_private(&link, options.read(true)).is_err());
+}
+
+#[cfg(unix)]
+#[test]
+fn a_folder_others_may_write_in_is_refused_a_readable_one_tightened() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = Dir::new("keep");
+    let set = |mode| std::fs::set_permissions(&d.0, std::fs::Permissions::from_mode(mode));
+    set(0o755).unwrap();
+    assert!(!keep_dir_private(&d.0, false).unwrap(), "the user's choice");
+    assert_eq!(mode_of(&d.0), 0o755);
+    assert!(keep_dir_private(&d.0, true).unwrap(), "tightened");
+    assert_eq!(mode_of(&d.0), 0o700);
+    set(0o775).unwrap();
+    assert!(keep_dir_private(&d.0, true).unwrap());
+    for open in [0o777, 0o1777, 0o703] {
+        set(open).unwrap();
+        let e = keep_dir_private(&d.0, true).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::PermissionDenied, "{e}");
+        assert!(e.to_string().contains("other users may write"), "{e}");
+        assert_eq!(mode_of(&d.0), open, "left as it was");
+        let chosen = keep_dir_private(&d.0, false);
+        assert_eq!(chosen.is_ok(), open == 0o1777, "{open:o}: {chosen:?}");
+    }
+    set(0o700).unwrap();
+    // A sticky folder all may write in, never changed.
+    assert!(!keep_dir_private(Path::new("/tmp"), false).unwrap());
+    assert!(
+        keep_dir_private(Path::new("/tmp"), true).is_err(),
+        "/tmp is 1777"
+    );
+    assert_eq!(mode_of(Path::new("/tmp")), 0o1777);
+}
+
+#[test]
+fn a_process_is_running_until_it_ends() {
+    assert!(process_exists(std::process::id()));
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .arg("--list")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    assert!(!process_exists(pid), "pid {pid} ended");
+    assert!(!process_exists(0));
+}

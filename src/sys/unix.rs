@@ -1,11 +1,11 @@
 //! The Unix side of [`crate::sys`]: the standard library's Unix extensions
-//! and three C library calls declared here directly (`signal(2)`,
-//! `ioctl(2)` and, on Linux, `sync_file_range(2)`), the only foreign code
-//! in the program on Unix.
+//! and a few C library calls declared here directly (`signal(2)`,
+//! `ioctl(2)`, `geteuid(2)`, `kill(2)` and, on Linux,
+//! `sync_file_range(2)`), the only foreign code in the program on Unix.
 
-use std::fs::{File, OpenOptions};
+use std::fs::{DirBuilder, File, OpenOptions};
 use std::io;
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
@@ -28,6 +28,78 @@ pub(super) fn open_private_append(path: &Path) -> io::Result<File> {
         .append(true)
         .mode(0o600)
         .open(path)
+}
+
+pub(super) fn private_dirs() -> DirBuilder {
+    let mut builder = DirBuilder::new();
+    builder.mode(0o700);
+    builder
+}
+
+/// `O_NOFOLLOW`, whose value differs between systems and architectures:
+/// Linux's generic one, its ARM and PowerPC one, and the BSDs' and macOS's.
+const O_NOFOLLOW: i32 = match (
+    cfg!(any(target_os = "linux", target_os = "android")),
+    ARM_PPC,
+) {
+    (true, false) => 0x20000,
+    (true, true) => 0x8000,
+    (false, _) => 0x100,
+};
+const ARM_PPC: bool = cfg!(any(
+    target_arch = "arm",
+    target_arch = "aarch64",
+    target_arch = "powerpc",
+    target_arch = "powerpc64",
+    target_arch = "m68k"
+));
+
+pub(super) fn open_private(path: &Path, options: &OpenOptions) -> io::Result<File> {
+    options
+        .clone()
+        .custom_flags(O_NOFOLLOW)
+        .mode(0o600)
+        .open(path)
+}
+
+extern "C" {
+    fn geteuid() -> u32;
+    fn kill(pid: i32, sig: i32) -> i32;
+}
+
+pub(super) fn keep_dir_private(dir: &Path, ours: bool) -> io::Result<bool> {
+    let meta = std::fs::metadata(dir)?;
+    // SAFETY: geteuid(2) cannot fail and touches no memory.
+    let me = unsafe { geteuid() };
+    let (owner, mode) = (meta.uid(), meta.mode() & 0o7777);
+    let refuse = |why: String| Err(io::Error::new(io::ErrorKind::PermissionDenied, why));
+    if owner != me && owner != 0 {
+        return refuse(format!("it belongs to another user (uid {owner})"));
+    }
+    // In a sticky folder (/tmp, a tmpfs) no one else may remove or rename
+    // what pulltar makes there, and what it makes is checked in turn.
+    let shared = !ours && mode & 0o1000 != 0;
+    if !shared && (mode & 0o002 != 0 || (owner != me && mode & 0o020 != 0)) {
+        return refuse(format!("other users may write in it (mode {mode:04o})"));
+    }
+    if !ours || owner != me || mode & 0o077 == 0 {
+        return Ok(false);
+    }
+    // pulltar's own folder, open to its group or to everyone for reading:
+    // made private (an older pulltar created it under the umask).
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    Ok(true)
+}
+
+pub(super) fn process_exists(pid: u32) -> bool {
+    const EPERM: i32 = 1;
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: signal 0 only asks whether the process exists.
+    pid > 0
+        && (unsafe { kill(pid, 0) } == 0
+            || io::Error::last_os_error().raw_os_error() == Some(EPERM))
 }
 
 const SIGINT: i32 = 2;

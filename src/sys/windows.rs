@@ -3,10 +3,10 @@
 //! Windows build links already through `env_logger`'s console colours).
 
 use std::ffi::OsStr;
-use std::fs::File;
+use std::fs::{DirBuilder, File, OpenOptions};
 use std::io;
 use std::os::windows::ffi::OsStrExt;
-use std::os::windows::fs::FileExt;
+use std::os::windows::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::os::windows::io::{AsRawHandle, FromRawHandle};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
@@ -14,23 +14,19 @@ use std::time::Duration;
 
 use windows_sys::core::BOOL;
 use windows_sys::Win32::Foundation::{
-    CloseHandle, GetLastError, LocalFree, CRYPT_E_NOT_FOUND, ERROR_ACCESS_DENIED,
-    ERROR_LOCK_VIOLATION, ERROR_SHARING_VIOLATION, HANDLE, INVALID_HANDLE_VALUE,
+    CloseHandle, GetLastError, LocalFree, ERROR_ACCESS_DENIED, ERROR_LOCK_VIOLATION,
+    ERROR_SHARING_VIOLATION, ERROR_STOPPED_ON_SYMLINK, HANDLE, INVALID_HANDLE_VALUE, STILL_ACTIVE,
 };
 use windows_sys::Win32::Security::Authorization::{
     ConvertSidToStringSidW, ConvertStringSecurityDescriptorToSecurityDescriptorW, SDDL_REVISION_1,
-};
-use windows_sys::Win32::Security::Cryptography::{
-    CertCloseStore, CertEnumCertificatesInStore, CertFreeCertificateContext,
-    CertGetEnhancedKeyUsage, CertOpenSystemStoreW, CERT_CONTEXT, CTL_USAGE,
 };
 use windows_sys::Win32::Security::{
     GetTokenInformation, TokenUser, SECURITY_ATTRIBUTES, TOKEN_QUERY, TOKEN_USER,
 };
 use windows_sys::Win32::Storage::FileSystem::{
     CreateFileW, GetFileInformationByHandle, BY_HANDLE_FILE_INFORMATION, FILE_APPEND_DATA,
-    FILE_ATTRIBUTE_NORMAL, FILE_SHARE_DELETE, FILE_SHARE_READ, FILE_SHARE_WRITE, OPEN_ALWAYS,
-    SYNCHRONIZE,
+    FILE_ATTRIBUTE_NORMAL, FILE_ATTRIBUTE_REPARSE_POINT, FILE_FLAG_OPEN_REPARSE_POINT,
+    FILE_SHARE_DELETE, FILE_SHARE_READ, FILE_SHARE_WRITE, OPEN_ALWAYS, SYNCHRONIZE,
 };
 use windows_sys::Win32::System::Console::{
     GetConsoleMode, GetConsoleProcessList, GetConsoleScreenBufferInfo, GetStdHandle,
@@ -38,7 +34,13 @@ use windows_sys::Win32::System::Console::{
     CTRL_C_EVENT, ENABLE_VIRTUAL_TERMINAL_PROCESSING, STD_ERROR_HANDLE,
 };
 use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleW, GetProcAddress};
-use windows_sys::Win32::System::Threading::{GetCurrentProcess, OpenProcessToken};
+use windows_sys::Win32::System::Threading::{
+    GetCurrentProcess, GetExitCodeProcess, OpenProcess, OpenProcessToken,
+    PROCESS_QUERY_LIMITED_INFORMATION,
+};
+
+mod certs;
+pub(super) use certs::{system_root_certificates, CA_BUNDLES, SYSTEM_ROOTS_COMPLETE};
 
 pub(super) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     file.seek_read(buf, offset)
@@ -166,6 +168,55 @@ pub(super) fn open_private_append(path: &Path) -> io::Result<File> {
     Ok(unsafe { File::from_raw_handle(handle as _) })
 }
 
+pub(super) fn private_dirs() -> DirBuilder {
+    // A new folder inherits its parent's ACL: under %LOCALAPPDATA% or
+    // %TEMP%, the user's own.
+    DirBuilder::new()
+}
+
+pub(super) fn open_private(path: &Path, options: &OpenOptions) -> io::Result<File> {
+    // Opens a reparse point itself rather than what it points to, then
+    // refuses a link (a symbolic link, a junction): nothing is read,
+    // written or truncated through it. Another reparse point (a file of a
+    // deduplicated volume, a cloud placeholder) is no link: opened again
+    // the ordinary way. A new file inherits the folder's ACL.
+    let file = options
+        .clone()
+        .custom_flags(FILE_FLAG_OPEN_REPARSE_POINT)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if meta.file_attributes() & FILE_ATTRIBUTE_REPARSE_POINT == 0 {
+        return Ok(file);
+    }
+    if meta.file_type().is_symlink() {
+        let link = ERROR_STOPPED_ON_SYMLINK as i32;
+        return Err(io::Error::from_raw_os_error(link));
+    }
+    drop(file);
+    options.open(path)
+}
+
+pub(super) fn keep_dir_private(_dir: &Path, _ours: bool) -> io::Result<bool> {
+    // Not checked: the folder's ACL, inherited from the user's profile,
+    // is the user's own unless someone changed it on purpose.
+    Ok(false)
+}
+
+pub(super) fn process_exists(pid: u32) -> bool {
+    // SAFETY: plain calls; the handle opened is closed before returning.
+    unsafe {
+        let handle = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid);
+        if handle.is_null() {
+            // Another user's process exists but may not be opened.
+            return GetLastError() == ERROR_ACCESS_DENIED;
+        }
+        let mut code = 0u32;
+        let ok = GetExitCodeProcess(handle, &mut code);
+        CloseHandle(handle);
+        ok != 0 && code == STILL_ACTIVE as u32
+    }
+}
+
 /// The flag the handler sets (null until `catch_interrupts`).
 static FLAG: AtomicPtr<AtomicBool> = AtomicPtr::new(std::ptr::null_mut());
 
@@ -279,91 +330,6 @@ pub(super) const CACHE_DIR_VARIABLES: &str = "LOCALAPPDATA or USERPROFILE";
 pub(super) fn home_dir() -> Option<PathBuf> {
     super::env_path("USERPROFILE")
 }
-
-/// The object identifier of TLS server authentication.
-const SERVER_AUTH: &[u8] = b"1.3.6.1.5.5.7.3.1";
-
-/// Whether the store allows `cert` for TLS servers: either it restricts
-/// no use (no extended key usage at all), or server authentication is
-/// among the uses it allows.
-///
-/// # Safety
-/// `cert` must point to a live certificate context.
-unsafe fn usable_for_servers(cert: *const CERT_CONTEXT) -> bool {
-    let mut size = 0u32;
-    // SAFETY: asks for the size only.
-    if unsafe { CertGetEnhancedKeyUsage(cert, 0, std::ptr::null_mut(), &mut size) } == 0 {
-        // SAFETY: no arguments.
-        return unsafe { GetLastError() } == CRYPT_E_NOT_FOUND as u32;
-    }
-    // u64 words: the buffer holds a CTL_USAGE (pointer aligned) followed
-    // by the identifiers it points to.
-    let mut buf = vec![0u64; (size as usize).div_ceil(8)];
-    let usage = buf.as_mut_ptr().cast::<CTL_USAGE>();
-    // SAFETY: `buf` has the `size` bytes the first call asked for.
-    if unsafe { CertGetEnhancedKeyUsage(cert, 0, usage, &mut size) } == 0 {
-        return false;
-    }
-    // SAFETY: filled by the call above.
-    let usage = unsafe { &*usage };
-    if usage.cUsageIdentifier == 0 {
-        // No identifiers: valid for every use if no restriction was
-        // found, for none if the restrictions left nothing.
-        // SAFETY: no arguments.
-        return unsafe { GetLastError() } == CRYPT_E_NOT_FOUND as u32;
-    }
-    (0..usage.cUsageIdentifier as usize).any(|i| {
-        // SAFETY: `cUsageIdentifier` NUL-terminated strings, in `buf`.
-        let oid = unsafe { std::ffi::CStr::from_ptr((*usage.rgpszUsageIdentifier.add(i)).cast()) };
-        oid.to_bytes() == SERVER_AUTH
-    })
-}
-
-/// Stops reading a store that holds more than this (a sane one has a few
-/// hundred).
-const MAX_STORE_CERTIFICATES: usize = 10_000;
-
-pub(super) const CA_BUNDLES: &[&str] = &[];
-
-pub(super) fn system_root_certificates() -> Vec<Vec<u8>> {
-    let name = wide(OsStr::new("ROOT"));
-    // SAFETY: `name` is NUL-terminated. The current user's ROOT store
-    // shows the machine's roots, Group Policy's and the enterprise's too.
-    let store = unsafe { CertOpenSystemStoreW(0, name.as_ptr()) };
-    if store.is_null() {
-        return Vec::new();
-    }
-    let mut found = Vec::new();
-    let mut cert: *mut CERT_CONTEXT = std::ptr::null_mut();
-    for _ in 0..MAX_STORE_CERTIFICATES {
-        // SAFETY: `cert` is null or the previous context of this store,
-        // which this call frees.
-        cert = unsafe { CertEnumCertificatesInStore(store, cert) };
-        if cert.is_null() {
-            break;
-        }
-        // SAFETY: a live context from the store.
-        let (der, usable) = unsafe {
-            let c = &*cert;
-            let der = std::slice::from_raw_parts(c.pbCertEncoded, c.cbCertEncoded as usize);
-            (der.to_vec(), usable_for_servers(cert))
-        };
-        if usable {
-            found.push(der);
-        }
-    }
-    // SAFETY: a context left by a loop stopped at the limit, then the
-    // store opened above.
-    unsafe {
-        if !cert.is_null() {
-            CertFreeCertificateContext(cert);
-        }
-        CertCloseStore(store, 0);
-    }
-    found
-}
-
-pub(super) const SYSTEM_ROOTS_COMPLETE: bool = false;
 
 pub(super) fn owns_console_alone() -> bool {
     let mut pids = [0u32; 2];
