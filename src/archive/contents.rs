@@ -101,7 +101,11 @@ pub fn images(archive: &Archive) -> Result<Vec<Pushable>> {
         what: format!("{what} in {}", archive.path().display()),
         reason: format!("not a valid {what}: {e}"),
     };
-    if let Some(bytes) = archive.read("index.json", MAX_INDEX_BYTES)? {
+    let items: Option<Vec<ManifestItem>> = match archive.read("manifest.json", MAX_INDEX_BYTES)? {
+        Some(bytes) => Some(serde_json::from_slice(&bytes).map_err(|e| bad("manifest.json", e))?),
+        None => None,
+    };
+    let other = if let Some(bytes) = archive.read("index.json", MAX_INDEX_BYTES)? {
         let index: IndexJson = serde_json::from_slice(&bytes).map_err(|e| bad("index.json", e))?;
         for entry in &index.manifests {
             let (root, origin) = match recorded(archive, record_of(entry))? {
@@ -110,12 +114,11 @@ pub fn images(archive: &Archive) -> Result<Vec<Pushable>> {
             };
             add(names_of(entry), root, origin);
         }
-    } else if let Some(bytes) = archive.read("manifest.json", MAX_INDEX_BYTES)? {
-        let items: Vec<ManifestItem> =
-            serde_json::from_slice(&bytes).map_err(|e| bad("manifest.json", e))?;
+        "index.json"
+    } else if let Some(items) = &items {
         // Items of several images share base layers: each is hashed once.
         let mut hashed = HashMap::new();
-        for item in &items {
+        for item in items {
             let record = item.upstream.as_ref().map(|u| Upstream {
                 digest: u.digest.clone(),
                 media_type: u.media_type.clone(),
@@ -132,20 +135,79 @@ pub fn images(archive: &Archive) -> Result<Vec<Pushable>> {
                 .collect();
             add(names, root, origin);
         }
+        "the PulltarUpstream record of manifest.json"
     } else {
         return Err(Error::Manifest {
             what: archive.path().display().to_string(),
             reason: "a tar, but no image archive: it holds neither manifest.json nor index.json"
                 .into(),
         });
-    }
+    };
     if out.is_empty() {
         return Err(Error::Manifest {
             what: archive.path().display().to_string(),
             reason: "the archive lists no image".into(),
         });
     }
+    agree(archive, items.as_deref().unwrap_or_default(), &out, other)?;
     Ok(out)
+}
+
+/// Refuses an archive whose `manifest.json` gives a name a config that no
+/// image pushed under that name (by `other`'s account) has: `docker load`
+/// and a push would give the name different images.
+fn agree(archive: &Archive, items: &[ManifestItem], out: &[Pushable], other: &str) -> Result<()> {
+    let mut hashed: HashMap<u64, Digest> = HashMap::new();
+    let what = || format!("manifest.json and {other} in {}", archive.path().display());
+    for item in items {
+        let Some(region) = archive.region(&item.config) else {
+            return Err(Error::Manifest {
+                what: what(),
+                reason: format!(
+                    "manifest.json names the config {:?}, which the archive does not hold",
+                    item.config
+                ),
+            });
+        };
+        for name in item
+            .repo_tags
+            .iter()
+            .filter_map(|t| Reference::parse(t).ok())
+        {
+            let name = name.to_string();
+            let configs: Vec<&Digest> = out
+                .iter()
+                .filter(|p| p.names.iter().any(|n| n.to_string() == name))
+                .flat_map(|p| p.root.configs())
+                .collect();
+            if configs.iter().any(|c| archive.blob(c) == Some(region)) {
+                continue;
+            }
+            let given = match hashed.get(&region.offset) {
+                Some(d) => d.clone(),
+                None => archive.hash(region)?.0,
+            };
+            hashed.insert(region.offset, given.clone());
+            if configs.contains(&&given) {
+                continue;
+            }
+            let theirs = match configs.as_slice() {
+                [] => "no image".to_string(),
+                c => format!(
+                    "the config {}",
+                    c.iter()
+                        .map(|d| d.to_string())
+                        .collect::<Vec<_>>()
+                        .join(" or ")
+                ),
+            };
+            return Err(Error::Manifest {
+                what: what(),
+                reason: format!("they tell different stories: manifest.json gives {name} the config {given}, {other} gives it {theirs}; docker load and a push would give it different images, so nothing is pushed"),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// A name as the archive writes it, if it is one (a bare tag is not).
@@ -188,6 +250,14 @@ fn recorded(archive: &Archive, record: Option<Upstream>) -> Result<Option<(Node,
     let Some(record) = record else {
         return Ok(None);
     };
+    crate::image::media_type::check(&record.media_type).map_err(|e| Error::Manifest {
+        what: format!(
+            "the record of {} in {}",
+            record.digest,
+            archive.path().display()
+        ),
+        reason: format!("its {e}"),
+    })?;
     let Some(doc) = read_doc(archive, &record.digest, &record.media_type)? else {
         return Ok(None);
     };
