@@ -119,12 +119,7 @@ pub fn images(archive: &Archive) -> Result<Vec<Pushable>> {
         // Items of several images share base layers: each is hashed once.
         let mut hashed = HashMap::new();
         for item in items {
-            let record = item.upstream.as_ref().map(|u| Upstream {
-                digest: u.digest.clone(),
-                media_type: u.media_type.clone(),
-                index: u.index.clone(),
-            });
-            let (root, origin) = match recorded(archive, record)? {
+            let (root, origin) = match recorded(archive, item.upstream.clone())? {
                 Some(found) => found,
                 None => written(archive, item, &mut hashed)?,
             };
@@ -149,65 +144,8 @@ pub fn images(archive: &Archive) -> Result<Vec<Pushable>> {
             reason: "the archive lists no image".into(),
         });
     }
-    agree(archive, items.as_deref().unwrap_or_default(), &out, other)?;
+    crate::archive::agree::agree(archive, items.as_deref().unwrap_or_default(), &out, other)?;
     Ok(out)
-}
-
-/// Refuses an archive whose `manifest.json` gives a name a config that no
-/// image pushed under that name (by `other`'s account) has: `docker load`
-/// and a push would give the name different images.
-fn agree(archive: &Archive, items: &[ManifestItem], out: &[Pushable], other: &str) -> Result<()> {
-    let mut hashed: HashMap<u64, Digest> = HashMap::new();
-    let what = || format!("manifest.json and {other} in {}", archive.path().display());
-    for item in items {
-        let Some(region) = archive.region(&item.config) else {
-            return Err(Error::Manifest {
-                what: what(),
-                reason: format!(
-                    "manifest.json names the config {:?}, which the archive does not hold",
-                    item.config
-                ),
-            });
-        };
-        for name in item
-            .repo_tags
-            .iter()
-            .filter_map(|t| Reference::parse(t).ok())
-        {
-            let name = name.to_string();
-            let configs: Vec<&Digest> = out
-                .iter()
-                .filter(|p| p.names.iter().any(|n| n.to_string() == name))
-                .flat_map(|p| p.root.configs())
-                .collect();
-            if configs.iter().any(|c| archive.blob(c) == Some(region)) {
-                continue;
-            }
-            let given = match hashed.get(&region.offset) {
-                Some(d) => d.clone(),
-                None => archive.hash(region)?.0,
-            };
-            hashed.insert(region.offset, given.clone());
-            if configs.contains(&&given) {
-                continue;
-            }
-            let theirs = match configs.as_slice() {
-                [] => "no image".to_string(),
-                c => format!(
-                    "the config {}",
-                    c.iter()
-                        .map(|d| d.to_string())
-                        .collect::<Vec<_>>()
-                        .join(" or ")
-                ),
-            };
-            return Err(Error::Manifest {
-                what: what(),
-                reason: format!("they tell different stories: manifest.json gives {name} the config {given}, {other} gives it {theirs}; docker load and a push would give it different images, so nothing is pushed"),
-            });
-        }
-    }
-    Ok(())
 }
 
 /// A name as the archive writes it, if it is one (a bare tag is not).
