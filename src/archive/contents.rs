@@ -107,12 +107,27 @@ pub fn images(archive: &Archive) -> Result<Vec<Pushable>> {
     };
     let other = if let Some(bytes) = archive.read("index.json", MAX_INDEX_BYTES)? {
         let index: IndexJson = serde_json::from_slice(&bytes).map_err(|e| bad("index.json", e))?;
+        // An entry listed again (another name for it) is walked once.
+        let mut first: HashMap<(&Digest, Option<Upstream>), usize> = HashMap::new();
+        let mut entries: Vec<(&Descriptor, Option<Upstream>, Vec<Reference>)> = Vec::new();
         for entry in &index.manifests {
-            let (root, origin) = match recorded(archive, record_of(entry))? {
+            let key = (&entry.digest, record_of(entry));
+            let i = *first.entry(key.clone()).or_insert_with(|| {
+                entries.push((entry, key.1, Vec::new()));
+                entries.len() - 1
+            });
+            for n in names_of(entry) {
+                if !entries[i].2.contains(&n) {
+                    entries[i].2.push(n);
+                }
+            }
+        }
+        for (entry, record, names) in entries {
+            let (root, origin) = match recorded(archive, record)? {
                 Some(found) => found,
                 None => laid_out(archive, entry)?,
             };
-            add(names_of(entry), root, origin);
+            add(names, root, origin);
         }
         "index.json"
     } else if let Some(items) = &items {

@@ -55,7 +55,7 @@ pub struct Several {
 /// Which registry document a name of the archive stands for (as a
 /// `manifest.json` item's `PulltarUpstream`: `{"Digest", "MediaType",
 /// "Index"}`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Upstream {
     /// The document a push puts under the name: the image manifest (one

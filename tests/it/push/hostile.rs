@@ -1,5 +1,6 @@
 //! `pulltar push` of archives made to mislead or to exhaust it: indexes
-//! that fan out (one child index listed 300 times, three deep) are walked
+//! that fan out (one child index listed 300 times, three deep, and
+//! `index.json` naming the top one 20000 times) are walked
 //! once per document, so the push ends in seconds and small (it is pushed:
 //! exit 0, see below); an archive whose `manifest.json` gives a name
 //! another config than `index.json` does is refused naming both, before
@@ -68,8 +69,8 @@ fn nothing_pushed(reg: &Registry) {
 }
 
 /// An index listing a child index 300 times, that one a third index 300
-/// times, and that one an image 300 times: 27 million references over four
-/// documents. It is pushed (exit 0): OCI lets an index list a manifest
+/// times, and that one an image 300 times, named 20000 times by
+/// `index.json`: 540 billion references over four documents. It is pushed (exit 0): OCI lets an index list a manifest
 /// more than once, the registry takes it, and the walk that reads each
 /// document once has four to read, well under the limit of distinct
 /// indexes a pull follows; only the walk that followed every reference
@@ -93,8 +94,10 @@ fn fanned_out_indexes_push_in_seconds_and_small() {
     let a = fan(&b, INDEX);
     let mut top = desc(INDEX, &a);
     top["annotations"] = serde_json::json!({"io.containerd.image.name": "fan/out:v1"});
+    // index.json names it 20000 times (5 MB): one walk, one name.
     let index_json =
-        serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "manifests": [top]})).unwrap();
+        serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "manifests": vec![top; 20000]}))
+            .unwrap();
     let blob = |d: &[u8]| (format!("blobs/sha256/{}", &digest_of(d)[7..]), d.to_vec());
     let tar = work.join("fan.tar");
     let mut all: Vec<_> = [&layer, &config, &manifest, &c, &b, &a]
