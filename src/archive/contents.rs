@@ -11,8 +11,18 @@
 //! an index over those (a new digest), or the one image alone. Otherwise
 //! the layout's manifest is pushed as it is, and an archive with no
 //! manifest at all (docker's classic `docker save`) gets an OCI manifest
-//! written over its config and layer files, hashed here; the config, and
-//! so the image ID, is unchanged. This module reads the archive and
+//! written over its config and layer files (`classic.rs`). What is listed
+//! again under another name is walked once.
+//!
+//! Refused before anything is pushed: a recorded media type that a
+//! registry's would not pass (`media_type::check`), and an archive whose
+//! two records tell different stories: every name `manifest.json` gives
+//! must get, from `index.json` (or the item's own record), an image of
+//! the config `manifest.json` gives it (for an index, one of its
+//! platforms'), or `docker load` and a push would give the name different
+//! images. pulltar's own archives agree (a `--platform` list's
+//! `manifest.json` names its first image; decompressed layers keep the
+//! config), as do `docker save`'s. This module reads the archive and
 //! writes nothing.
 
 use std::collections::HashMap;
@@ -20,15 +30,14 @@ use std::collections::HashMap;
 use serde::Deserialize;
 
 use crate::archive::documents::{
-    oci_manifest_json, ManifestItem, UPSTREAM_DIGEST, UPSTREAM_INDEX, UPSTREAM_MEDIA_TYPE,
+    ManifestItem, UPSTREAM_DIGEST, UPSTREAM_INDEX, UPSTREAM_MEDIA_TYPE,
 };
 use crate::archive::reader::Archive;
 use crate::archive::tree::{read_doc, tree, Tree};
 pub use crate::archive::tree::{Blob, Node};
 use crate::error::{Error, Result};
 use crate::image::digest::Digest;
-use crate::image::layer_types::{self, LayerType};
-use crate::image::manifest::{Descriptor, ImageConfig, MAX_CONFIG_BYTES, OCI_MANIFEST};
+use crate::image::manifest::Descriptor;
 use crate::image::reference::Reference;
 use crate::image::upstream::{Document, Upstream};
 
@@ -107,23 +116,12 @@ pub fn images(archive: &Archive) -> Result<Vec<Pushable>> {
     };
     let other = if let Some(bytes) = archive.read("index.json", MAX_INDEX_BYTES)? {
         let index: IndexJson = serde_json::from_slice(&bytes).map_err(|e| bad("index.json", e))?;
-        // An entry listed again (another name for it) is walked once.
-        let mut first: HashMap<(&Digest, Option<Upstream>), usize> = HashMap::new();
-        let mut entries: Vec<(&Descriptor, Option<Upstream>, Vec<Reference>)> = Vec::new();
-        for entry in &index.manifests {
-            let key = (&entry.digest, record_of(entry));
-            let i = *first.entry(key.clone()).or_insert_with(|| {
-                entries.push((entry, key.1, Vec::new()));
-                entries.len() - 1
-            });
-            for n in names_of(entry) {
-                if !entries[i].2.contains(&n) {
-                    entries[i].2.push(n);
-                }
-            }
-        }
-        for (entry, record, names) in entries {
-            let (root, origin) = match recorded(archive, record)? {
+        for (entry, names) in grouped(
+            &index.manifests,
+            |e| (e.digest.clone(), record_of(e)),
+            names_of,
+        ) {
+            let (root, origin) = match recorded(archive, record_of(entry))? {
                 Some(found) => found,
                 None => laid_out(archive, entry)?,
             };
@@ -133,16 +131,13 @@ pub fn images(archive: &Archive) -> Result<Vec<Pushable>> {
     } else if let Some(items) = &items {
         // Items of several images share base layers: each is hashed once.
         let mut hashed = HashMap::new();
-        for item in items {
+        let key = |i: &ManifestItem| (i.config.clone(), i.layers.clone(), i.upstream.clone());
+        let names = |i: &ManifestItem| i.repo_tags.iter().filter_map(|t| parse_name(t)).collect();
+        for (item, names) in grouped(items, key, names) {
             let (root, origin) = match recorded(archive, item.upstream.clone())? {
                 Some(found) => found,
-                None => written(archive, item, &mut hashed)?,
+                None => crate::archive::classic::written(archive, item, &mut hashed)?,
             };
-            let names = item
-                .repo_tags
-                .iter()
-                .filter_map(|t| parse_name(t))
-                .collect();
             add(names, root, origin);
         }
         "the PulltarUpstream record of manifest.json"
@@ -159,8 +154,85 @@ pub fn images(archive: &Archive) -> Result<Vec<Pushable>> {
             reason: "the archive lists no image".into(),
         });
     }
-    crate::archive::agree::agree(archive, items.as_deref().unwrap_or_default(), &out, other)?;
+    agree(archive, items.as_deref().unwrap_or_default(), &out, other)?;
     Ok(out)
+}
+
+/// Refuses an archive whose `manifest.json` gives a name a config that no
+/// image pushed under that name (by `other`'s account) has: `docker load`
+/// and a push would give the name different images.
+fn agree(archive: &Archive, items: &[ManifestItem], out: &[Pushable], other: &str) -> Result<()> {
+    let mut hashed: HashMap<u64, Digest> = HashMap::new();
+    let what = || format!("manifest.json and {other} in {}", archive.path().display());
+    for item in items {
+        let region = archive
+            .region(&item.config)
+            .ok_or_else(|| Error::Manifest {
+                what: what(),
+                reason: format!(
+                    "manifest.json names the config {:?}, not in the archive",
+                    item.config
+                ),
+            })?;
+        for name in item
+            .repo_tags
+            .iter()
+            .filter_map(|t| Reference::parse(t).ok())
+        {
+            let name = name.to_string();
+            let configs: Vec<&Digest> = out
+                .iter()
+                .filter(|p| p.names.iter().any(|n| n.to_string() == name))
+                .flat_map(|p| p.root.configs())
+                .collect();
+            if configs.iter().any(|c| archive.blob(c) == Some(region)) {
+                continue;
+            }
+            let given = match hashed.get(&region.offset) {
+                Some(d) => d.clone(),
+                None => archive.hash(region)?.0,
+            };
+            hashed.insert(region.offset, given.clone());
+            if configs.contains(&&given) {
+                continue;
+            }
+            let theirs: Vec<String> = configs.iter().map(|d| format!("the config {d}")).collect();
+            let theirs = if theirs.is_empty() {
+                "no image".into()
+            } else {
+                theirs.join(" or ")
+            };
+            return Err(Error::Manifest {
+                what: what(),
+                reason: format!("they tell different stories: manifest.json gives {name} the config {given}, {other} gives it {theirs}; docker load and a push would give it different images, so nothing is pushed"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The members of `list`, each kind (by `key`) once in the order first
+/// seen, with the names of all its members: what the archive lists again
+/// under another name is walked once.
+fn grouped<T, K: std::hash::Hash + Eq>(
+    list: &[T],
+    key: impl Fn(&T) -> K,
+    names: impl Fn(&T) -> Vec<Reference>,
+) -> Vec<(&T, Vec<Reference>)> {
+    let mut first = HashMap::new();
+    let mut out: Vec<(&T, Vec<Reference>)> = Vec::new();
+    for t in list {
+        let i = *first.entry(key(t)).or_insert_with(|| {
+            out.push((t, Vec::new()));
+            out.len() - 1
+        });
+        for n in names(t) {
+            if !out[i].1.contains(&n) {
+                out[i].1.push(n);
+            }
+        }
+    }
+    out
 }
 
 /// A name as the archive writes it, if it is one (a bare tag is not).
@@ -293,90 +365,10 @@ fn laid_out(archive: &Archive, entry: &Descriptor) -> Result<(Node, Origin)> {
     }
 }
 
-/// An OCI manifest written for a `manifest.json` item of an archive that
-/// holds none: over its config and its layer files as they are, each
-/// hashed here (once: `hashed` keeps what a layer's region hashed to and
-/// its first bytes, by offset).
-fn written(
-    archive: &Archive,
-    item: &ManifestItem,
-    hashed: &mut HashMap<u64, (Digest, Vec<u8>)>,
-) -> Result<(Node, Origin)> {
-    let where_ = |path: &str| format!("{path} in {}", archive.path().display());
-    let locate = |path: &str| {
-        archive.region(path).ok_or_else(|| Error::Manifest {
-            what: where_(path),
-            reason: "manifest.json lists it, but the archive does not hold it".into(),
-        })
-    };
-    let config_region = locate(&item.config)?;
-    let config_bytes = archive
-        .read(&item.config, MAX_CONFIG_BYTES)?
-        .ok_or_else(|| locate(&item.config).unwrap_err())?;
-    let config = ImageConfig::parse(&config_bytes, &where_(&item.config))?;
-    if config.rootfs.diff_ids.len() != item.layers.len() {
-        return Err(Error::Manifest {
-            what: where_("manifest.json"),
-            reason: format!(
-                "an item lists {} layers, but its config has {} diff_ids",
-                item.layers.len(),
-                config.rootfs.diff_ids.len()
-            ),
-        });
-    }
-    let config_desc = descriptor(
-        "application/vnd.oci.image.config.v1+json",
-        Digest::of(&config_bytes),
-        config_bytes.len() as u64,
-    );
-    let mut blobs = vec![Blob {
-        digest: config_desc.digest.clone(),
-        size: config_desc.size,
-        region: config_region,
-    }];
-    let mut layers = Vec::new();
-    for path in &item.layers {
-        let region = locate(path)?;
-        let (digest, start) = match hashed.get(&region.offset) {
-            Some(known) => known.clone(),
-            None => {
-                let h = archive.hash(region)?;
-                hashed.insert(region.offset, h.clone());
-                h
-            }
-        };
-        let media_type = layer_types::oci_media_type(LayerType {
-            compression: layer_types::sniff(&start),
-            foreign: false,
-        });
-        layers.push(descriptor(media_type, digest.clone(), region.size));
-        if !blobs.iter().any(|b| b.digest == digest) {
-            blobs.push(Blob {
-                digest,
-                size: region.size,
-                region,
-            });
-        }
-    }
-    let bytes = oci_manifest_json(&config_desc, &layers);
-    let doc = Document::new(OCI_MANIFEST, bytes);
-    let why = "the archive holds no manifest: written over its config and layers".to_string();
-    Ok((Node::Image { doc, blobs }, Origin::Written(why)))
-}
-
-fn descriptor(media_type: &str, digest: Digest, size: u64) -> Descriptor {
-    Descriptor {
-        media_type: media_type.to_string(),
-        digest,
-        size,
-        platform: None,
-        annotations: Default::default(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::image::layer_types;
     use crate::store::cache::Store;
 
     /// A `docker save`-style archive: no manifest, the layer a link.

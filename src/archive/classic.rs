@@ -1,0 +1,99 @@
+//! An OCI manifest for an image of an archive that holds none (docker's
+//! classic `docker save`, skopeo's `docker-archive:`): written over the
+//! `manifest.json` item's config and layer files as they are, each layer
+//! hashed here and its compression read from its first bytes. The config,
+//! and so the image ID, is unchanged; the manifest's digest is new. This
+//! module reads the archive and writes nothing.
+
+use std::collections::HashMap;
+
+use crate::archive::contents::Origin;
+use crate::archive::documents::{oci_manifest_json, ManifestItem};
+use crate::archive::reader::Archive;
+use crate::archive::tree::{Blob, Node};
+use crate::error::{Error, Result};
+use crate::image::digest::Digest;
+use crate::image::layer_types::{self, LayerType};
+use crate::image::manifest::{Descriptor, ImageConfig, MAX_CONFIG_BYTES, OCI_MANIFEST};
+use crate::image::upstream::Document;
+
+/// An OCI manifest written for a `manifest.json` item of an archive that
+/// holds none: over its config and its layer files as they are, each
+/// hashed here (once: `hashed` keeps what a layer's region hashed to and
+/// its first bytes, by offset).
+pub fn written(
+    archive: &Archive,
+    item: &ManifestItem,
+    hashed: &mut HashMap<u64, (Digest, Vec<u8>)>,
+) -> Result<(Node, Origin)> {
+    let where_ = |path: &str| format!("{path} in {}", archive.path().display());
+    let locate = |path: &str| {
+        archive.region(path).ok_or_else(|| Error::Manifest {
+            what: where_(path),
+            reason: "manifest.json lists it, but the archive does not hold it".into(),
+        })
+    };
+    let config_region = locate(&item.config)?;
+    let config_bytes = archive
+        .read(&item.config, MAX_CONFIG_BYTES)?
+        .ok_or_else(|| locate(&item.config).unwrap_err())?;
+    let config = ImageConfig::parse(&config_bytes, &where_(&item.config))?;
+    if config.rootfs.diff_ids.len() != item.layers.len() {
+        return Err(Error::Manifest {
+            what: where_("manifest.json"),
+            reason: format!(
+                "an item lists {} layers, but its config has {} diff_ids",
+                item.layers.len(),
+                config.rootfs.diff_ids.len()
+            ),
+        });
+    }
+    let config_desc = descriptor(
+        "application/vnd.oci.image.config.v1+json",
+        Digest::of(&config_bytes),
+        config_bytes.len() as u64,
+    );
+    let mut blobs = vec![Blob {
+        digest: config_desc.digest.clone(),
+        size: config_desc.size,
+        region: config_region,
+    }];
+    let mut layers = Vec::new();
+    for path in &item.layers {
+        let region = locate(path)?;
+        let (digest, start) = match hashed.get(&region.offset) {
+            Some(known) => known.clone(),
+            None => {
+                let h = archive.hash(region)?;
+                hashed.insert(region.offset, h.clone());
+                h
+            }
+        };
+        let media_type = layer_types::oci_media_type(LayerType {
+            compression: layer_types::sniff(&start),
+            foreign: false,
+        });
+        layers.push(descriptor(media_type, digest.clone(), region.size));
+        if !blobs.iter().any(|b| b.digest == digest) {
+            blobs.push(Blob {
+                digest,
+                size: region.size,
+                region,
+            });
+        }
+    }
+    let bytes = oci_manifest_json(&config_desc, &layers);
+    let doc = Document::new(OCI_MANIFEST, bytes);
+    let why = "the archive holds no manifest: written over its config and layers".to_string();
+    Ok((Node::Image { doc, blobs }, Origin::Written(why)))
+}
+
+fn descriptor(media_type: &str, digest: Digest, size: u64) -> Descriptor {
+    Descriptor {
+        media_type: media_type.to_string(),
+        digest,
+        size,
+        platform: None,
+        annotations: Default::default(),
+    }
+}
