@@ -97,3 +97,57 @@ fn descriptor(media_type: &str, digest: Digest, size: u64) -> Descriptor {
         annotations: Default::default(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::archive::contents::{images, Origin};
+    use crate::store::cache::Store;
+
+    /// A `docker save`-style archive: no manifest, the layer a link.
+    #[test]
+    fn an_archive_without_manifests_gets_one() {
+        let dir = Store::temporary().unwrap();
+        let layer = b"layer bytes, plain";
+        let config = format!(
+            r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{}"]}}}}"#,
+            Digest::of(layer)
+        );
+        let items = br#"[{"Config":"c.json","RepoTags":["team/app:v1","bad name"],"Layers":["x/layer.tar"]},
+            {"Config":"c.json","RepoTags":null,"Layers":["x/layer.tar"]}]"#;
+        let mut b = tar::Builder::new(Vec::new());
+        let mut add = |name: &str, data: &[u8], link: Option<&str>| {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            match link {
+                Some(l) => {
+                    h.set_entry_type(tar::EntryType::Symlink);
+                    b.append_link(&mut h, name, l).unwrap()
+                }
+                None => b.append_data(&mut h, name, data).unwrap(),
+            }
+        };
+        add("c.json", config.as_bytes(), None);
+        add("l/layer.tar", layer, None);
+        add("x/layer.tar", b"", Some("../l/layer.tar"));
+        add("manifest.json", items, None);
+        let path = dir.root().join("a.tar");
+        std::fs::write(&path, b.into_inner().unwrap()).unwrap();
+        let got = images(&Archive::open(&path).unwrap()).unwrap();
+        assert_eq!(got.len(), 1, "one image, named once: {got:?}");
+        let one = &got[0];
+        let names: Vec<String> = one.names.iter().map(|n| n.to_string()).collect();
+        assert_eq!(names, ["docker.io/team/app:v1"]);
+        assert!(matches!(one.origin, Origin::Written(_)));
+        let blobs = one.root.blobs();
+        assert_eq!(blobs[0].digest, Digest::of(config.as_bytes()));
+        assert_eq!(blobs[1].digest, Digest::of(layer));
+        let m: serde_json::Value = serde_json::from_slice(&one.root.doc().bytes).unwrap();
+        assert_eq!(m["layers"][0]["mediaType"], layer_types::OCI_LAYER_TAR);
+        assert_eq!(
+            m["config"]["digest"],
+            Digest::of(config.as_bytes()).to_string()
+        );
+    }
+}

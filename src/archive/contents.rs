@@ -275,14 +275,17 @@ fn recorded(archive: &Archive, record: Option<Upstream>) -> Result<Option<(Node,
     let Some(record) = record else {
         return Ok(None);
     };
-    crate::image::media_type::check(&record.media_type).map_err(|e| Error::Manifest {
-        what: format!(
+    if let Err(e) = crate::image::media_type::check(&record.media_type) {
+        let what = format!(
             "the record of {} in {}",
             record.digest,
             archive.path().display()
-        ),
-        reason: format!("its {e}"),
-    })?;
+        );
+        return Err(Error::Manifest {
+            what,
+            reason: format!("its {e}"),
+        });
+    }
     let Some(doc) = read_doc(archive, &record.digest, &record.media_type)? else {
         return Ok(None);
     };
@@ -368,53 +371,59 @@ fn laid_out(archive: &Archive, entry: &Descriptor) -> Result<(Node, Origin)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::image::layer_types;
+    use crate::image::manifest::OCI_MANIFEST;
     use crate::store::cache::Store;
 
-    /// A `docker save`-style archive: no manifest, the layer a link.
-    #[test]
-    fn an_archive_without_manifests_gets_one() {
+    fn desc(media_type: &str, data: &[u8]) -> serde_json::Value {
+        serde_json::json!({"mediaType": media_type, "digest": Digest::of(data), "size": data.len()})
+    }
+
+    /// An archive of one image named team/app:v1 by both records, the
+    /// record's media type `mt`, `index.json` naming it `times` times and
+    /// `manifest.json` giving it the config `given`.
+    fn images_of(mt: &str, times: usize, given: &[u8]) -> Result<Vec<Pushable>> {
+        let (config, layer, other) = (b"{}".to_vec(), b"layer".to_vec(), b"{ }".to_vec());
+        let m = serde_json::json!({"schemaVersion": 2, "config": desc("application/vnd.oci.image.config.v1+json", &config),
+            "layers": [desc("application/vnd.oci.image.layer.v1.tar", &layer)]});
+        let m = serde_json::to_vec(&m).unwrap();
+        let mut entry = desc(OCI_MANIFEST, &m);
+        entry["annotations"] = serde_json::json!({"io.containerd.image.name": "team/app:v1",
+            UPSTREAM_DIGEST: Digest::of(&m), UPSTREAM_MEDIA_TYPE: mt});
+        let index = serde_json::json!({"manifests": vec![entry; times]});
+        let item = serde_json::json!([{"Config": crate::archive::layout::blob_name(&Digest::of(given)),
+            "RepoTags": ["team/app:v1"], "Layers": []}]);
         let dir = Store::temporary().unwrap();
-        let layer = b"layer bytes, plain";
-        let config = format!(
-            r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{}"]}}}}"#,
-            Digest::of(layer)
-        );
-        let items = br#"[{"Config":"c.json","RepoTags":["team/app:v1","bad name"],"Layers":["x/layer.tar"]},
-            {"Config":"c.json","RepoTags":null,"Layers":["x/layer.tar"]}]"#;
         let mut b = tar::Builder::new(Vec::new());
-        let mut add = |name: &str, data: &[u8], link: Option<&str>| {
+        let blobs = [&config, &layer, &other, &m]
+            .map(|d| (crate::archive::layout::blob_name(&Digest::of(d)), d.clone()));
+        let docs = [("index.json", index), ("manifest.json", item)]
+            .map(|(n, v)| (n.to_string(), serde_json::to_vec(&v).unwrap()));
+        for (name, data) in blobs.iter().chain(&docs) {
             let mut h = tar::Header::new_gnu();
             h.set_size(data.len() as u64);
             h.set_mode(0o644);
-            match link {
-                Some(l) => {
-                    h.set_entry_type(tar::EntryType::Symlink);
-                    b.append_link(&mut h, name, l).unwrap()
-                }
-                None => b.append_data(&mut h, name, data).unwrap(),
-            }
-        };
-        add("c.json", config.as_bytes(), None);
-        add("l/layer.tar", layer, None);
-        add("x/layer.tar", b"", Some("../l/layer.tar"));
-        add("manifest.json", items, None);
+            b.append_data(&mut h, name, data.as_slice()).unwrap();
+        }
         let path = dir.root().join("a.tar");
         std::fs::write(&path, b.into_inner().unwrap()).unwrap();
-        let got = images(&Archive::open(&path).unwrap()).unwrap();
-        assert_eq!(got.len(), 1, "one image, named once: {got:?}");
-        let one = &got[0];
-        let names: Vec<String> = one.names.iter().map(|n| n.to_string()).collect();
-        assert_eq!(names, ["docker.io/team/app:v1"]);
-        assert!(matches!(one.origin, Origin::Written(_)));
-        let blobs = one.root.blobs();
-        assert_eq!(blobs[0].digest, Digest::of(config.as_bytes()));
-        assert_eq!(blobs[1].digest, Digest::of(layer));
-        let m: serde_json::Value = serde_json::from_slice(&one.root.doc().bytes).unwrap();
-        assert_eq!(m["layers"][0]["mediaType"], layer_types::OCI_LAYER_TAR);
-        assert_eq!(
-            m["config"]["digest"],
-            Digest::of(config.as_bytes()).to_string()
-        );
+        images(&Archive::open(&path).unwrap())
+    }
+
+    #[test]
+    fn records_agree_or_are_refused() {
+        let got = images_of(OCI_MANIFEST, 3, b"{}").unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].names.len(), 1, "named once: {:?}", got[0].names);
+        assert_eq!(got[0].origin, Origin::AsPulled);
+        let e = images_of(OCI_MANIFEST, 1, b"{ }").unwrap_err().to_string();
+        for word in ["manifest.json", "index.json", "docker.io/team/app:v1"] {
+            assert!(e.contains(word), "{word}: {e}");
+        }
+        for d in [Digest::of(b"{ }"), Digest::of(b"{}")] {
+            assert!(e.contains(&d.to_string()), "{d}: {e}");
+        }
+        let bad = format!("{OCI_MANIFEST}; x=\u{1b}[2J");
+        let e = images_of(&bad, 1, b"{}").unwrap_err().to_string();
+        assert!(e.contains("control") && !e.contains('\u{1b}'), "{e}");
     }
 }
