@@ -48,7 +48,7 @@ pub fn written(
             ),
         });
     }
-    let config_desc = descriptor(
+    let config_desc = Descriptor::new(
         "application/vnd.oci.image.config.v1+json",
         Digest::of(&config_bytes),
         config_bytes.len() as u64,
@@ -73,7 +73,7 @@ pub fn written(
             compression: layer_types::sniff(&start),
             foreign: false,
         });
-        layers.push(descriptor(media_type, digest.clone(), region.size));
+        layers.push(Descriptor::new(media_type, digest.clone(), region.size));
         if !blobs.iter().any(|b| b.digest == digest) {
             blobs.push(Blob {
                 digest,
@@ -86,16 +86,6 @@ pub fn written(
     let doc = Document::new(OCI_MANIFEST, bytes);
     let why = "the archive holds no manifest: written over its config and layers".to_string();
     Ok((Node::Image { doc, blobs }, Origin::Written(why)))
-}
-
-fn descriptor(media_type: &str, digest: Digest, size: u64) -> Descriptor {
-    Descriptor {
-        media_type: media_type.to_string(),
-        digest,
-        size,
-        platform: None,
-        annotations: Default::default(),
-    }
 }
 
 #[cfg(test)]

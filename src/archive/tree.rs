@@ -126,7 +126,7 @@ pub fn read_doc(archive: &Archive, digest: &Digest, media_type: &str) -> Result<
     };
     let actual = Digest::of(&bytes);
     if &actual != digest {
-        return Err(damaged(archive, &name, &format!("it hashes to {actual}")));
+        return Err(damaged(archive, digest, &format!("it hashes to {actual}")));
     }
     let media_type = match media_type {
         "" => crate::image::media_type::of_document(&bytes, None),
@@ -196,8 +196,8 @@ impl Walk<'_> {
                         None => self.child(&d, depth, &mut whole)?,
                     };
                     if size.is_some_and(|s| s != d.size) {
-                        let name = crate::archive::layout::blob_name(&d.digest);
-                        return Err(damaged(archive, &name, "its size differs from the index's"));
+                        let why = "its size differs from the index's";
+                        return Err(damaged(archive, &d.digest, why));
                     }
                     held += usize::from(is_whole);
                 }
@@ -246,10 +246,9 @@ fn locate(archive: &Archive, d: &Descriptor) -> Result<Option<Blob>> {
         return Ok(None);
     };
     if region.size != d.size {
-        let name = crate::archive::layout::blob_name(&d.digest);
         return Err(damaged(
             archive,
-            &name,
+            &d.digest,
             &format!(
                 "it has {} bytes where its manifest says {}",
                 region.size, d.size
@@ -264,7 +263,8 @@ fn locate(archive: &Archive, d: &Descriptor) -> Result<Option<Blob>> {
 }
 
 /// An archive member that does not match its name or descriptor.
-pub fn damaged(archive: &Archive, name: &str, why: &str) -> Error {
+pub fn damaged(archive: &Archive, digest: &Digest, why: &str) -> Error {
+    let name = crate::archive::layout::blob_name(digest);
     Error::Manifest {
         what: format!("{name} in {}", archive.path().display()),
         reason: format!("the archive is damaged: {why}"),

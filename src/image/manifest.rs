@@ -224,6 +224,17 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>, what: &str) -> Result<Man
 }
 
 impl Descriptor {
+    /// A descriptor of `media_type`, `digest` and `size`, nothing more.
+    pub fn new(media_type: &str, digest: Digest, size: u64) -> Descriptor {
+        Descriptor {
+            media_type: media_type.to_string(),
+            digest,
+            size,
+            platform: None,
+            annotations: BTreeMap::new(),
+        }
+    }
+
     /// Whether this index entry describes an attestation, not an image.
     pub fn is_attestation(&self) -> bool {
         self.annotations
