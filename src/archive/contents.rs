@@ -11,8 +11,18 @@
 //! an index over those (a new digest), or the one image alone. Otherwise
 //! the layout's manifest is pushed as it is, and an archive with no
 //! manifest at all (docker's classic `docker save`) gets an OCI manifest
-//! written over its config and layer files, hashed here; the config, and
-//! so the image ID, is unchanged. This module reads the archive and
+//! written over its config and layer files (`classic.rs`). What is listed
+//! again under another name is walked once.
+//!
+//! Refused before anything is pushed: a recorded media type that a
+//! registry's would not pass (`media_type::check`), and an archive whose
+//! two records tell different stories: every name `manifest.json` gives
+//! must get, from `index.json` (or the item's own record), an image of
+//! the config `manifest.json` gives it (for an index, one of its
+//! platforms'), or `docker load` and a push would give the name different
+//! images. pulltar's own archives agree (a `--platform` list's
+//! `manifest.json` names its first image; decompressed layers keep the
+//! config), as do `docker save`'s. This module reads the archive and
 //! writes nothing.
 
 use std::collections::HashMap;
@@ -20,15 +30,14 @@ use std::collections::HashMap;
 use serde::Deserialize;
 
 use crate::archive::documents::{
-    oci_manifest_json, ManifestItem, UPSTREAM_DIGEST, UPSTREAM_INDEX, UPSTREAM_MEDIA_TYPE,
+    ManifestItem, UPSTREAM_DIGEST, UPSTREAM_INDEX, UPSTREAM_MEDIA_TYPE,
 };
 use crate::archive::reader::Archive;
 use crate::archive::tree::{read_doc, tree, Tree};
 pub use crate::archive::tree::{Blob, Node};
 use crate::error::{Error, Result};
 use crate::image::digest::Digest;
-use crate::image::layer_types::{self, LayerType};
-use crate::image::manifest::{Descriptor, ImageConfig, MAX_CONFIG_BYTES, OCI_MANIFEST};
+use crate::image::manifest::Descriptor;
 use crate::image::reference::Reference;
 use crate::image::upstream::{Document, Upstream};
 
@@ -101,51 +110,129 @@ pub fn images(archive: &Archive) -> Result<Vec<Pushable>> {
         what: format!("{what} in {}", archive.path().display()),
         reason: format!("not a valid {what}: {e}"),
     };
-    if let Some(bytes) = archive.read("index.json", MAX_INDEX_BYTES)? {
+    let items: Option<Vec<ManifestItem>> = match archive.read("manifest.json", MAX_INDEX_BYTES)? {
+        Some(bytes) => Some(serde_json::from_slice(&bytes).map_err(|e| bad("manifest.json", e))?),
+        None => None,
+    };
+    let other = if let Some(bytes) = archive.read("index.json", MAX_INDEX_BYTES)? {
         let index: IndexJson = serde_json::from_slice(&bytes).map_err(|e| bad("index.json", e))?;
-        for entry in &index.manifests {
+        for (entry, names) in grouped(
+            &index.manifests,
+            |e| (e.digest.clone(), record_of(e)),
+            names_of,
+        ) {
             let (root, origin) = match recorded(archive, record_of(entry))? {
                 Some(found) => found,
                 None => laid_out(archive, entry)?,
             };
-            add(names_of(entry), root, origin);
-        }
-    } else if let Some(bytes) = archive.read("manifest.json", MAX_INDEX_BYTES)? {
-        let items: Vec<ManifestItem> =
-            serde_json::from_slice(&bytes).map_err(|e| bad("manifest.json", e))?;
-        // Items of several images share base layers: each is hashed once.
-        let mut hashed = HashMap::new();
-        for item in &items {
-            let record = item.upstream.as_ref().map(|u| Upstream {
-                digest: u.digest.clone(),
-                media_type: u.media_type.clone(),
-                index: u.index.clone(),
-            });
-            let (root, origin) = match recorded(archive, record)? {
-                Some(found) => found,
-                None => written(archive, item, &mut hashed)?,
-            };
-            let names = item
-                .repo_tags
-                .iter()
-                .filter_map(|t| parse_name(t))
-                .collect();
             add(names, root, origin);
         }
+        "index.json"
+    } else if let Some(items) = &items {
+        // Items of several images share base layers: each is hashed once.
+        let mut hashed = HashMap::new();
+        let key = |i: &ManifestItem| (i.config.clone(), i.layers.clone(), i.upstream.clone());
+        let names = |i: &ManifestItem| i.repo_tags.iter().filter_map(|t| parse_name(t)).collect();
+        for (item, names) in grouped(items, key, names) {
+            let (root, origin) = match recorded(archive, item.upstream.clone())? {
+                Some(found) => found,
+                None => crate::archive::classic::written(archive, item, &mut hashed)?,
+            };
+            add(names, root, origin);
+        }
+        "the PulltarUpstream record of manifest.json"
     } else {
         return Err(Error::Manifest {
             what: archive.path().display().to_string(),
             reason: "a tar, but no image archive: it holds neither manifest.json nor index.json"
                 .into(),
         });
-    }
+    };
     if out.is_empty() {
         return Err(Error::Manifest {
             what: archive.path().display().to_string(),
             reason: "the archive lists no image".into(),
         });
     }
+    agree(archive, items.as_deref().unwrap_or_default(), &out, other)?;
     Ok(out)
+}
+
+/// Refuses an archive whose `manifest.json` gives a name a config that no
+/// image pushed under that name (by `other`'s account) has: `docker load`
+/// and a push would give the name different images.
+fn agree(archive: &Archive, items: &[ManifestItem], out: &[Pushable], other: &str) -> Result<()> {
+    let mut hashed: HashMap<u64, Digest> = HashMap::new();
+    let what = || format!("manifest.json and {other} in {}", archive.path().display());
+    for item in items {
+        let region = archive
+            .region(&item.config)
+            .ok_or_else(|| Error::Manifest {
+                what: what(),
+                reason: format!(
+                    "manifest.json names the config {:?}, not in the archive",
+                    item.config
+                ),
+            })?;
+        for name in item
+            .repo_tags
+            .iter()
+            .filter_map(|t| Reference::parse(t).ok())
+        {
+            let name = name.to_string();
+            let configs: Vec<&Digest> = out
+                .iter()
+                .filter(|p| p.names.iter().any(|n| n.to_string() == name))
+                .flat_map(|p| p.root.configs())
+                .collect();
+            if configs.iter().any(|c| archive.blob(c) == Some(region)) {
+                continue;
+            }
+            let given = match hashed.get(&region.offset) {
+                Some(d) => d.clone(),
+                None => archive.hash(region)?.0,
+            };
+            hashed.insert(region.offset, given.clone());
+            if configs.contains(&&given) {
+                continue;
+            }
+            let theirs: Vec<String> = configs.iter().map(|d| format!("the config {d}")).collect();
+            let theirs = if theirs.is_empty() {
+                "no image".into()
+            } else {
+                theirs.join(" or ")
+            };
+            return Err(Error::Manifest {
+                what: what(),
+                reason: format!("they tell different stories: manifest.json gives {name} the config {given}, {other} gives it {theirs}; docker load and a push would give it different images, so nothing is pushed"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The members of `list`, each kind (by `key`) once in the order first
+/// seen, with the names of all its members: what the archive lists again
+/// under another name is walked once.
+fn grouped<T, K: std::hash::Hash + Eq>(
+    list: &[T],
+    key: impl Fn(&T) -> K,
+    names: impl Fn(&T) -> Vec<Reference>,
+) -> Vec<(&T, Vec<Reference>)> {
+    let mut first = HashMap::new();
+    let mut out: Vec<(&T, Vec<Reference>)> = Vec::new();
+    for t in list {
+        let i = *first.entry(key(t)).or_insert_with(|| {
+            out.push((t, Vec::new()));
+            out.len() - 1
+        });
+        for n in names(t) {
+            if !out[i].1.contains(&n) {
+                out[i].1.push(n);
+            }
+        }
+    }
+    out
 }
 
 /// A name as the archive writes it, if it is one (a bare tag is not).
@@ -188,6 +275,17 @@ fn recorded(archive: &Archive, record: Option<Upstream>) -> Result<Option<(Node,
     let Some(record) = record else {
         return Ok(None);
     };
+    if let Err(e) = crate::image::media_type::check(&record.media_type) {
+        let what = format!(
+            "the record of {} in {}",
+            record.digest,
+            archive.path().display()
+        );
+        return Err(Error::Manifest {
+            what,
+            reason: format!("its {e}"),
+        });
+    }
     let Some(doc) = read_doc(archive, &record.digest, &record.media_type)? else {
         return Ok(None);
     };
@@ -270,136 +368,62 @@ fn laid_out(archive: &Archive, entry: &Descriptor) -> Result<(Node, Origin)> {
     }
 }
 
-/// An OCI manifest written for a `manifest.json` item of an archive that
-/// holds none: over its config and its layer files as they are, each
-/// hashed here (once: `hashed` keeps what a layer's region hashed to and
-/// its first bytes, by offset).
-fn written(
-    archive: &Archive,
-    item: &ManifestItem,
-    hashed: &mut HashMap<u64, (Digest, Vec<u8>)>,
-) -> Result<(Node, Origin)> {
-    let where_ = |path: &str| format!("{path} in {}", archive.path().display());
-    let locate = |path: &str| {
-        archive.region(path).ok_or_else(|| Error::Manifest {
-            what: where_(path),
-            reason: "manifest.json lists it, but the archive does not hold it".into(),
-        })
-    };
-    let config_region = locate(&item.config)?;
-    let config_bytes = archive
-        .read(&item.config, MAX_CONFIG_BYTES)?
-        .ok_or_else(|| locate(&item.config).unwrap_err())?;
-    let config = ImageConfig::parse(&config_bytes, &where_(&item.config))?;
-    if config.rootfs.diff_ids.len() != item.layers.len() {
-        return Err(Error::Manifest {
-            what: where_("manifest.json"),
-            reason: format!(
-                "an item lists {} layers, but its config has {} diff_ids",
-                item.layers.len(),
-                config.rootfs.diff_ids.len()
-            ),
-        });
-    }
-    let config_desc = descriptor(
-        "application/vnd.oci.image.config.v1+json",
-        Digest::of(&config_bytes),
-        config_bytes.len() as u64,
-    );
-    let mut blobs = vec![Blob {
-        digest: config_desc.digest.clone(),
-        size: config_desc.size,
-        region: config_region,
-    }];
-    let mut layers = Vec::new();
-    for path in &item.layers {
-        let region = locate(path)?;
-        let (digest, start) = match hashed.get(&region.offset) {
-            Some(known) => known.clone(),
-            None => {
-                let h = archive.hash(region)?;
-                hashed.insert(region.offset, h.clone());
-                h
-            }
-        };
-        let media_type = layer_types::oci_media_type(LayerType {
-            compression: layer_types::sniff(&start),
-            foreign: false,
-        });
-        layers.push(descriptor(media_type, digest.clone(), region.size));
-        if !blobs.iter().any(|b| b.digest == digest) {
-            blobs.push(Blob {
-                digest,
-                size: region.size,
-                region,
-            });
-        }
-    }
-    let bytes = oci_manifest_json(&config_desc, &layers);
-    let doc = Document::new(OCI_MANIFEST, bytes);
-    let why = "the archive holds no manifest: written over its config and layers".to_string();
-    Ok((Node::Image { doc, blobs }, Origin::Written(why)))
-}
-
-fn descriptor(media_type: &str, digest: Digest, size: u64) -> Descriptor {
-    Descriptor {
-        media_type: media_type.to_string(),
-        digest,
-        size,
-        platform: None,
-        annotations: Default::default(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::image::manifest::OCI_MANIFEST;
     use crate::store::cache::Store;
 
-    /// A `docker save`-style archive: no manifest, the layer a link.
-    #[test]
-    fn an_archive_without_manifests_gets_one() {
+    fn desc(media_type: &str, data: &[u8]) -> serde_json::Value {
+        serde_json::json!({"mediaType": media_type, "digest": Digest::of(data), "size": data.len()})
+    }
+
+    /// An archive of one image named team/app:v1 by both records, the
+    /// record's media type `mt`, `index.json` naming it `times` times and
+    /// `manifest.json` giving it the config `given`.
+    fn images_of(mt: &str, times: usize, given: &[u8]) -> Result<Vec<Pushable>> {
+        let (config, layer, other) = (b"{}".to_vec(), b"layer".to_vec(), b"{ }".to_vec());
+        let m = serde_json::json!({"schemaVersion": 2, "config": desc("application/vnd.oci.image.config.v1+json", &config),
+            "layers": [desc("application/vnd.oci.image.layer.v1.tar", &layer)]});
+        let m = serde_json::to_vec(&m).unwrap();
+        let mut entry = desc(OCI_MANIFEST, &m);
+        entry["annotations"] = serde_json::json!({"io.containerd.image.name": "team/app:v1",
+            UPSTREAM_DIGEST: Digest::of(&m), UPSTREAM_MEDIA_TYPE: mt});
+        let index = serde_json::json!({"manifests": vec![entry; times]});
+        let item = serde_json::json!([{"Config": crate::archive::layout::blob_name(&Digest::of(given)),
+            "RepoTags": ["team/app:v1"], "Layers": []}]);
         let dir = Store::temporary().unwrap();
-        let layer = b"layer bytes, plain";
-        let config = format!(
-            r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{}"]}}}}"#,
-            Digest::of(layer)
-        );
-        let items = br#"[{"Config":"c.json","RepoTags":["team/app:v1","bad name"],"Layers":["x/layer.tar"]},
-            {"Config":"c.json","RepoTags":null,"Layers":["x/layer.tar"]}]"#;
         let mut b = tar::Builder::new(Vec::new());
-        let mut add = |name: &str, data: &[u8], link: Option<&str>| {
+        let blobs = [&config, &layer, &other, &m]
+            .map(|d| (crate::archive::layout::blob_name(&Digest::of(d)), d.clone()));
+        let docs = [("index.json", index), ("manifest.json", item)]
+            .map(|(n, v)| (n.to_string(), serde_json::to_vec(&v).unwrap()));
+        for (name, data) in blobs.iter().chain(&docs) {
             let mut h = tar::Header::new_gnu();
             h.set_size(data.len() as u64);
             h.set_mode(0o644);
-            match link {
-                Some(l) => {
-                    h.set_entry_type(tar::EntryType::Symlink);
-                    b.append_link(&mut h, name, l).unwrap()
-                }
-                None => b.append_data(&mut h, name, data).unwrap(),
-            }
-        };
-        add("c.json", config.as_bytes(), None);
-        add("l/layer.tar", layer, None);
-        add("x/layer.tar", b"", Some("../l/layer.tar"));
-        add("manifest.json", items, None);
+            b.append_data(&mut h, name, data.as_slice()).unwrap();
+        }
         let path = dir.root().join("a.tar");
         std::fs::write(&path, b.into_inner().unwrap()).unwrap();
-        let got = images(&Archive::open(&path).unwrap()).unwrap();
-        assert_eq!(got.len(), 1, "one image, named once: {got:?}");
-        let one = &got[0];
-        let names: Vec<String> = one.names.iter().map(|n| n.to_string()).collect();
-        assert_eq!(names, ["docker.io/team/app:v1"]);
-        assert!(matches!(one.origin, Origin::Written(_)));
-        let blobs = one.root.blobs();
-        assert_eq!(blobs[0].digest, Digest::of(config.as_bytes()));
-        assert_eq!(blobs[1].digest, Digest::of(layer));
-        let m: serde_json::Value = serde_json::from_slice(&one.root.doc().bytes).unwrap();
-        assert_eq!(m["layers"][0]["mediaType"], layer_types::OCI_LAYER_TAR);
-        assert_eq!(
-            m["config"]["digest"],
-            Digest::of(config.as_bytes()).to_string()
-        );
+        images(&Archive::open(&path).unwrap())
+    }
+
+    #[test]
+    fn records_agree_or_are_refused() {
+        let got = images_of(OCI_MANIFEST, 3, b"{}").unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].names.len(), 1, "named once: {:?}", got[0].names);
+        assert_eq!(got[0].origin, Origin::AsPulled);
+        let e = images_of(OCI_MANIFEST, 1, b"{ }").unwrap_err().to_string();
+        for word in ["manifest.json", "index.json", "docker.io/team/app:v1"] {
+            assert!(e.contains(word), "{word}: {e}");
+        }
+        for d in [Digest::of(b"{ }"), Digest::of(b"{}")] {
+            assert!(e.contains(&d.to_string()), "{d}: {e}");
+        }
+        let bad = format!("{OCI_MANIFEST}; x=\u{1b}[2J");
+        let e = images_of(&bad, 1, b"{}").unwrap_err().to_string();
+        assert!(e.contains("control") && !e.contains('\u{1b}'), "{e}");
     }
 }

@@ -31,13 +31,7 @@ pub fn expand(
     diff_id: &Digest,
     what: &str,
 ) -> Result<Descriptor> {
-    let done = |size| Descriptor {
-        media_type: OCI_LAYER_TAR.into(),
-        digest: diff_id.clone(),
-        size,
-        platform: None,
-        annotations: Default::default(),
-    };
+    let done = |size| Descriptor::new(OCI_LAYER_TAR, diff_id.clone(), size);
     if let Some(size) = store.size_of(diff_id) {
         return Ok(done(size));
     }
@@ -244,13 +238,7 @@ mod tests {
     fn stored(store: &Store, bytes: &[u8], media_type: &str) -> Descriptor {
         let d = Digest::of(bytes);
         std::fs::write(store.blob_path(&d), bytes).unwrap();
-        Descriptor {
-            media_type: media_type.into(),
-            digest: d,
-            size: bytes.len() as u64,
-            platform: None,
-            annotations: Default::default(),
-        }
+        Descriptor::new(media_type, d, bytes.len() as u64)
     }
 
     fn gzip(data: &[u8]) -> Vec<u8> {

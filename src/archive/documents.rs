@@ -24,7 +24,6 @@ use crate::archive::entries::ImageEntry;
 use crate::archive::layout::blob_name;
 use crate::image::digest::Digest;
 use crate::image::manifest::Descriptor;
-#[cfg(test)]
 use crate::image::upstream::Upstream;
 
 /// `index.json` annotation: the digest of the registry's document a name
@@ -108,20 +107,7 @@ pub struct ManifestItem {
         default,
         skip_serializing_if = "Option::is_none"
     )]
-    pub upstream: Option<UpstreamItem>,
-}
-
-/// The registry's document, as a `manifest.json` item records it.
-#[derive(Serialize, Deserialize, Debug, Clone)]
-#[serde(rename_all = "PascalCase")]
-pub struct UpstreamItem {
-    /// The document's digest.
-    pub digest: Digest,
-    /// Its media type.
-    pub media_type: String,
-    /// The index one platform was taken from.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub index: Option<Digest>,
+    pub upstream: Option<Upstream>,
 }
 
 /// `"RepoTags": null` (as docker save writes for an untagged image) is no
@@ -140,11 +126,7 @@ pub fn manifest_json(entries: &[ImageEntry]) -> Vec<u8> {
                 config: blob_name(&i.config.digest),
                 repo_tags: e.repo_tags.clone(),
                 layers: i.layers.iter().map(|l| blob_name(&l.digest)).collect(),
-                upstream: e.upstream.as_ref().map(|u| UpstreamItem {
-                    digest: u.digest.clone(),
-                    media_type: u.media_type.clone(),
-                    index: u.index.clone(),
-                }),
+                upstream: e.upstream.clone(),
             }
         })
         .collect();

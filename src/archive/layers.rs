@@ -166,13 +166,7 @@ impl LayerWork {
 
 /// The descriptor of the document `bytes`.
 pub fn descriptor(media_type: &str, bytes: &[u8]) -> Descriptor {
-    Descriptor {
-        media_type: media_type.to_string(),
-        digest: Digest::of(bytes),
-        size: bytes.len() as u64,
-        platform: None,
-        annotations: Default::default(),
-    }
+    Descriptor::new(media_type, Digest::of(bytes), bytes.len() as u64)
 }
 
 /// Decompresses every layer the images' work says to (each diff_id once),

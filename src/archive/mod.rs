@@ -8,13 +8,16 @@
 //! [`decompress`]). And reading one back for a push: [`reader`] indexes
 //! the tar's members once, [`contents`] finds its images (pulltar's,
 //! `docker save`'s, skopeo's, any OCI layout) and what to push for each
-//! name, as a [`tree`] of documents and blobs.
+//! name, as a [`tree`] of documents and blobs ([`classic`] writes a
+//! manifest for an archive that holds none), refusing one whose
+//! `manifest.json` and `index.json` tell different stories.
 //!
 //! It takes in resolved images and verified blobs, and gives out one
 //! archive at the output path, complete or not at all; or takes in an
 //! archive and gives out its images, with each blob's place in the file.
 //! It never makes a network request.
 
+pub mod classic;
 pub mod contents;
 pub mod decompress;
 pub mod documents;

@@ -43,6 +43,11 @@ application/vnd.docker.distribution.manifest.v2+json";
 pub const MAX_MANIFEST_BYTES: u64 = 4 << 20;
 /// The most an image config may weigh.
 pub const MAX_CONFIG_BYTES: u64 = 32 << 20;
+/// How deep indexes may nest inside an index.
+pub const MAX_DEPTH: usize = 8;
+/// How many nested indexes one reference (or one name of an archive) may
+/// lead to.
+pub const MAX_NESTED: usize = 32;
 
 /// A content descriptor: what a manifest says about a blob or a child.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -219,6 +224,17 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>, what: &str) -> Result<Man
 }
 
 impl Descriptor {
+    /// A descriptor of `media_type`, `digest` and `size`, nothing more.
+    pub fn new(media_type: &str, digest: Digest, size: u64) -> Descriptor {
+        Descriptor {
+            media_type: media_type.to_string(),
+            digest,
+            size,
+            platform: None,
+            annotations: BTreeMap::new(),
+        }
+    }
+
     /// Whether this index entry describes an attestation, not an image.
     pub fn is_attestation(&self) -> bool {
         self.annotations

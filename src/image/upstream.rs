@@ -7,6 +7,8 @@
 //! Plain data: nothing here fetches, checks a digest against bytes it did
 //! not make, or writes.
 
+use serde::{Deserialize, Serialize};
+
 use crate::image::digest::Digest;
 use crate::image::manifest::{ImageManifest, Resolved};
 
@@ -50,8 +52,11 @@ pub struct Several {
     pub complete: bool,
 }
 
-/// Which registry document a name of the archive stands for.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Which registry document a name of the archive stands for (as a
+/// `manifest.json` item's `PulltarUpstream`: `{"Digest", "MediaType",
+/// "Index"}`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct Upstream {
     /// The document a push puts under the name: the image manifest (one
     /// platform), or the index (several platforms).
@@ -60,6 +65,7 @@ pub struct Upstream {
     pub media_type: String,
     /// For one platform chosen from an index: the index the name pointed
     /// at (its bytes are in the archive; its other images are not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub index: Option<Digest>,
 }
 

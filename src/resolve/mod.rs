@@ -20,16 +20,13 @@
 
 use crate::error::{Error, Result};
 use crate::image::digest::Digest;
-use crate::image::manifest::{self, Descriptor, ImageManifest, Index, Manifest, Resolved};
+use crate::image::manifest::{
+    self, Descriptor, ImageManifest, Index, Manifest, Resolved, MAX_DEPTH, MAX_NESTED,
+};
 use crate::image::platform::{self, Platform, Selection};
 use crate::image::reference::Reference;
 use crate::image::upstream::{Document, Several};
 use crate::registry::mirrors::Hosts;
-
-/// How deep indexes may nest inside an index.
-pub const MAX_DEPTH: usize = 8;
-/// How many nested indexes one reference may make pulltar fetch.
-const MAX_NESTED: usize = 32;
 
 pub mod hints;
 pub mod schema1;
