@@ -1,8 +1,10 @@
 //! `pulltar push`: what a pull wrote goes back with every digest kept
 //! (`roundtrip`, whose helpers the others share), with credentials, TLS
 //! and proxies (`auth`), and when things go wrong: size caps, failing
-//! chunks, interruptions, bad input (`faults`).
+//! chunks, interruptions, bad input (`faults`); what `--dry-run` lists,
+//! and that it writes nothing (`dry_run`).
 
 mod auth;
+mod dry_run;
 mod faults;
 pub mod roundtrip;
