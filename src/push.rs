@@ -240,9 +240,9 @@ struct Put {
 
 /// The manifests of `item` into `registry`'s repository: each document
 /// below the top by its digest, then the top under `name`'s tag (or its
-/// digest). One the registry already has is not sent again, nor anything
-/// unless `write` (a dry run; with no registry, nothing is taken to be
-/// there).
+/// digest). One the registry already has is not sent again, and none is
+/// unless `write` (a dry run's is false; with no registry, nothing is
+/// taken to be there).
 fn manifests(
     registry: Option<&Registry>,
     item: &Pushable,
@@ -252,25 +252,18 @@ fn manifests(
     let docs = item.root.documents();
     let mut out = Vec::new();
     for (i, doc) in docs.iter().enumerate() {
-        let top = i + 1 == docs.len();
-        let key = match top {
+        let key = match i + 1 == docs.len() {
             true => name.manifest_key(),
             false => doc.digest.to_string(),
         };
-        let had = match registry {
-            Some(r) => r.manifest_digest(&key)?,
-            None => None,
-        };
-        if had.as_ref() != Some(&doc.digest) && write {
-            if let Some(r) = registry {
-                r.put_manifest(&key, doc)?;
-            }
+        let had = registry.map(|r| r.manifest_digest(&key)).transpose()?;
+        let had = had.flatten();
+        match registry {
+            Some(r) if write && had.as_ref() != Some(&doc.digest) => r.put_manifest(&key, doc)?,
+            _ => {}
         }
-        out.push(Put {
-            key,
-            digest: doc.digest.clone(),
-            had,
-        });
+        let digest = doc.digest.clone();
+        out.push(Put { key, digest, had });
     }
     Ok(out)
 }
