@@ -10,7 +10,12 @@
 //! or digest is not sent again.
 //!
 //! A second push of the same archive sends no blob; an interrupted one
-//! leaves what it stored, and the next run goes on from there. This module
+//! leaves what it stored, and the next run goes on from there. A dry run
+//! (`--dry-run`) connects and checks push rights as a push does, then
+//! lists on stdout what would be written where, from `HEAD`s alone (the
+//! blobs' decision is [`crate::upload::blobs::step`], the push's own); a
+//! registry it cannot reach is said to be so, after a list that takes it
+//! to hold nothing (exit 1). This module
 //! holds no network or file code of its own; it adds the hints a failed
 //! push deserves (credentials and push rights, Harbor's missing project, a
 //! `DEST` that is no registry).
@@ -26,8 +31,9 @@ use crate::image::manifest::Descriptor;
 use crate::image::reference::Reference;
 use crate::registry::client::{self, Access, Registry};
 use crate::ui::counters::human_bytes;
+use crate::ui::escape::printable;
 use crate::ui::progress::Progress;
-use crate::upload::blobs::{self, Blobs};
+use crate::upload::blobs::{self, Blobs, Job};
 
 /// Everything one push needs, already validated.
 #[derive(Debug)]
@@ -44,6 +50,8 @@ pub struct Plan {
     pub chunk: u64,
     /// Only errors on stderr.
     pub quiet: bool,
+    /// List what would be written where, and write nothing.
+    pub dry_run: bool,
 }
 
 /// One name pushed.
@@ -73,28 +81,44 @@ struct Target {
 }
 
 fn run_inner(plan: &Plan) -> Result<Vec<Pushed>> {
-    let progress = Progress::for_push(plan.quiet);
+    let progress = Progress::for_push(plan.quiet || plan.dry_run);
     let archive = Archive::open(&plan.archive)?;
     let items = contents::images(&archive)?;
-    let names = destinations(plan, &items)?;
-    let mut registries: Vec<Registry> = Vec::new();
+    // One name per repository, and the names pushed, each with its repository.
+    let mut repos: Vec<Reference> = Vec::new();
     let mut targets: Vec<Target> = Vec::new();
-    for (item, name) in names {
-        let repo = match registries
-            .iter()
-            .position(|r| r.repository() == name.repository())
-        {
-            Some(i) => i,
-            None => {
-                let r = Registry::connect_for(&name, &plan.registry, Access::Push)
-                    .map_err(|e| hinted(e, &name))?;
-                registries.push(r);
-                registries.len() - 1
-            }
-        };
+    for (item, name) in destinations(plan, &items)? {
+        let same = |r: &Reference| r.repository() == name.repository();
+        let repo = repos.iter().position(same).unwrap_or(repos.len());
+        if repo == repos.len() {
+            repos.push(name.clone());
+        }
         if !targets.iter().any(|t| t.name == name) {
             targets.push(Target { item, name, repo });
         }
+    }
+    let needs = targets
+        .iter()
+        .flat_map(|t| items[t.item].root.blobs().into_iter().map(|b| (b, t.repo)));
+    let jobs = blobs::jobs(needs);
+    let mut registries: Vec<Registry> = Vec::new();
+    for name in &repos {
+        match Registry::connect_for(name, &plan.registry, Access::Push) {
+            Ok(r) => registries.push(r),
+            Err(e) if plan.dry_run && unreachable(&e) => {
+                let e = hinted(e, name);
+                dry_run(plan, &items, &targets, (&jobs, &repos), &[])?;
+                return Err(e.with_hint(
+                    "nothing there could be checked: the list above takes it to hold nothing",
+                ));
+            }
+            Err(e) => return Err(hinted(e, name)),
+        }
+    }
+    if plan.dry_run {
+        dry_run(plan, &items, &targets, (&jobs, &repos), &registries)
+            .map_err(|e| hinted(e, &targets[0].name))?;
+        return Ok(Vec::new());
     }
     for (i, item) in items.iter().enumerate() {
         let to: Vec<String> = targets
@@ -113,14 +137,6 @@ fn run_inner(plan: &Plan) -> Result<Vec<Pushed>> {
             to.join(", ")
         ));
     }
-    let needs = targets.iter().flat_map(|t| {
-        items[t.item]
-            .root
-            .blobs()
-            .into_iter()
-            .map(move |b| (b, t.repo))
-    });
-    let jobs = blobs::jobs(needs);
     let shown: Vec<Descriptor> = jobs
         .iter()
         .map(|j| Descriptor {
@@ -146,7 +162,8 @@ fn run_inner(plan: &Plan) -> Result<Vec<Pushed>> {
     let mut pushed = Vec::new();
     for t in &targets {
         let item = &items[t.item];
-        manifests(&registries[t.repo], item, &t.name).map_err(|e| hinted(e, &t.name))?;
+        manifests(Some(&registries[t.repo]), item, &t.name, true)
+            .map_err(|e| hinted(e, &t.name))?;
         pushed.push(Pushed {
             name: t.name.clone(),
             digest: item.root.doc().digest.clone(),
@@ -213,26 +230,100 @@ fn destinations(plan: &Plan, items: &[Pushable]) -> Result<Vec<(usize, Reference
     Ok(out)
 }
 
+/// One manifest of an item in its repository: under `key` (its digest,
+/// or the name's tag for the top), what the registry `had` there.
+struct Put {
+    key: String,
+    digest: Digest,
+    had: Option<Digest>,
+}
+
 /// The manifests of `item` into `registry`'s repository: each document
 /// below the top by its digest, then the top under `name`'s tag (or its
-/// digest). One the registry already has is not sent again.
-fn manifests(registry: &Registry, item: &Pushable, name: &Reference) -> Result<()> {
+/// digest). One the registry already has is not sent again, and none is
+/// unless `write` (a dry run's is false; with no registry, nothing is
+/// taken to be there).
+fn manifests(
+    registry: Option<&Registry>,
+    item: &Pushable,
+    name: &Reference,
+    write: bool,
+) -> Result<Vec<Put>> {
     let docs = item.root.documents();
-    let Some((top, below)) = docs.split_last() else {
-        return Ok(());
-    };
-    for doc in below {
-        let key = doc.digest.to_string();
-        if registry.manifest_digest(&key)?.as_ref() != Some(&doc.digest) {
-            registry.put_manifest(&key, doc)?;
+    let mut out = Vec::new();
+    for (i, doc) in docs.iter().enumerate() {
+        let key = match i + 1 == docs.len() {
+            true => name.manifest_key(),
+            false => doc.digest.to_string(),
+        };
+        let had = registry.map(|r| r.manifest_digest(&key)).transpose()?;
+        let had = had.flatten();
+        match registry {
+            Some(r) if write && had.as_ref() != Some(&doc.digest) => r.put_manifest(&key, doc)?,
+            _ => {}
         }
+        let digest = doc.digest.clone();
+        out.push(Put { key, digest, had });
     }
-    let key = name.manifest_key();
-    if registry.manifest_digest(&key)?.as_ref() == Some(&top.digest) {
-        log::debug!("{name} is already {}", top.digest);
-        return Ok(());
+    Ok(out)
+}
+
+/// `--dry-run`: what the push would write where, one line each on stdout
+/// (none with `-q`) and a summary, from `HEAD`s alone, in the order of
+/// the archive: each blob in each repository, each manifest below a top,
+/// each name. `registries` is empty when the registry could not be
+/// reached: then everything is listed as to be sent.
+fn dry_run(
+    plan: &Plan,
+    items: &[Pushable],
+    targets: &[Target],
+    (jobs, repos): (&[Job], &[Reference]),
+    registries: &[Registry],
+) -> Result<()> {
+    let out = |line: String| {
+        if !plan.quiet {
+            println!("{}", printable(&line));
+        }
+    };
+    let steps = blobs::plan(jobs, registries, plan.threads)?;
+    let names: Vec<&str> = repos.iter().map(Reference::repository).collect();
+    let (lines, tally, bytes) = blobs::listing(jobs, steps, &names);
+    lines.into_iter().for_each(&out);
+    // Manifests: [to put, already there]; names: [new, moved, unchanged].
+    let (mut docs, mut names) = ([0; 2], [0; 3]);
+    let mut seen: Vec<(usize, Digest)> = Vec::new();
+    for t in targets {
+        let puts = manifests(registries.get(t.repo), &items[t.item], &t.name, false)?;
+        let Some((top, below)) = puts.split_last() else {
+            continue;
+        };
+        let repo = t.name.repository();
+        for p in below {
+            let seen_before = seen.contains(&(t.repo, p.digest.clone()));
+            let there = seen_before || p.had.as_ref() == Some(&p.digest);
+            if !seen_before {
+                seen.push((t.repo, p.digest.clone()));
+                docs[usize::from(there)] += 1;
+                out(match there {
+                    true => format!("manifest {}: already in {repo}", p.key),
+                    false => format!("manifest {}: would put into {repo}", p.key),
+                });
+            }
+        }
+        let (name, digest) = (&t.name, &top.digest);
+        let (k, line) = match &top.had {
+            None => (0, format!("{name}: would be created as {digest}")),
+            Some(d) if d == digest => (2, format!("{name}: already {digest}, unchanged")),
+            Some(d) => (1, format!("{name}: would move to {digest} (now {d})")),
+        };
+        names[k] += 1;
+        out(line);
     }
-    registry.put_manifest(&key, top)
+    out(format!(
+        "Dry run, nothing written: blobs: {} would upload ({}), {} already there, {} would mount; manifests: {} would put, {} already there; names: {} new, {} moved, {} unchanged",
+        tally.uploaded, human_bytes(bytes), tally.present, tally.mounted, docs[0], docs[1], names[0], names[1], names[2]
+    ));
+    Ok(())
 }
 
 /// What the top of `item` is, for the first line.
@@ -259,6 +350,11 @@ fn origin_note(origin: &Origin) -> String {
         Origin::AsFound => "the archive's manifest, as it is".into(),
         Origin::Written(why) => format!("new: {why}"),
     }
+}
+
+/// Whether `err` says the registry could not be reached at all.
+fn unreachable(err: &Error) -> bool {
+    matches!(err, Error::Network { what, .. } if what == "contacting the registry")
 }
 
 /// `err` with the hint a push deserves (`name` is where the push went,

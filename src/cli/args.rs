@@ -49,6 +49,8 @@ pub struct Args {
     pub(crate) mirrors: Vec<String>,
     pub(crate) mirrors_only: bool,
     pub(crate) log_file: Option<PathBuf>,
+    /// `push --dry-run` (read by [`crate::cli::push_cmd`] alone).
+    pub(crate) dry_run: bool,
 }
 
 /// What the flags ask for.

@@ -46,6 +46,12 @@ image, DEST may be a full REGISTRY/REPO:TAG.
       --password-stdin         PULLTAR_USERNAME/PULLTAR_PASSWORD, else
                                docker's config.json (auths, credHelpers,
                                credsStore)
+      --dry-run                list on standard output what would be
+                               written where (each blob to upload, mount
+                               or skip; each manifest and name with its
+                               digest) and write nothing; the archive and
+                               the registry's login are checked as for a
+                               push; with -q, only the exit code tells
   -q, --quiet, -v, --debug, --log-file FILE
                                as for a pull
 
@@ -58,9 +64,12 @@ Examples:
   pulltar push nginx.tar registry.internal:5000         # inside
   pulltar push -u ci --password-stdin app.tar harbor.example/mirror < pw
   pulltar push app.tar 127.0.0.1:5000/team/app:v3
+  pulltar push --dry-run nginx.tar registry.internal:5000  # what would go
 
-Exit codes: 0 pushed; 1 the push failed; 2 the command line is wrong;
-130 interrupted (run the same command again to go on).
+Exit codes: 0 pushed (--dry-run: the push would be tried); 1 the push
+failed (--dry-run: the archive, the login or the registry did); 2 the
+command line is wrong; 130 interrupted (run the same command again to go
+on).
 ";
 
 /// The flags only a pull takes, and their names.
@@ -89,13 +98,16 @@ pub fn parse(raw: Vec<OsString>) -> Result<Option<Box<Args>>> {
         return Ok(None);
     }
     let form = "pulltar push [OPTIONS] ARCHIVE DEST (see 'pulltar push --help')";
+    let dry_run = raw.iter().any(|a| a == "--dry-run");
+    let raw: Vec<OsString> = raw.into_iter().filter(|a| a != "--dry-run").collect();
     if raw.is_empty() {
         return Err(usage(format!("no archive given: {form}")));
     }
-    let args = match args::parse(raw)? {
+    let mut args = match args::parse(raw)? {
         Parsed::Pull(a) => a,
         _ => return Ok(None),
     };
+    args.dry_run = dry_run;
     if let Some(flag) = pull_only(&args) {
         return Err(usage(format!(
             "{flag} is a pull's flag; pulltar push sends an archive as it is: {form}"
@@ -129,6 +141,7 @@ pub fn plan(args: &Args, cwd: &Path, stdin: &mut dyn BufRead) -> Result<Plan> {
         threads: c.threads,
         chunk: c.chunk,
         quiet: args.quiet,
+        dry_run: args.dry_run,
     })
 }
 
@@ -163,6 +176,11 @@ mod tests {
         .unwrap();
         assert_eq!(a.images, ["a.tar", "r.example"]);
         assert_eq!(a.threads, Some(3));
+        assert!(!a.dry_run);
+        let a = parsed(&["a.tar", "--dry-run", "r.example"])
+            .unwrap()
+            .unwrap();
+        assert_eq!((a.images.len(), a.dry_run), (2, true));
         for (bad, why) in [
             (&["a.tar"][..], "got 1"),
             (&[][..], "no archive"),

@@ -7,7 +7,8 @@
 //!
 //! It takes in the archive's blobs (where each lies in it) and a registry
 //! client per repository, and gives out blobs stored in the registry,
-//! each hashed on its way out. It decides what to send and how; the
+//! each hashed on its way out (or, for a dry run, the same decisions
+//! from `HEAD`s alone). It decides what to send and how; the
 //! requests themselves are the registry client's, and it never writes a
 //! manifest (the push flow does, after every blob is in).
 

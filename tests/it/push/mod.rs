@@ -3,9 +3,11 @@
 //! and proxies (`auth`), and when things go wrong: size caps, failing
 //! chunks, interruptions, bad input (`faults`); archives made to mislead or
 //! exhaust it: fanned-out indexes, `manifest.json` and `index.json` that
-//! disagree, a bogus recorded media type (`hostile`).
+//! disagree, a bogus recorded media type (`hostile`); what `--dry-run`
+//! lists, and that it writes nothing (`dry_run`).
 
 mod auth;
+mod dry_run;
 mod faults;
 mod hostile;
 pub mod roundtrip;
