@@ -38,9 +38,10 @@ use request::{Call, Sending};
 pub struct Options {
     /// How the registry's host is reached.
     pub transport: transport::Options,
-    /// Credentials from the command line or the environment, if any; else
-    /// the docker config is consulted.
-    pub credentials: Option<Credentials>,
+    /// Credentials from the command line or the environment, with the one
+    /// host (`host:port`) they belong to: that host and the token service
+    /// it names get them; every other host has only the docker config's.
+    pub credentials: Option<(String, Credentials)>,
     /// When to retry the ping, token and manifest requests.
     pub policy: Policy,
     /// Docker Hub mirrors (`--registry`), in order.
@@ -118,16 +119,18 @@ impl Registry {
         options: &Options,
         access: Access,
     ) -> Result<Registry> {
-        let (credentials, stored_credentials) = match &options.credentials {
-            Some(c) => (Some(c.clone()), false),
-            None => match credentials::from_docker_config(host) {
-                Some(c) => {
-                    log::debug!("using the docker config's credentials for {host}");
-                    (Some(c), true)
-                }
-                None => (None, false),
-            },
-        };
+        let explicit = options.credentials.as_ref();
+        let (credentials, stored_credentials) =
+            match explicit.filter(|(h, _)| h.eq_ignore_ascii_case(host)) {
+                Some((_, c)) => (Some(c.clone()), false),
+                None => match credentials::from_docker_config(host) {
+                    Some(c) => {
+                        log::debug!("using the docker config's credentials for {host}");
+                        (Some(c), true)
+                    }
+                    None => (None, false),
+                },
+            };
         let mut endpoint = transport::open(host, &options.transport)?;
         let probe = endpoint.probe.take();
         let scope = match access {
