@@ -197,6 +197,29 @@ impl Registry {
         }
     }
 
+    /// Checks the client's credentials for `pulltar login`: `GET /v2/`
+    /// with them (a Bearer registry's token fetched with them from the
+    /// service it names); a refusal is an [`Error::Auth`].
+    pub fn check_login(&self) -> Result<()> {
+        let url = format!("{}/v2/", self.endpoint.base);
+        let what = "checking the login";
+        let call = Call::new("GET", &url, what);
+        self.request(what, true, |permit| {
+            let mut resp = self.send(&call, permit, &mut || Ok(Sending::Nothing))?;
+            match resp.status().as_u16() {
+                200..=299 => {
+                    drain(&mut resp);
+                    Ok(())
+                }
+                401 | 403 => Err(Error::Auth(format!(
+                    "{} refused these credentials",
+                    self.endpoint.base
+                ))),
+                status => Err(http_error(what, &url, status, &mut resp)),
+            }
+        })
+    }
+
     /// Whether a failed request is tried once only (another mirror is
     /// asked instead).
     pub(crate) fn set_once(&self, once: bool) {
