@@ -105,30 +105,19 @@ fn key_matches(key: &str, host: &str) -> bool {
 /// Credentials for `host` from the docker configuration, if any. A broken
 /// file or helper is reported as a warning and treated as none.
 pub fn from_docker_config(host: &str) -> Option<Credentials> {
-    let path = config_path()?;
-    let text = std::fs::read(&path).ok()?;
-    let config: DockerConfig = match serde_json::from_slice(&text) {
-        Ok(c) => c,
-        Err(e) => {
-            log::warn!("ignoring {}: not valid JSON ({e})", path.display());
-            return None;
-        }
-    };
-    let server = server_key(host);
-    let helper = config
-        .cred_helpers
-        .iter()
-        .find(|(k, _)| key_matches(k, host))
-        .map(|(_, v)| v.clone())
-        .or(config.creds_store.clone());
-    if let Some(name) = helper.filter(|n| !n.is_empty()) {
-        match run_helper(&name, &server) {
+    config_path()?;
+    let file = read_config()
+        .map_err(|e| log::warn!("ignoring the docker config: {e}"))
+        .ok()?;
+    if let Some(name) = file.helper(host) {
+        match run_helper(&name, &server_key(host)) {
             Ok(Some(c)) => return Some(c),
             Ok(None) => log::debug!("credential helper {name} has nothing for {host}"),
             Err(e) => log::warn!("credential helper docker-credential-{name}: {e}"),
         }
     }
-    let entry = config
+    let entry = file
+        .config
         .auths
         .iter()
         .find(|(k, _)| key_matches(k, host))
@@ -242,39 +231,42 @@ pub enum Stored {
     File(PathBuf),
 }
 
-type JsonObject = Map<String, Value>;
+/// The docker config file: where, every key as it is, and what pulltar
+/// reads of it.
+struct ConfigFile {
+    path: PathBuf,
+    map: Map<String, Value>,
+    config: DockerConfig,
+}
 
-/// The docker config as it is (an absent file is an empty one), and its
-/// helper for `host`; a file that is not a JSON object is an error, and
-/// is left alone.
-fn config_for(host: &str) -> Result<(PathBuf, JsonObject, Option<String>), String> {
+/// Reads the docker config (an absent file is an empty one); a file that
+/// is not a JSON object is an error, and is left alone.
+fn read_config() -> Result<ConfigFile, String> {
     let path = config_path().ok_or("no docker config folder: set DOCKER_CONFIG or HOME")?;
     let path = std::fs::canonicalize(&path).unwrap_or(path);
-    let (map, config) = match std::fs::read(&path) {
-        Ok(text) => {
-            let bad = |e| {
-                format!(
-                    "{} is not a docker config ({e}); fix or remove it",
-                    path.display()
-                )
-            };
-            let map: Map<String, Value> = serde_json::from_slice(&text).map_err(bad)?;
-            (
-                map,
-                serde_json::from_slice::<DockerConfig>(&text).map_err(bad)?,
-            )
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Default::default(),
+    let map: Map<String, Value> = match std::fs::read(&path) {
+        Ok(text) => serde_json::from_slice(&text)
+            .map_err(|e| format!("{} is not valid JSON ({e})", path.display()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Map::new(),
         Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
     };
-    let helper = config
-        .cred_helpers
-        .iter()
-        .find(|(k, _)| key_matches(k, host))
-        .map(|(_, v)| v.clone())
-        .or(config.creds_store)
-        .filter(|n| !n.is_empty());
-    Ok((path, map, helper))
+    let config = serde_json::from_value(Value::Object(map.clone()))
+        .map_err(|e| format!("{} is not a docker config ({e})", path.display()))?;
+    Ok(ConfigFile { path, map, config })
+}
+
+impl ConfigFile {
+    /// The credential helper for `host`: its `credHelpers` entry, else the
+    /// `credsStore`.
+    fn helper(&self, host: &str) -> Option<String> {
+        let c = &self.config;
+        c.cred_helpers
+            .iter()
+            .find(|(k, _)| key_matches(k, host))
+            .map(|(_, v)| v.clone())
+            .or(c.creds_store.clone())
+            .filter(|n| !n.is_empty())
+    }
 }
 
 /// Stores the login `c` for `host` as docker does: with the credential
@@ -283,7 +275,9 @@ fn config_for(host: &str) -> Result<(PathBuf, JsonObject, Option<String>), Strin
 /// other key of the file stays; the file is replaced at once, readable by
 /// its owner only.
 pub fn store(host: &str, c: &Credentials) -> Result<Stored, String> {
-    let (path, mut map, helper) = config_for(host)?;
+    let file = read_config()?;
+    let helper = file.helper(host);
+    let ConfigFile { path, mut map, .. } = file;
     let server = server_key(host);
     let entry = match &helper {
         Some(name) => {
@@ -315,7 +309,9 @@ pub fn store(host: &str, c: &Credentials) -> Result<Stored, String> {
 /// Removes `host`'s login: from its credential helper, and its `auths`
 /// entries. Whether there was one to remove.
 pub fn erase(host: &str) -> Result<bool, String> {
-    let (path, mut map, helper) = config_for(host)?;
+    let file = read_config()?;
+    let helper = file.helper(host);
+    let ConfigFile { path, mut map, .. } = file;
     let mut found = match &helper {
         Some(name) => call_helper(name, "erase", server_key(host).as_bytes())?.is_some(),
         None => false,
