@@ -351,3 +351,31 @@ fn the_password_prompt_does_not_echo() {
         json!(userpass(BUSER, BPASS))
     );
 }
+
+/// Against a token registry the login is checked at the token service the
+/// registry names: a wrong password fails there, the right one is kept
+/// and a later pull of a private image uses it.
+#[test]
+fn login_checks_a_token_registry_at_its_token_service() {
+    use crate::support::auth_registries::TokenRegistry;
+    use crate::support::token_server::{PASSWORD, USER};
+    let t = TokenRegistry::start("private/app");
+    let mut c = Client::new();
+    c.docker_config(&json!({}));
+    let host = t.reg.host();
+    let login = ["login", "-u", USER, "--password-stdin", &host];
+    let res = c.run(&login, &[], Some(b"not-the-password\n"));
+    assert_eq!(res.code, 1, "{res}");
+    assert_eq!(config_of(&c).0, json!({}));
+    let right = format!("{PASSWORD}\n");
+    let res = c.run(&login, &[], Some(right.as_bytes()));
+    assert_eq!(res.code, 0, "{res}");
+    t.assert_nothing_leaked(&res);
+    let (config, _) = config_of(&c);
+    assert_eq!(
+        config["auths"][&host]["auth"],
+        json!(userpass(USER, PASSWORD))
+    );
+    let (res, _) = c.pull(&t.reference(), &[], &[], None);
+    assert_eq!(res.code, 0, "{res}");
+}
