@@ -1,10 +1,12 @@
 //! What the command line asks for, and running it: a pull (the default),
 //! the help or the version, or a subcommand beside a pull: `pulltar push
-//! [OPTIONS] ARCHIVE DEST` ([`crate::cli::push_cmd`]), `pulltar inspect
+//! [OPTIONS] ARCHIVE DEST` ([`crate::cli::push_cmd`]), `pulltar login` and
+//! `pulltar logout` ([`crate::cli::login_cmd`]), `pulltar inspect
 //! [OPTIONS] IMAGE` (`--json`, `--list-platforms`, and the pull's image
 //! selection, network and auth flags) and `pulltar cache ls|prune
 //! [--older-than AGE] [--cache-dir DIR]`. A subcommand is recognised only
-//! as the first argument; anything else is a pull.
+//! as the first argument; anything else is a pull (an image named like a
+//! subcommand is pulled by its full name, `docker.io/library/login`).
 //!
 //! Parsing here reuses the pull's flag parser ([`crate::cli::args::parse`])
 //! and validation ([`crate::cli::plan`]) for `inspect` (and its connection
@@ -18,7 +20,7 @@ use std::time::Duration;
 
 use crate::cli::args::{self, usage, Args, Parsed};
 use crate::cli::plan::prepare;
-use crate::cli::push_cmd;
+use crate::cli::{login_cmd, push_cmd};
 use crate::error::{Error, Result};
 use crate::store::cache::Store;
 use crate::store::cache_admin;
@@ -71,16 +73,24 @@ pub enum Command {
     Push(Box<Args>),
     /// `pulltar inspect`.
     Inspect(Box<Args>, inspect::Options),
+    /// `pulltar login [HOST]`.
+    Login(Box<Args>),
+    /// `pulltar logout [HOST]`.
+    Logout(Box<Args>),
     /// `pulltar cache ls`.
     CacheLs(Option<PathBuf>),
     /// `pulltar cache prune`.
     CachePrune(Option<PathBuf>, Option<Duration>),
 }
 
+/// The subcommands, recognised as the first argument only (an image of
+/// that name is `docker.io/library/<name>`).
+const SUBCOMMANDS: [&str; 5] = ["inspect", "cache", "push", "login", "logout"];
+
 /// Whether the command line starts with a subcommand's name.
 pub fn is_subcommand(raw: &[OsString]) -> bool {
     raw.first()
-        .is_some_and(|a| a == "inspect" || a == "cache" || a == "push")
+        .is_some_and(|a| SUBCOMMANDS.iter().any(|s| a == *s))
 }
 
 fn pico_err(e: pico_args::Error) -> Error {
@@ -107,6 +117,14 @@ fn parse_sub(mut raw: Vec<OsString>) -> Result<Command> {
         return Ok(match push_cmd::parse(raw)? {
             Some(args) => Command::Push(args),
             None => Command::Help(push_cmd::HELP),
+        });
+    }
+    if name == "login" || name == "logout" {
+        let logout = name == "logout";
+        return Ok(match login_cmd::parse(raw, logout)? {
+            Some(args) if logout => Command::Logout(args),
+            Some(args) => Command::Login(args),
+            None => Command::Help(login_cmd::HELP),
         });
     }
     let wants_help = raw.iter().any(|a| a == "-h" || a == "--help");
@@ -198,6 +216,8 @@ pub fn run(command: Command) -> Result<()> {
                 println!("{}/{}{tag}@{}", r.registry(), r.repository(), p.digest);
             }
         }
+        Command::Login(args) => login_cmd::login(args)?,
+        Command::Logout(args) => login_cmd::logout(args)?,
         Command::CacheLs(dir) => print!("{}", cache_admin::ls(&cache_root(dir)?)),
         Command::CachePrune(dir, age) => {
             let pruned = cache_admin::prune(&cache_root(dir)?, age)?;

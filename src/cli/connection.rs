@@ -4,8 +4,9 @@
 //! the read timeout, TLS (`--ca-cert`, `--insecure`), the proxy, the
 //! `-r/--registry` mirrors (comma lists, repeatable, in order) and
 //! `--mirrors-only`, and the credentials: `-u` with `--password` or
-//! `--password-stdin`, else the environment (the docker config is read
-//! later, by the registry client).
+//! `--password-stdin`, else the environment, and the one host they belong
+//! to ([`credential_host`]; the docker config is read later, by the
+//! registry client, for every other host).
 //!
 //! It checks only what the user typed; nothing is contacted. Every problem
 //! is an [`Error::Usage`](crate::error::Error::Usage).
@@ -17,7 +18,9 @@ use std::time::Duration;
 use crate::cli::args::{usage, Args};
 use crate::error::Result;
 use crate::fetch::download::DEFAULT_CHUNK;
+use crate::image::reference::Reference;
 use crate::registry::auth::Credentials;
+use crate::registry::credentials;
 use crate::registry::proxy::ProxyConfig;
 use crate::registry::retry::Policy;
 use crate::registry::{client, transport};
@@ -34,9 +37,15 @@ pub struct Connection {
     pub chunk: u64,
 }
 
-/// Validates the connection flags of `args` (paths relative to `cwd`;
-/// `stdin` is read only for `--password-stdin`).
-pub fn connection(args: &Args, cwd: &Path, stdin: &mut dyn BufRead) -> Result<Connection> {
+/// Validates the connection flags of `args` for a command that reaches
+/// the registries of `images` (paths relative to `cwd`; `stdin` is read
+/// only for `--password-stdin`).
+pub fn connection(
+    args: &Args,
+    images: &[Reference],
+    cwd: &Path,
+    stdin: &mut dyn BufRead,
+) -> Result<Connection> {
     let threads = args.threads.unwrap_or(8);
     if !(1..=128).contains(&threads) {
         return Err(usage(format!(
@@ -64,7 +73,6 @@ pub fn connection(args: &Args, cwd: &Path, stdin: &mut dyn BufRead) -> Result<Co
             "--read-timeout must be from 1 to 3600 seconds, got {read_timeout}"
         )));
     }
-    let credentials = credentials(args, stdin)?.or_else(crate::registry::credentials::from_env);
     let mut mirrors: Vec<String> = Vec::new();
     for list in &args.mirrors {
         for m in list.split(',').map(str::trim) {
@@ -79,6 +87,10 @@ pub fn connection(args: &Args, cwd: &Path, stdin: &mut dyn BufRead) -> Result<Co
             "--mirrors-only needs at least one mirror: -r HOST[:PORT][,HOST...]",
         ));
     }
+    let credentials = match credentials(args, stdin)?.or_else(credentials::from_env) {
+        Some(c) => Some((credential_host(images, &mirrors, args.mirrors_only)?, c)),
+        None => None,
+    };
     if let Some(p) = &args.proxy {
         if !(p.starts_with("http://") || p.starts_with("https://")) {
             return Err(usage(format!(
@@ -132,6 +144,45 @@ fn mirror_host(m: &str) -> Result<String> {
     Ok(host.to_string())
 }
 
+/// The one host explicit credentials (`-u`, or `PULLTAR_USERNAME`) are
+/// for: the registry `images` name (Docker Hub's API host for Docker Hub
+/// images, whatever mirrors are tried first; the one mirror under
+/// `--mirrors-only`). Several registries, or several mirrors only, are a
+/// usage error: each host then needs its own login.
+pub fn credential_host(
+    images: &[Reference],
+    mirrors: &[String],
+    mirrors_only: bool,
+) -> Result<String> {
+    let each = "give each registry its own login with `pulltar login HOST` (or docker's config.json and credential helpers)";
+    let mut hosts: Vec<String> = Vec::new();
+    for r in images {
+        let host = match (r.is_docker_hub() && !mirrors.is_empty() && mirrors_only, mirrors) {
+            (true, [one]) => one.clone(),
+            (true, _) => {
+                return Err(usage(format!(
+                    "-u/--username (or PULLTAR_USERNAME) is for one registry, and --mirrors-only names several mirrors ({}); {each}",
+                    mirrors.join(", ")
+                )))
+            }
+            (false, _) if r.is_docker_hub() => client::docker_hub_host(r),
+            (false, _) => r.api_host().to_string(),
+        }
+        .to_ascii_lowercase();
+        if !hosts.contains(&host) {
+            hosts.push(host);
+        }
+    }
+    match hosts.len() {
+        0 => Err(usage("-u/--username needs an image to say its registry")),
+        1 => Ok(hosts.remove(0)),
+        _ => Err(usage(format!(
+            "-u/--username (or PULLTAR_USERNAME) is for one registry, and these images name several ({}); {each}",
+            hosts.join(", ")
+        ))),
+    }
+}
+
 fn credentials(args: &Args, stdin: &mut dyn BufRead) -> Result<Option<Credentials>> {
     let password = match (&args.password, args.password_stdin) {
         (Some(_), true) => {
@@ -177,7 +228,12 @@ mod tests {
     use crate::cli::args::pull_args;
 
     fn plan(a: &Args, cwd: &Path, stdin: &mut dyn BufRead) -> Result<Connection> {
-        connection(a, cwd, stdin)
+        let images: Vec<Reference> = a
+            .images
+            .iter()
+            .map(|i| Reference::parse(i).unwrap())
+            .collect();
+        connection(a, &images, cwd, stdin)
     }
 
     #[test]
@@ -226,8 +282,50 @@ mod tests {
     fn password_from_stdin() {
         let a = pull_args(&["-u", "me", "--password-stdin", "nginx"]);
         let p = plan(&a, Path::new("/tmp"), &mut &b"s3cret\n"[..]).unwrap();
-        let c = p.registry.credentials.unwrap();
+        let (host, c) = p.registry.credentials.unwrap();
         assert_eq!((c.username.as_str(), c.password.as_str()), ("me", "s3cret"));
+        assert_eq!(
+            host,
+            client::docker_hub_host(&Reference::parse("nginx").unwrap())
+        );
         assert!(plan(&a, Path::new("/tmp"), &mut &b""[..]).is_err());
+    }
+
+    #[test]
+    fn credentials_belong_to_one_host() {
+        let host = |images: &[&str], mirrors: &[&str], only: bool| {
+            let images: Vec<Reference> = images
+                .iter()
+                .map(|i| Reference::parse(i).unwrap())
+                .collect();
+            let mirrors: Vec<String> = mirrors.iter().map(|m| m.to_string()).collect();
+            credential_host(&images, &mirrors, only)
+        };
+        assert_eq!(
+            host(&["r.example:5000/a", "R.example:5000/b:1"], &[], false).unwrap(),
+            "r.example:5000"
+        );
+        let e = host(&["r.example/a", "q.example/b"], &[], false).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("r.example, q.example"), "{e}");
+        assert!(e.to_string().contains("pulltar login"), "{e}");
+        let hub = client::docker_hub_host(&Reference::parse("nginx").unwrap());
+        assert_eq!(host(&["nginx"], &["m.example"], false).unwrap(), hub);
+        assert_eq!(
+            host(&["nginx", "alpine"], &["m.example"], true).unwrap(),
+            "m.example"
+        );
+        assert_eq!(
+            host(&["nginx"], &["m.example", "n.example"], true)
+                .unwrap_err()
+                .exit_code(),
+            2
+        );
+        assert_eq!(
+            host(&["nginx", "r.example/a"], &["m.example"], false)
+                .unwrap_err()
+                .exit_code(),
+            2
+        );
     }
 }

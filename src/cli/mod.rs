@@ -1,5 +1,6 @@
 //! The command line: the flags as typed ([`args`]), the subcommands
-//! ([`commands`], with `pulltar push` in [`push_cmd`]), the [`plan`] a pull
+//! ([`commands`], with `pulltar push` in [`push_cmd`], `login` and `logout`
+//! in [`login_cmd`]), the [`plan`] a pull
 //! runs (with [`targets`] for the images and the output path, and
 //! [`connection`] for how a registry is reached, which a push shares), the
 //! logger ([`logging`]), and the questions asked instead when pulltar is started with no arguments on a
@@ -9,7 +10,8 @@
 //! `--password-stdin`, the password prompt, or the answers to the
 //! questions) and the `-f` lists, and gives out a validated plan to the
 //! commands' flows (`pull`, `push`, `inspect`), whose results it prints.
-//! The one file it writes is the `--log-file`; reading, writing and
+//! The files it writes are the `--log-file` and, for `login` and
+//! `logout`, docker's config (through `registry/credentials.rs`); reading, writing and
 //! caching blobs and archives is the flows' work.
 
 use std::ffi::OsString;
@@ -21,6 +23,7 @@ pub mod ask;
 pub mod commands;
 pub mod connection;
 pub mod logging;
+pub mod login_cmd;
 pub mod plan;
 pub mod push_cmd;
 pub mod targets;

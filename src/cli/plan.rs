@@ -71,7 +71,7 @@ pub fn plan(args: &Args, cwd: &Path, stdin: &mut dyn BufRead) -> Result<Plan> {
         registry,
         threads,
         chunk,
-    } = connection(args, cwd, stdin)?;
+    } = connection(args, &references, cwd, stdin)?;
     if references.len() > 1 && args.output.is_none() {
         return Err(usage(format!(
             "{} images go into one archive: name it with -o FILE (or -o - for a pipe)",
@@ -129,10 +129,17 @@ pub(crate) fn prepare_with<P>(
     let cwd =
         std::env::current_dir().map_err(|e| Error::io("find the current directory", ".", e))?;
     let stdin = std::io::stdin();
-    if args.password_stdin && stdin.is_terminal() {
+    let prompt = args.password_stdin && stdin.is_terminal();
+    if prompt {
         eprint!("Password: ");
     }
-    plan(args, &cwd, &mut stdin.lock())
+    let quiet = prompt && crate::sys::set_input_echo(false);
+    let planned = plan(args, &cwd, &mut stdin.lock());
+    if quiet {
+        crate::sys::set_input_echo(true);
+        eprintln!();
+    }
+    planned
 }
 
 #[cfg(test)]

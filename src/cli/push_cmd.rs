@@ -16,6 +16,7 @@ use crate::cli::args::{self, usage, Args, Parsed};
 use crate::cli::connection::connection;
 use crate::error::Result;
 use crate::image::destination::Destination;
+use crate::image::reference::Reference;
 use crate::push::Plan;
 
 /// `pulltar push --help`.
@@ -133,7 +134,11 @@ pub fn plan(args: &Args, cwd: &Path, stdin: &mut dyn BufRead) -> Result<Plan> {
         )));
     }
     let dest = Destination::parse(&args.images[1]).map_err(usage)?;
-    let c = connection(args, cwd, stdin)?;
+    // Any name on DEST's registry says whose credentials `-u` gives.
+    let on_dest = Reference::parse("pulltar")
+        .map_err(|e| usage(e.to_string()))
+        .and_then(|r| dest.target(Some(&r)).map_err(usage))?;
+    let c = connection(args, &[on_dest], cwd, stdin)?;
     Ok(Plan {
         archive,
         dest,

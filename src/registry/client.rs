@@ -38,9 +38,10 @@ use request::{Call, Sending};
 pub struct Options {
     /// How the registry's host is reached.
     pub transport: transport::Options,
-    /// Credentials from the command line or the environment, if any; else
-    /// the docker config is consulted.
-    pub credentials: Option<Credentials>,
+    /// Credentials from the command line or the environment, with the one
+    /// host (`host:port`) they belong to: that host and the token service
+    /// it names get them; every other host has only the docker config's.
+    pub credentials: Option<(String, Credentials)>,
     /// When to retry the ping, token and manifest requests.
     pub policy: Policy,
     /// Docker Hub mirrors (`--registry`), in order.
@@ -118,16 +119,18 @@ impl Registry {
         options: &Options,
         access: Access,
     ) -> Result<Registry> {
-        let (credentials, stored_credentials) = match &options.credentials {
-            Some(c) => (Some(c.clone()), false),
-            None => match credentials::from_docker_config(host) {
-                Some(c) => {
-                    log::debug!("using the docker config's credentials for {host}");
-                    (Some(c), true)
-                }
-                None => (None, false),
-            },
-        };
+        let explicit = options.credentials.as_ref();
+        let (credentials, stored_credentials) =
+            match explicit.filter(|(h, _)| h.eq_ignore_ascii_case(host)) {
+                Some((_, c)) => (Some(c.clone()), false),
+                None => match credentials::from_docker_config(host) {
+                    Some(c) => {
+                        log::debug!("using the docker config's credentials for {host}");
+                        (Some(c), true)
+                    }
+                    None => (None, false),
+                },
+            };
         let mut endpoint = transport::open(host, &options.transport)?;
         let probe = endpoint.probe.take();
         let scope = match access {
@@ -192,6 +195,29 @@ impl Registry {
                 ))
             }
         }
+    }
+
+    /// Checks the client's credentials for `pulltar login`: `GET /v2/`
+    /// with them (a Bearer registry's token fetched with them from the
+    /// service it names); a refusal is an [`Error::Auth`].
+    pub fn check_login(&self) -> Result<()> {
+        let url = format!("{}/v2/", self.endpoint.base);
+        let what = "checking the login";
+        let call = Call::new("GET", &url, what);
+        self.request(what, true, |permit| {
+            let mut resp = self.send(&call, permit, &mut || Ok(Sending::Nothing))?;
+            match resp.status().as_u16() {
+                200..=299 => {
+                    drain(&mut resp);
+                    Ok(())
+                }
+                401 | 403 => Err(Error::Auth(format!(
+                    "{} refused these credentials",
+                    self.endpoint.base
+                ))),
+                status => Err(http_error(what, &url, status, &mut resp)),
+            }
+        })
     }
 
     /// Whether a failed request is tried once only (another mirror is

@@ -159,6 +159,13 @@ pub fn terminal_size() -> Option<(u16, u16)> {
     imp::terminal_size()
 }
 
+/// Turns the echo of the terminal on standard input off (`false`) or
+/// back on, for a password prompt; whether it could (standard input is a
+/// terminal).
+pub fn set_input_echo(on: bool) -> bool {
+    imp::set_input_echo(on)
+}
+
 /// Asks the system to start writing `file`'s dirty pages to disk without
 /// waiting for them. An error (Unsupported where there is no such call)
 /// means: stop asking.

@@ -170,6 +170,36 @@ pub(super) fn terminal_size() -> Option<(u16, u16)> {
     (rc == 0 && ws.cols > 0).then_some((ws.cols, ws.rows))
 }
 
+extern "C" {
+    fn tcgetattr(fd: i32, termios: *mut u8) -> i32;
+    fn tcsetattr(fd: i32, action: i32, termios: *const u8) -> i32;
+}
+
+/// `struct termios`, held as words of `tcflag_t` (`c_lflag` is the
+/// fourth: 32 bits on Linux, the C `unsigned long` on the BSDs and macOS),
+/// with room to spare for the fields after it.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+type TcFlag = u32;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+type TcFlag = std::ffi::c_ulong;
+
+pub(super) fn set_input_echo(on: bool) -> bool {
+    const ECHO: TcFlag = 0o10;
+    let mut t = [0 as TcFlag; 64];
+    // SAFETY: the buffer is larger than any `struct termios` and aligned
+    // for its flags; tcgetattr fails on a descriptor that is not a tty.
+    if unsafe { tcgetattr(0, t.as_mut_ptr().cast()) } != 0 {
+        return false;
+    }
+    if on {
+        t[3] |= ECHO;
+    } else {
+        t[3] &= !ECHO;
+    }
+    // SAFETY: the same buffer, filled by tcgetattr; TCSANOW is 0.
+    unsafe { tcsetattr(0, 0, t.as_ptr().cast()) == 0 }
+}
+
 #[cfg(target_os = "linux")]
 pub(super) fn start_writeback(file: &File) -> io::Result<()> {
     use std::os::fd::AsRawFd;

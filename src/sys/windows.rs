@@ -31,7 +31,8 @@ use windows_sys::Win32::Storage::FileSystem::{
 use windows_sys::Win32::System::Console::{
     GetConsoleMode, GetConsoleProcessList, GetConsoleScreenBufferInfo, GetStdHandle,
     SetConsoleCtrlHandler, SetConsoleMode, CONSOLE_SCREEN_BUFFER_INFO, CTRL_BREAK_EVENT,
-    CTRL_C_EVENT, ENABLE_VIRTUAL_TERMINAL_PROCESSING, STD_ERROR_HANDLE,
+    CTRL_C_EVENT, ENABLE_ECHO_INPUT, ENABLE_VIRTUAL_TERMINAL_PROCESSING, STD_ERROR_HANDLE,
+    STD_INPUT_HANDLE,
 };
 use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleW, GetProcAddress};
 use windows_sys::Win32::System::Threading::{
@@ -263,6 +264,24 @@ pub(super) fn terminal_size() -> Option<(u16, u16)> {
     let cols = i32::from(window.Right) - i32::from(window.Left) + 1;
     let rows = i32::from(window.Bottom) - i32::from(window.Top) + 1;
     (ok != 0 && cols > 0 && rows > 0).then_some((cols as u16, rows as u16))
+}
+
+pub(super) fn set_input_echo(on: bool) -> bool {
+    // SAFETY: GetStdHandle takes a constant; a handle that is not a
+    // console makes GetConsoleMode fail, and nothing is changed.
+    let input = unsafe { GetStdHandle(STD_INPUT_HANDLE) };
+    let mut mode = 0u32;
+    // SAFETY: `mode` is a live u32 the call fills.
+    if unsafe { GetConsoleMode(input, &mut mode) } == 0 {
+        return false;
+    }
+    let mode = if on {
+        mode | ENABLE_ECHO_INPUT
+    } else {
+        mode & !ENABLE_ECHO_INPUT
+    };
+    // SAFETY: the console handle checked above and a mode it reported.
+    unsafe { SetConsoleMode(input, mode) != 0 }
 }
 
 pub(super) fn start_writeback(_file: &File) -> io::Result<()> {
