@@ -117,7 +117,7 @@ fn dangling_symlink_output_creates_its_target() {
 fn reader(fifo: &Path, copy: &Path) -> std::process::Child {
     Command::new("sh")
         .arg("-c")
-        .arg(r#"cat "$1" > "$2""#)
+        .arg(r#"exec cat "$1" > "$2""#)
         .args(["sh", fifo.to_str().unwrap(), copy.to_str().unwrap()])
         .stdin(Stdio::null())
         .spawn()
