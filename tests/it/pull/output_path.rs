@@ -3,7 +3,8 @@
 //! target is created), a named pipe and `/dev/null` (the archive written
 //! through, byte for byte the archive a file gets; the node stays what it
 //! was), a unix socket (refused with exit 2, left as it was), and a failed
-//! pull through a symlink (its target unchanged).
+//! pull through a symlink (its target unchanged); and the Windows exe
+//! under Wine writing through `-o NUL`.
 
 use std::os::unix::fs::{symlink, FileTypeExt};
 use std::path::Path;
@@ -14,6 +15,7 @@ use crate::support::images::{push_simple, Flavor, Image};
 use crate::support::loaders::{check_archive, skopeo_inspect};
 use crate::support::registry::Registry;
 use crate::support::util::{list_dir, pulltar_in, TempDir};
+use crate::support::wine::Wine;
 
 /// A registry holding a small image as team/out:v1, and its reference.
 fn pushed() -> (Registry, Image, String) {
@@ -237,4 +239,15 @@ fn failed_pull_through_a_symlink_leaves_the_target() {
     assert_eq!(std::fs::read(&target).unwrap(), b"precious");
     assert!(is_link_to(&link, &target));
     assert_eq!(list_dir(&work.join("files")), ["kept.tar"]);
+}
+
+#[test]
+fn windows_exe_writes_through_nul() {
+    let (_reg, _img, reference) = pushed();
+    let wine = Wine::new();
+    let work = TempDir::new("onulw");
+    let res = wine.run(work.path(), &[&reference, "-o", "NUL", "--no-cache"], None);
+    assert_eq!(res.code, 0, "{res}");
+    assert!(res.stderr.contains(r"onulw\NUL"), "{res}");
+    assert!(work.list().is_empty(), "{:?}", work.list());
 }
