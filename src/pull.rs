@@ -21,7 +21,7 @@ use crate::archive::entries::{self, Part};
 use crate::archive::in_place::InPlace;
 use crate::archive::layers::{self, Expansion};
 use crate::archive::layout::{Format, Layout};
-use crate::archive::writer;
+use crate::archive::writer::{self, Output, Sink};
 use crate::error::{Error, Result};
 use crate::fetch::download::{check_size, max_blob_size, Downloader, Sources};
 use crate::image::digest::Digest;
@@ -54,7 +54,7 @@ pub struct Plan {
     /// host default (a warning).
     pub platform_explicit: bool,
     /// Where the archive goes.
-    pub output: PathBuf,
+    pub output: Output,
     /// The layouts the archive holds.
     pub format: Format,
     /// Which layers are decompressed.
@@ -132,6 +132,9 @@ impl Image<'_> {
 }
 
 fn run_inner(plan: &Plan) -> Result<Outcome> {
+    // A pipe is opened first, as a shell opens `> fifo` for `-o -`: its
+    // reader sees the end even when the pull fails.
+    let sink = plan.output.open()?;
     let progress = Progress::new(plan.quiet);
     let store = match &plan.cache_dir {
         Some(dir) => Store::open(dir)?,
@@ -266,7 +269,6 @@ fn run_inner(plan: &Plan) -> Result<Outcome> {
         })
         .cloned()
         .collect();
-    let to_stdout = plan.output.as_os_str() == STDOUT;
     let parts = || {
         work.iter().zip(&images).map(|(w, i)| Part {
             reference: i.reference,
@@ -277,10 +279,13 @@ fn run_inner(plan: &Plan) -> Result<Outcome> {
     // Into a file, with no layer to decompress: each layer goes straight
     // into its place in the archive (and into the cache from the same
     // buffer, unless --no-cache).
-    let in_place = !to_stdout
-        && images.iter().all(|i| !i.prefetched)
-        && work.iter().flatten().all(|w| !w.expands());
-    let archive_size = if in_place {
+    let in_place = match sink {
+        Sink::File(out) if images.iter().all(|i| !i.prefetched) => {
+            work.iter().flatten().all(|w| !w.expands()).then_some(out)
+        }
+        _ => None,
+    };
+    let archive_size = if let Some(out) = in_place {
         log::debug!("writing the archive in place: layers are downloaded straight into it");
         let entries = entries::entries(parts(), &[]);
         let incoming: Vec<Digest> = to_fetch.iter().map(|d| d.digest.clone()).collect();
@@ -294,9 +299,9 @@ fn run_inner(plan: &Plan) -> Result<Outcome> {
             .filter(|d| !incoming.contains(d))
             .collect();
         let layout = Layout::new(&entries, plan.format, &store, &trusted);
-        let archive = InPlace::create(&plan.output, &layout, &incoming)?;
+        let archive = InPlace::create(out, &layout, &incoming)?;
         downloader(Some(&archive)).fetch_all(&to_fetch)?;
-        archive.finish(&plan.output)?
+        archive.finish(out)?
     } else {
         downloader(None).fetch_all(&to_fetch)?;
         let expanded = layers::expand_all(&store, work.iter().flatten(), plan.threads)?;
@@ -311,11 +316,7 @@ fn run_inner(plan: &Plan) -> Result<Outcome> {
             .map(|d| d.digest.clone())
             .collect();
         let layout = Layout::new(&entries, plan.format, &store, &trusted);
-        if to_stdout {
-            writer::write_stdout(&layout)?
-        } else {
-            writer::write(&plan.output, &layout)?
-        }
+        writer::write(sink, &layout)?
     };
     progress.archive_written();
     let all_layers: Vec<Descriptor> = images
@@ -332,7 +333,7 @@ fn run_inner(plan: &Plan) -> Result<Outcome> {
             _ => None,
         },
         archive_size,
-        output: (!to_stdout).then_some(plan.output.as_path()),
+        output: plan.output.path(),
         layers: &all_layers,
         sources: &sources,
     });

@@ -215,7 +215,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::archive::entries::tests::{desc, entry_of};
     use crate::archive::in_place::InPlace;
-    use crate::archive::writer::write;
+    use crate::archive::writer::{write, Sink};
 
     /// A config and two layers in `store` (one of 1000 bytes, one of a
     /// block exactly), and an image over them that names the first layer
@@ -300,7 +300,7 @@ pub(crate) mod tests {
         ] {
             let layout = Layout::new(&images, format, &store, trusted);
             let streamed = dir.root().join("streamed.tar");
-            assert_eq!(write(&streamed, &layout).unwrap(), layout.size);
+            assert_eq!(write(Sink::File(&streamed), &layout).unwrap(), layout.size);
             let placed = dir
                 .root()
                 .join(format!("placed-{format:?}-{}.tar", trusted.len()));

@@ -1,8 +1,9 @@
 //! Writing the archive from verified blobs in the store, as
-//! [`crate::archive::layout`] lays it out: streamed to a file or to
-//! standard output ([`write`], [`write_stdout`]), each member after the
-//! other; and, for both writers, one member ([`write_member`]) into
-//! anything that takes bytes at an offset ([`Out`]).
+//! [`crate::archive::layout`] lays it out: streamed ([`write`]) to where
+//! `-o` names ([`Output`]: a file; a named pipe or a device, written
+//! through; standard output), each member after the other; and, for both
+//! writers, one member ([`write_member`]) into anything that takes bytes
+//! at an offset ([`Out`]).
 //!
 //! A blob the layout trusts is copied in the kernel (`copy_file_range`,
 //! when both ends are files) with a size check; any other is hashed again
@@ -22,9 +23,71 @@ use crate::image::digest::VerifyingReader;
 use crate::image::manifest::Descriptor;
 use crate::store::cache::{unique_suffix, Store};
 
-/// Writes the archive laid out in `layout` at `out`, atomically. Returns
-/// its size.
-pub fn write(out: &Path, layout: &Layout) -> Result<u64> {
+/// Where the archive goes (`-o`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// A file, written under a temporary name beside it and renamed over
+    /// it (for a symlink `-o` named: the link's target, so the link stays).
+    File(PathBuf),
+    /// A named pipe or a device (`/dev/null`), written through as
+    /// standard output is, never replaced.
+    Through(PathBuf),
+    /// Standard output (`-o -`).
+    Stdout,
+}
+
+/// An [`Output`] opened.
+pub enum Sink<'a> {
+    /// A file, created by [`write`].
+    File(&'a Path),
+    /// A stream, and its name for messages.
+    Stream(Box<dyn Write + 'a>, &'a Path),
+}
+
+impl Output {
+    /// The path named; none for standard output.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Output::File(p) | Output::Through(p) => Some(p),
+            Output::Stdout => None,
+        }
+    }
+
+    /// Opens a pipe or device (a named pipe: once its reader has opened
+    /// it) or standard output; a file is only created by [`write`].
+    pub fn open(&self) -> Result<Sink<'_>> {
+        Ok(match self {
+            Output::File(p) => Sink::File(p),
+            Output::Stdout => {
+                Sink::Stream(Box::new(std::io::stdout()), Path::new("standard output"))
+            }
+            Output::Through(p) => Sink::Stream(
+                Box::new(
+                    crate::sys::open_through(p).map_err(|e| Error::io("open the output", p, e))?,
+                ),
+                p,
+            ),
+        })
+    }
+}
+
+/// Writes the archive laid out in `layout` into `sink`. Returns its size.
+/// A file is written atomically. A stream (for a pipe into `docker
+/// load`) cut by a failure part way leaves its reader a cut-off archive,
+/// which every loader rejects; all blobs are in the store, verified,
+/// before the first byte is written.
+pub fn write(sink: Sink, layout: &Layout) -> Result<u64> {
+    match sink {
+        Sink::File(out) => write_file(out, layout),
+        Sink::Stream(w, name) => {
+            write_to(BufWriter::with_capacity(1 << 20, w), layout, name)?;
+            Ok(layout.size)
+        }
+    }
+}
+
+/// Writes the archive at `out`, atomically.
+fn write_file(out: &Path, layout: &Layout) -> Result<u64> {
     let temp = TempOutput::new(out);
     let file =
         File::create(&temp.path).map_err(|e| Error::io("create the output file", &temp.path, e))?;
@@ -36,17 +99,6 @@ pub fn write(out: &Path, layout: &Layout) -> Result<u64> {
     file.sync_all().map_err(werr)?;
     drop(file);
     temp.commit(out)?;
-    Ok(layout.size)
-}
-
-/// Streams the archive to standard output (`-o -`), for a pipe into
-/// `docker load`. A failure part way leaves the reader a cut-off archive,
-/// which every loader rejects; all blobs are in the store, verified,
-/// before the first byte is written. Returns the bytes written.
-pub fn write_stdout(layout: &Layout) -> Result<u64> {
-    let name = Path::new("standard output");
-    let out = BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
-    write_to(out, layout, name)?;
     Ok(layout.size)
 }
 
@@ -287,7 +339,7 @@ mod tests {
         let image = image(&named);
         let out = dir.root().join("a.tar");
         let images = std::slice::from_ref(&named);
-        write(&out, &Layout::new(images, Format::Both, &store, &[])).unwrap();
+        write_file(&out, &Layout::new(images, Format::Both, &store, &[])).unwrap();
         let names: Vec<String> = listing(&out).into_iter().map(|e| e.0).collect();
         let b = |d: &Descriptor| blob_name(&d.digest);
         let mut expected = vec![
@@ -305,19 +357,19 @@ mod tests {
         assert_eq!(names, expected);
         assert!(listing(&out).iter().all(|e| e.2 == 0));
         let docker = dir.root().join("docker.tar");
-        write(&docker, &Layout::new(images, Format::Docker, &store, &[])).unwrap();
+        write_file(&docker, &Layout::new(images, Format::Docker, &store, &[])).unwrap();
         let names: Vec<String> = listing(&docker).into_iter().map(|e| e.0).collect();
         let mut classic = expected.clone();
         classic.retain(|n| !n.contains("oci-layout") && !n.contains("index.json"));
         classic.retain(|n| *n != b(&image.manifest.0));
         assert_eq!(names, classic);
         let oci = dir.root().join("oci.tar");
-        write(&oci, &Layout::new(images, Format::Oci, &store, &[])).unwrap();
+        write_file(&oci, &Layout::new(images, Format::Oci, &store, &[])).unwrap();
         let names: Vec<String> = listing(&oci).into_iter().map(|e| e.0).collect();
         expected.truncate(expected.len() - 2);
         assert_eq!(names, expected);
         let out2 = dir.root().join("b.tar");
-        write(&out2, &Layout::new(images, Format::Both, &store, &[])).unwrap();
+        write_file(&out2, &Layout::new(images, Format::Both, &store, &[])).unwrap();
         assert_eq!(fs::read(&out).unwrap(), fs::read(&out2).unwrap());
         // Blobs verified by the run are copied in the kernel: same bytes.
         let fresh: Vec<Digest> = std::iter::once(&image.config)
@@ -325,7 +377,7 @@ mod tests {
             .map(|d| d.digest.clone())
             .collect();
         let out3 = dir.root().join("c.tar");
-        write(&out3, &Layout::new(images, Format::Both, &store, &fresh)).unwrap();
+        write_file(&out3, &Layout::new(images, Format::Both, &store, &fresh)).unwrap();
         assert_eq!(fs::read(&out).unwrap(), fs::read(&out3).unwrap());
         let leftovers: Vec<_> = fs::read_dir(dir.root())
             .unwrap()
@@ -344,7 +396,7 @@ mod tests {
         fs::write(store.blob_path(&image.layers[1].digest), b"layer tw0").unwrap();
         let out = dir.root().join("bad.tar");
         let images = std::slice::from_ref(&named);
-        let err = write(&out, &Layout::new(images, Format::Both, &store, &[])).unwrap_err();
+        let err = write_file(&out, &Layout::new(images, Format::Both, &store, &[])).unwrap_err();
         assert!(
             err.to_string()
                 .contains(&image.layers[1].digest.to_string()),

@@ -15,13 +15,14 @@ use std::path::Path;
 
 use crate::archive::layers::Expansion;
 use crate::archive::layout::Format;
+use crate::archive::writer::Output;
 use crate::cli::args::{usage, Args};
 use crate::cli::connection::{connection, Connection};
 use crate::cli::logging::init_logging;
 use crate::cli::targets::{output_path, references};
 use crate::error::{Error, Result};
 use crate::image::platform::{Platform, Selection};
-use crate::pull::{Plan, STDOUT};
+use crate::pull::Plan;
 use crate::store::cache::Store;
 
 /// Validates `args` into a pull plan. `stdin` is read only for
@@ -85,7 +86,7 @@ pub fn plan(args: &Args, cwd: &Path, stdin: &mut dyn BufRead) -> Result<Plan> {
         std::io::stdout().is_terminal(),
     )?;
     if references.len() > 1
-        && output.as_os_str() != STDOUT
+        && output != Output::Stdout
         && args.output.as_deref().is_some_and(|o| {
             cwd.join(o).is_dir() || o.to_string_lossy().ends_with(std::path::is_separator)
         })
@@ -152,6 +153,10 @@ mod tests {
         plan(&pull_args(v), Path::new("/tmp"), &mut &b""[..])
     }
 
+    fn file(path: &str) -> Output {
+        Output::File(path.into())
+    }
+
     #[test]
     fn usage_errors() {
         for bad in [
@@ -182,14 +187,14 @@ mod tests {
         let p = plan_of(&["-a", "arm64", "--no-cache", "alpine:3.20"]).unwrap();
         assert_eq!(p.platform.to_string(), "linux/arm64");
         assert!(p.platform_explicit);
-        assert_eq!(p.output, Path::new("/tmp/alpine_3.20.tar"));
+        assert_eq!(p.output, file("/tmp/alpine_3.20.tar"));
         assert_eq!(p.cache_dir, None);
         assert_eq!(p.threads, 8);
         let p = plan_of(&["-o", "/tmp/", "--cache-dir", "c", "nginx"]).unwrap();
-        assert_eq!(p.output, Path::new("/tmp/nginx_latest.tar"));
+        assert_eq!(p.output, file("/tmp/nginx_latest.tar"));
         assert_eq!(p.cache_dir.as_deref(), Some(Path::new("/tmp/c")));
         let p = plan_of(&["-o", "x.tar", "--platform=linux/arm/v7", "nginx"]).unwrap();
-        assert_eq!(p.output, Path::new("/tmp/x.tar"));
+        assert_eq!(p.output, file("/tmp/x.tar"));
         assert_eq!(p.platform.to_string(), "linux/arm/v7");
         let p = plan_of(&["--platform", "all", "nginx"]).unwrap();
         assert_eq!(

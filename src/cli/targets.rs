@@ -1,14 +1,18 @@
 //! What to pull and where to: the image references from the command line
-//! and from `-f` lists ([`references`]), and the archive's path
-//! ([`output_path`]). Nothing is contacted; only what the user typed and
-//! the files named are read.
+//! and from `-f` lists ([`references`]), and the archive's output
+//! ([`output_path`]: a file, through symlinks to their target; a named
+//! pipe or a device to write through; standard output). Nothing is
+//! contacted and nothing written; only what the user typed, the files
+//! named and what the output path names are read.
 
 use std::path::{Path, PathBuf};
 
+use crate::archive::writer::Output;
 use crate::cli::args::{usage, Args};
 use crate::error::Result;
 use crate::image::reference::Reference;
 use crate::pull::STDOUT;
+use crate::sys::Node;
 
 /// The references from the command line, then from each `-f` file (one
 /// per line; `#` starts a comment; blank lines are skipped). A reference
@@ -55,12 +59,15 @@ pub fn references(args: &Args, cwd: &Path) -> Result<Vec<Reference>> {
 /// name in `cwd`.
 /// The directory must exist, so that a typo fails before any download.
 /// `-o -` is standard output ([`STDOUT`]), refused when that is a terminal.
+/// A symlink is followed: its target, existing or not, is the file (whose
+/// directory must exist). A named pipe or a device is written through;
+/// anything else that is not a file (a socket) is refused.
 pub fn output_path(
     output: Option<&Path>,
     reference: &Reference,
     cwd: &Path,
     stdout_is_terminal: bool,
-) -> Result<PathBuf> {
+) -> Result<Output> {
     let default_name = reference.default_file_name();
     let path = match output {
         None => cwd.join(&default_name),
@@ -70,7 +77,7 @@ pub fn output_path(
                     "-o - writes a binary archive to standard output, which is a terminal here; pipe it (| docker load) or redirect it to a file",
                 ));
             }
-            return Ok(PathBuf::from(STDOUT));
+            return Ok(Output::Stdout);
         }
         Some(o) => {
             let full = cwd.join(o);
@@ -91,20 +98,50 @@ pub fn output_path(
             }
         }
     };
-    let parent = path.parent().unwrap_or(cwd);
-    if !parent.is_dir() {
-        return Err(usage(format!(
-            "the directory of the output {} does not exist",
-            path.display()
-        )));
+    let shown = path.display();
+    let node = crate::sys::node_at(&path)
+        .map_err(|e| usage(format!("cannot examine the output {shown}: {e}")))?;
+    let file = match node {
+        Node::Through => return Ok(Output::Through(path)),
+        Node::Dir => return Err(usage(format!("the output {shown} is a directory"))),
+        Node::Other(what) => {
+            return Err(usage(format!(
+                "the output {shown} is {what}, which an archive cannot replace; name a file, a directory, a named pipe or a device (or -o - for standard output)"
+            )))
+        }
+        Node::File | Node::Missing => link_target(&path)?,
+    };
+    if !file.parent().unwrap_or(cwd).is_dir() {
+        return Err(usage(match file == path {
+            true => format!("the directory of the output {shown} does not exist"),
+            false => format!(
+                "the output {shown} is a link to {}, whose directory does not exist",
+                file.display()
+            ),
+        }));
     }
-    if path.is_dir() {
-        return Err(usage(format!(
-            "the output {} is a directory",
-            path.display()
-        )));
+    Ok(Output::File(file))
+}
+
+/// The file a chain of symlinks at `path` ends on (`path` itself when it
+/// is no link), existing or not, so that the archive replaces the link's
+/// target beside it and the link stays a link.
+fn link_target(path: &Path) -> Result<PathBuf> {
+    let mut file = path.to_path_buf();
+    // As many links as Linux follows before it gives up (ELOOP).
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&file) {
+            Ok(m) if m.file_type().is_symlink() => {}
+            _ => return Ok(file),
+        }
+        let target = std::fs::read_link(&file)
+            .map_err(|e| usage(format!("cannot read the link {}: {e}", file.display())))?;
+        file = file.parent().unwrap_or(Path::new("")).join(target);
     }
-    Ok(path)
+    Err(usage(format!(
+        "the output {} is a chain of too many links",
+        path.display()
+    )))
 }
 
 #[cfg(test)]
@@ -140,11 +177,11 @@ mod tests {
         let r = Reference::parse("nginx").unwrap();
         let cwd = Path::new("/tmp");
         let o = output_path(Some(Path::new("-")), &r, cwd, false).unwrap();
-        assert_eq!(o, Path::new(STDOUT));
+        assert_eq!(o, Output::Stdout);
         let e = output_path(Some(Path::new("-")), &r, cwd, true).unwrap_err();
         assert_eq!(e.exit_code(), 2);
         assert!(e.to_string().contains("terminal"), "{e}");
         let file = output_path(Some(Path::new("./-")), &r, cwd, true).unwrap();
-        assert_eq!(file, Path::new("/tmp/./-"));
+        assert_eq!(file, Output::File(PathBuf::from("/tmp/./-")));
     }
 }

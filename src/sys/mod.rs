@@ -21,6 +21,7 @@
 //! | terminal size | `ioctl(TIOCGWINSZ)` | the console screen buffer's window |
 //! | early writeback | `sync_file_range(WRITE)` (Linux) | none: the final flush does it all |
 //! | replace a file by a rename | `rename(2)` | a rename retried briefly while another process (an antivirus scan) holds the target |
+//! | an output to write through, not replace | a named pipe, a character device (`/dev/null`) | `NUL`, `CON`, `\\.\pipe\NAME` (by name; other devices are not recognised) |
 //! | escape sequences on the terminal | always | turned on (virtual terminal processing) where the console can |
 //! | default cache | `$XDG_CACHE_HOME/pulltar`, `~/.cache/pulltar` | `%LOCALAPPDATA%\pulltar` |
 //! | home (for `.docker/config.json`) | `$HOME` | `%USERPROFILE%` |
@@ -246,6 +247,56 @@ fn env_path(key: &str) -> Option<PathBuf> {
     std::env::var_os(key)
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
+}
+
+// The archive's output (`-o`): what a path names, and a pipe or device
+// opened to write the archive through.
+
+/// What a path names, links followed, for the archive's output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Node {
+    /// Nothing: neither the path nor the target of the link it is exists.
+    Missing,
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+    /// A named pipe or a character device (`/dev/null`, a terminal), to
+    /// write through and never replace. On Windows, by name: `NUL` and
+    /// `CON` (any case, in any folder) and the named pipes `\\.\pipe\NAME`.
+    Through,
+    /// Anything else (a socket, a block device), as a message names it.
+    Other(&'static str),
+}
+
+/// What `path` names (see [`Node`]); an error when it cannot be examined
+/// (a loop of links, no permission).
+pub fn node_at(path: &Path) -> io::Result<Node> {
+    if imp::is_device_name(path) {
+        return Ok(Node::Through);
+    }
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Node::Missing),
+        Err(e) => Err(e),
+        Ok(m) if m.is_file() => Ok(Node::File),
+        Ok(m) if m.is_dir() => Ok(Node::Dir),
+        Ok(m) => Ok(imp::special(&m.file_type())),
+    }
+}
+
+/// Opens the pipe or device at `path` for writing (a named pipe: once a
+/// reader has opened it, waiting until then), nothing created or
+/// truncated. Whatever else is there now (a file put there since it was
+/// examined) is an error, and left as it is.
+pub fn open_through(path: &Path) -> io::Result<File> {
+    let file = std::fs::OpenOptions::new().write(true).open(path)?;
+    match imp::is_through(&file)? {
+        true => Ok(file),
+        false => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a named pipe or a device (any more)",
+        )),
+    }
 }
 
 #[cfg(test)]

@@ -289,3 +289,82 @@ fn a_process_is_running_until_it_ends() {
     assert!(!process_exists(pid), "pid {pid} ended");
     assert!(!process_exists(0));
 }
+
+// The archive's output.
+
+#[cfg(unix)]
+fn mkfifo(path: &Path) {
+    let ok = std::process::Command::new("mkfifo").arg(path).status();
+    assert!(ok.unwrap().success(), "mkfifo {}", path.display());
+}
+
+#[test]
+fn output_nodes_follow_links() {
+    let d = Dir::new("nodes");
+    let file = d.0.join("f");
+    std::fs::write(&file, b"x").unwrap();
+    assert_eq!(node_at(&file).unwrap(), Node::File);
+    assert_eq!(node_at(&d.0).unwrap(), Node::Dir);
+    assert_eq!(node_at(&d.0.join("missing")).unwrap(), Node::Missing);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::symlink;
+        symlink(&file, d.0.join("link")).unwrap();
+        symlink(d.0.join("gone"), d.0.join("dangling")).unwrap();
+        symlink("loop", d.0.join("loop")).unwrap();
+        assert_eq!(node_at(&d.0.join("link")).unwrap(), Node::File);
+        assert_eq!(node_at(&d.0.join("dangling")).unwrap(), Node::Missing);
+        assert!(node_at(&d.0.join("loop")).is_err());
+        assert_eq!(node_at(Path::new("/dev/null")).unwrap(), Node::Through);
+        let fifo = d.0.join("fifo");
+        mkfifo(&fifo);
+        assert_eq!(node_at(&fifo).unwrap(), Node::Through);
+        let socket = d.0.join("socket");
+        let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        assert_eq!(node_at(&socket).unwrap(), Node::Other("a socket"));
+    }
+    #[cfg(windows)]
+    for name in [
+        "NUL",
+        "nul",
+        r"C:\any\Nul",
+        "CON",
+        r"\\.\pipe\x",
+        r"\\.\NUL",
+    ] {
+        assert_eq!(node_at(Path::new(name)).unwrap(), Node::Through, "{name}");
+    }
+}
+
+#[test]
+fn through_opens_a_device_or_a_pipe_never_a_file() {
+    let d = Dir::new("through");
+    let file = d.0.join("f");
+    std::fs::write(&file, b"kept").unwrap();
+    let e = open_through(&file).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
+    assert_eq!(std::fs::read(&file).unwrap(), b"kept");
+    let missing = d.0.join("missing");
+    assert_eq!(
+        open_through(&missing).unwrap_err().kind(),
+        io::ErrorKind::NotFound
+    );
+    assert!(!missing.exists());
+    let null = if cfg!(windows) { "NUL" } else { "/dev/null" };
+    let mut w = open_through(Path::new(null)).unwrap();
+    w.write_all(b"gone").unwrap();
+    #[cfg(unix)]
+    {
+        let fifo = d.0.join("fifo");
+        mkfifo(&fifo);
+        let reader = std::thread::spawn({
+            let fifo = fifo.clone();
+            move || std::fs::read(fifo).unwrap()
+        });
+        let mut w = open_through(&fifo).unwrap();
+        w.write_all(b"through").unwrap();
+        drop(w);
+        assert_eq!(reader.join().unwrap(), b"through");
+        assert_eq!(node_at(&fifo).unwrap(), Node::Through);
+    }
+}

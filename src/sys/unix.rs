@@ -263,3 +263,27 @@ pub(super) fn owns_console_alone() -> bool {
 pub(super) fn machine_arch() -> &'static str {
     std::env::consts::ARCH
 }
+
+// The archive's output: pipes and devices.
+
+pub(super) fn is_device_name(_path: &Path) -> bool {
+    false
+}
+
+pub(super) fn special(t: &std::fs::FileType) -> super::Node {
+    use super::Node;
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_fifo() || t.is_char_device() {
+        Node::Through
+    } else if t.is_socket() {
+        Node::Other("a socket")
+    } else if t.is_block_device() {
+        Node::Other("a block device")
+    } else {
+        Node::Other("neither a file nor a directory")
+    }
+}
+
+pub(super) fn is_through(file: &File) -> io::Result<bool> {
+    Ok(special(&file.metadata()?.file_type()) == super::Node::Through)
+}

@@ -388,3 +388,27 @@ pub(super) fn machine_arch() -> &'static str {
         _ => std::env::consts::ARCH,
     }
 }
+
+// The archive's output: pipes and devices.
+
+/// `NUL` or `CON` as the last part (any case, any folder: both name the
+/// device everywhere), or a named pipe `\\.\pipe\NAME`.
+pub(super) fn is_device_name(path: &Path) -> bool {
+    let text = path.as_os_str().to_string_lossy().to_ascii_lowercase();
+    let last = text.rsplit(['\\', '/']).next().unwrap_or("");
+    let last = last.strip_suffix(':').unwrap_or(last);
+    matches!(last, "nul" | "con")
+        || text.starts_with(r"\\.\pipe\")
+        || text.starts_with(r"\\?\pipe\")
+}
+
+pub(super) fn special(_t: &std::fs::FileType) -> super::Node {
+    super::Node::Other("neither a file nor a folder")
+}
+
+pub(super) fn is_through(file: &File) -> io::Result<bool> {
+    use windows_sys::Win32::Storage::FileSystem::{GetFileType, FILE_TYPE_CHAR, FILE_TYPE_PIPE};
+    // SAFETY: the handle is open for as long as `file` lives.
+    let t = unsafe { GetFileType(file.as_raw_handle() as HANDLE) };
+    Ok(t == FILE_TYPE_CHAR || t == FILE_TYPE_PIPE)
+}
