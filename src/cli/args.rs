@@ -37,6 +37,7 @@ pub struct Args {
     pub(crate) quiet: bool,
     pub(crate) debug: bool,
     pub(crate) insecure: bool,
+    pub(crate) insecure_registries: Vec<String>,
     pub(crate) username: Option<String>,
     pub(crate) password: Option<String>,
     pub(crate) password_stdin: bool,
@@ -104,6 +105,7 @@ pub fn parse(raw: Vec<OsString>) -> Result<Parsed> {
         verify_cache: p.contains("--verify-cache"),
         quiet: p.contains(["-q", "--quiet"]),
         debug: p.contains(["-v", "--debug"]),
+        insecure_registries: p.values_from_str("--insecure-registry").map_err(pico_err)?,
         insecure: p.contains("--insecure"),
         username: p
             .opt_value_from_str(["-u", "--username"])
@@ -187,6 +189,7 @@ mod tests {
             "--quiet",
             "--debug",
             "--insecure",
+            "--insecure-registry",
             "--username",
             "--password-stdin",
             "--file",

@@ -1,7 +1,8 @@
 //! How a command reaches a registry, from the flags a pull and a push
 //! share: the thread count (`-t` and its aliases), the retry count
 //! (`--retries`), the chunk size (`--chunk-size`, read by [`parse_size`]),
-//! the read timeout, TLS (`--ca-cert`, `--insecure`), the proxy, the
+//! the read timeout, TLS (`--ca-cert`, `--insecure`,
+//! `--insecure-registry`), the proxy, the
 //! `-r/--registry` mirrors (comma lists, repeatable, in order) and
 //! `--mirrors-only`, and the credentials: `-u` with `--password` or
 //! `--password-stdin`, else the environment, and the one host they belong
@@ -103,6 +104,7 @@ pub fn connection(
         registry: client::Options {
             transport: transport::Options {
                 insecure: args.insecure,
+                insecure_registries: insecure_registries(args)?,
                 connections: threads,
                 read_timeout: Duration::from_secs(read_timeout),
                 ca_certs: args.ca_certs.iter().map(|c| cwd.join(c)).collect(),
@@ -130,6 +132,16 @@ fn chunk_size(s: &str) -> Result<u64> {
         )));
     }
     Ok(bytes)
+}
+
+/// The hosts of `--insecure-registry`: `HOST` or `HOST:PORT` each.
+fn insecure_registries(args: &Args) -> Result<Vec<String>> {
+    let check = |h: &String| {
+        crate::image::name_rules::check_registry(h)
+            .map(|_| h.to_ascii_lowercase())
+            .map_err(|e| usage(format!("--insecure-registry {h:?}: {e}")))
+    };
+    args.insecure_registries.iter().map(check).collect()
 }
 
 /// The host of `-r/--registry`: `host[:port]`, a scheme and a trailing

@@ -5,11 +5,10 @@
 //! GET (with Basic credentials if there are any), or docker's OAuth2
 //! refresh POST for an identity token. Stored credentials the realm refuses
 //! are dropped and the token fetched anonymously; a token realm on plain
-//! http is refused for an https registry unless `--insecure`, and a realm on
-//! a loopback or link-local address, for a registry that is not on one, is
-//! warned about (a registry steering the client at this machine's own
-//! services, or at a cloud metadata address). One thread at a time fetches
-//! a token.
+//! http is refused for an https registry unless the realm's host is in the
+//! scope of `--insecure` or `--insecure-registry` (a realm on a loopback or
+//! link-local address, for a registry that is not on one, is refused by
+//! the transport's address guard). One thread at a time fetches a token.
 //!
 //! The state lives in an [`Auth`], one per registry client; a 401 renews
 //! it in `client/request.rs`, and token requests go out through the
@@ -52,8 +51,6 @@ pub(crate) struct Auth {
     /// The token scopes every request needs (`repository:<name>:pull`, or
     /// `…:pull,push` for a push).
     scopes: Vec<String>,
-    /// `--insecure`: a token realm on plain http is allowed.
-    insecure: bool,
     /// How long a token answer may take to arrive.
     read_timeout: Duration,
     credentials: Mutex<Option<Credentials>>,
@@ -72,7 +69,6 @@ impl Auth {
     pub(crate) fn new(
         base: &str,
         scopes: Vec<String>,
-        insecure: bool,
         read_timeout: Duration,
         credentials: Option<Credentials>,
         stored_credentials: bool,
@@ -80,7 +76,6 @@ impl Auth {
         Auth {
             base: base.to_string(),
             scopes,
-            insecure,
             read_timeout,
             credentials: Mutex::new(credentials),
             stored_credentials,
@@ -103,7 +98,6 @@ impl Auth {
         let challenges = scheme::parse_challenges(&header);
         let mut current = self.mode.lock().unwrap_or_else(|p| p.into_inner());
         let mode = if let Some(b) = challenges.iter().find(|c| c.scheme == "bearer") {
-            self.check_realm_host(b);
             AuthMode::Bearer(b.clone())
         } else if challenges.iter().any(|c| c.scheme == "basic") {
             AuthMode::Basic
@@ -129,22 +123,6 @@ impl Auth {
         );
         *current = mode;
         Ok(())
-    }
-
-    /// Warns when the token realm is on a loopback or link-local address
-    /// while the registry is not.
-    fn check_realm_host(&self, challenge: &Challenge) {
-        let Some(realm) = challenge.param("realm") else {
-            return;
-        };
-        let realm_host = url_host(realm);
-        if is_local_address(realm_host) && !is_local_address(url_host(&self.base)) {
-            log::warn!(
-                "the registry {} sends its token requests to {:?}, a loopback or link-local address; check that the registry is the one you meant",
-                self.base,
-                excerpt(realm_host.as_bytes(), 100)
-            );
-        }
     }
 
     /// The `Authorization` value for the next request (which needs the
@@ -205,9 +183,13 @@ impl Auth {
         url: &str,
         scopes: &[String],
     ) -> Result<scheme::Token> {
-        if url.starts_with("http://") && self.base.starts_with("https://") && !self.insecure {
+        let realm_host = crate::registry::location::host_of(url);
+        if url.starts_with("http://")
+            && self.base.starts_with("https://")
+            && !endpoint.reach.unverified(realm_host)
+        {
             return Err(Error::Auth(format!(
-                "the registry sends tokens over plain http ({}); refusing to fetch one (use --insecure to allow it)",
+                "the registry sends tokens over plain http ({}); refusing to fetch one (use --insecure, or --insecure-registry {realm_host}, to allow it)",
                 redact_url(url)
             )));
         }
@@ -271,47 +253,5 @@ impl Auth {
         let deadline = small_body_deadline(self.read_timeout);
         let body = read_limited(&mut resp, SMALL_BODY, deadline, what, url)?;
         scheme::parse_token(&body, Instant::now()).map_err(Error::Auth)
-    }
-}
-
-/// The host of a URL, without user info, port or IPv6 brackets.
-fn url_host(url: &str) -> &str {
-    let authority = crate::registry::location::host_of(url);
-    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    crate::image::reference::host_of(authority)
-}
-
-/// Loopback (`localhost`, 127/8, ::1) or link-local (169.254/16,
-/// fe80::/10, where cloud metadata services live).
-fn is_local_address(host: &str) -> bool {
-    if crate::image::reference::is_loopback_host(host) {
-        return true;
-    }
-    match host.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V4(ip)) => ip.is_link_local() || ip.is_unspecified(),
-        Ok(std::net::IpAddr::V6(ip)) => {
-            ip.is_loopback() || ip.is_unspecified() || (ip.segments()[0] & 0xffc0) == 0xfe80
-        }
-        Err(_) => false,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn local_realm_hosts() {
-        for (url, local) in [
-            ("http://169.254.169.254/latest/meta-data", true),
-            ("https://user:pw@127.0.0.1:8080/token", true),
-            ("https://[::1]:5000/token", true),
-            ("https://[fe80::1]/token", true),
-            ("https://localhost/token", true),
-            ("https://auth.docker.io/token?x=1", false),
-            ("https://10.0.0.1/token", false),
-        ] {
-            assert_eq!(is_local_address(url_host(url)), local, "{url}");
-        }
     }
 }

@@ -140,7 +140,6 @@ impl Registry {
         let auth = Auth::new(
             &endpoint.base,
             vec![scope],
-            options.transport.insecure,
             options.transport.read_timeout,
             credentials,
             stored_credentials,

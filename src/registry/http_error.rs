@@ -187,10 +187,11 @@ pub fn network_error_of(method: &str, what: &str, url: &str, e: ureq::Error) -> 
         );
     let cause = match &e {
         e if tls::is_certificate_error(e) => format!(
-            "the TLS certificate of {} is not trusted ({e}); if the registry uses a private certificate authority, pass it with --ca-cert FILE (or skip verification with --insecure)",
+            "the TLS certificate of {} is not trusted ({e}); if the registry uses a private certificate authority, pass it with --ca-cert FILE (or skip verification with --insecure, or --insecure-registry HOST)",
             crate::registry::location::host_of(url)
         ),
         ureq::Error::Rustls(r) => format!("TLS error: {r}"),
+        ureq::Error::Other(e) => e.to_string(),
         other => other.to_string(),
     };
     Error::Network {

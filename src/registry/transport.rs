@@ -1,19 +1,23 @@
-//! How a registry host is reached: the one `ureq::Agent` for it (trusted
-//! roots, `--insecure`, proxy, timeouts, a connection pool as large as the
-//! thread count, no automatic gzip, statuses returned rather than turned
-//! into errors) and the scheme, HTTPS unless plain HTTP is allowed and
-//! HTTPS does not answer.
+//! How a registry host is reached: its `ureq::Agent`s (trusted roots,
+//! proxy, timeouts, a connection pool as large as the thread count, no
+//! automatic gzip, statuses returned rather than turned into errors; one
+//! that verifies certificates, and one that does not for the hosts in the
+//! scope of `--insecure` and `--insecure-registry`, see
+//! [`crate::registry::location::Reach`]) and the scheme, HTTPS unless plain
+//! HTTP is allowed and HTTPS does not answer.
 //!
-//! Plain HTTP is allowed only for registries on loopback and for
-//! `--insecure` ones; for those HTTPS is tried first and HTTP used when the
-//! TLS handshake fails for a reason other than the certificate (a loopback
-//! registry with an untrusted certificate is an error, not a downgrade).
-//! Plain HTTP through an HTTP proxy uses [`crate::registry::forward`] (no CONNECT).
-//! Every HTTP request pulltar makes, the probe and token requests too, is
-//! sent by [`Endpoint::exchange`], which logs it and follows a GET's or a
-//! HEAD's redirects itself (the agent follows none). This module knows
-//! nothing of authentication or of the registry API beyond the `/v2/`
-//! probe.
+//! Plain HTTP is allowed only for registries on loopback and for those in
+//! the scope of `--insecure`; for those HTTPS is tried first and HTTP used
+//! when the TLS handshake fails for a reason other than the certificate (a
+//! loopback registry with an untrusted certificate is an error, not a
+//! downgrade). Plain HTTP through an HTTP proxy uses
+//! [`crate::registry::forward`] (no CONNECT). Every HTTP request pulltar
+//! makes, the probe and token requests too, is sent by
+//! [`Endpoint::exchange`], which logs it, refuses the hosts the address
+//! guard of `Reach` refuses, picks the agent by the host, and follows a
+//! GET's or a HEAD's redirects itself (the agent follows none). This
+//! module knows nothing of authentication or of the registry API beyond
+//! the `/v2/` probe.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -26,14 +30,18 @@ use crate::error::{redact_url, Error, Result};
 use crate::image::reference;
 use crate::registry::forward::ForwardProxy;
 use crate::registry::http_error::network_error;
+use crate::registry::location::{self, split_host, Reach};
 use crate::registry::proxy::ProxyConfig;
 use crate::registry::tls;
 
 /// How a registry host is reached.
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// Skip TLS certificate verification (and allow an http token realm).
+    /// `--insecure`: skip TLS certificate verification for the registries
+    /// named (and allow plain HTTP and an http token realm).
     pub insecure: bool,
+    /// `--insecure-registry`: hosts (`HOST` or `HOST:PORT`) to skip it for.
+    pub insecure_registries: Vec<String>,
     /// How many connections may be open at once.
     pub connections: usize,
     /// How long a connection may send nothing before it is cut.
@@ -52,8 +60,12 @@ pub const MAX_REDIRECTS: u32 = 10;
 
 /// A reachable registry host: the agent and the base URL to use with it.
 pub struct Endpoint {
-    /// The shared agent (clones share its pool).
-    pub agent: ureq::Agent,
+    /// The agent that verifies certificates (clones share its pool).
+    agent: ureq::Agent,
+    /// The one that does not, for the hosts `reach` spares.
+    unverified: Option<ureq::Agent>,
+    /// Which hosts go unverified, and which are refused.
+    pub reach: Reach,
     /// `https://host[:port]` or `http://host[:port]`.
     pub base: String,
     /// The answer to `GET /v2/` when the scheme probe already got one.
@@ -114,7 +126,9 @@ impl Endpoint {
     /// methods are sent once, where they are told. A body of known length
     /// carries `Expect: 100-continue`, so that a registry (or proxy)
     /// refusing it (401, 413) says so before the body is sent. Plain-HTTP
-    /// URLs go through the forward proxy when there is one.
+    /// URLs go through the forward proxy when there is one. A host of
+    /// another name that the address guard refuses is not contacted, and a
+    /// certificate it presents that fails is reported naming it.
     pub fn exchange(&self, mut req: Outgoing) -> std::result::Result<Response<Body>, ureq::Error> {
         let follows = matches!(req.method, "GET" | "HEAD");
         let range = req.headers.iter().find(|(k, _)| *k == "Range");
@@ -123,7 +137,13 @@ impl Endpoint {
         for _ in 0..=MAX_REDIRECTS {
             let started = Instant::now();
             let body = std::mem::replace(&mut req.body, Payload::Empty);
-            let resp = self.once(&req, &url, body)?;
+            let host = location::host_of(&url);
+            self.reach
+                .check(host)
+                .map_err(|e| ureq::Error::Other(e.into()))?;
+            let resp = self
+                .once(&req, &url, body)
+                .map_err(|e| self.foreign(host, e))?;
             let status = resp.status().as_u16();
             log::debug!(
                 "{} {}{range} -> {status} ({} ms)",
@@ -136,7 +156,7 @@ impl Endpoint {
             let Some(location) = location.filter(|_| redirect) else {
                 return Ok(resp);
             };
-            let next = crate::registry::location::resolve(&url, location.trim());
+            let next = location::resolve(&url, location.trim());
             let scheme = next.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
             if !matches!(scheme.as_deref(), Some("http" | "https")) {
                 return Err(ureq::Error::BadUri(format!(
@@ -150,6 +170,18 @@ impl Endpoint {
             url = next;
         }
         Err(ureq::Error::TooManyRedirects)
+    }
+
+    /// A certificate failure of `host`, a host of another name than the
+    /// registry's, said with the flag that would spare it.
+    fn foreign(&self, host: &str, e: ureq::Error) -> ureq::Error {
+        if self.reach.is_own(host) || !tls::is_certificate_error(&e) {
+            return e;
+        }
+        let base = location::host_of(&self.base);
+        ureq::Error::Other(format!(
+            "the TLS certificate of {host}, where the registry {base} sent the request, is not trusted ({e}); pass its certificate authority with --ca-cert FILE, or skip its verification with --insecure-registry {host}"
+        ).into())
     }
 
     /// One request of `req` to `url` with `body`, no redirect followed.
@@ -198,25 +230,46 @@ impl Endpoint {
         body: ureq::SendBody,
     ) -> std::result::Result<Response<Body>, ureq::Error> {
         let request = builder.body(body).map_err(ureq::Error::Http)?;
-        let mut config = self.agent.configure_request(request);
+        let host = request.uri().authority().map_or("", |a| a.as_str());
+        let agent = match &self.unverified {
+            Some(lax) if self.reach.unverified(host) => lax,
+            _ => &self.agent,
+        };
+        let mut config = agent.configure_request(request);
         if let Some(wait) = req.answer_within {
             config = config.timeout_recv_response(Some(wait));
         }
         if let Some(wait) = req.connect_within {
             config = config.timeout_connect(Some(wait));
         }
-        self.agent.run(config.build())
+        agent.run(config.build())
     }
+}
+
+/// The verifying agent, and the one that does not verify when any host
+/// may go unverified.
+fn agents(
+    options: &Options,
+    roots: &ureq::tls::RootCerts,
+    proxy: Option<&str>,
+) -> Result<(ureq::Agent, Option<ureq::Agent>)> {
+    let lax = options.insecure || !options.insecure_registries.is_empty();
+    Ok((
+        agent(options, roots.clone(), proxy, false)?,
+        lax.then(|| agent(options, roots.clone(), proxy, true))
+            .transpose()?,
+    ))
 }
 
 fn agent(
     options: &Options,
     roots: ureq::tls::RootCerts,
     proxy: Option<&str>,
+    unverified: bool,
 ) -> Result<ureq::Agent> {
     let tls = ureq::tls::TlsConfig::builder()
         .root_certs(roots)
-        .disable_verification(options.insecure)
+        .disable_verification(unverified)
         .build();
     let conns = options.connections.max(1);
     let proxy = match proxy {
@@ -258,34 +311,33 @@ pub fn open(host: &str, options: &Options) -> Result<Endpoint> {
     let https_proxy = options
         .proxy
         .for_target("https", name, port.unwrap_or(443), loopback);
-    let https = agent(options, roots.clone(), https_proxy)?;
+    let (https, unverified) = agents(options, &roots, https_proxy)?;
     let base = format!("https://{host}");
-    if options.insecure {
+    let reach = Reach::new(host, options.insecure, &options.insecure_registries);
+    let insecure = reach.registry_insecure();
+    if insecure {
         log::warn!(
             "--insecure: the TLS certificate of {host} is not verified, and plain HTTP is allowed"
         );
     }
-    if !(loopback || options.insecure) {
-        return Ok(Endpoint {
-            agent: https,
-            base,
-            probe: None,
-            forward: None,
-        });
+    let mut endpoint = Endpoint {
+        agent: https,
+        unverified,
+        reach,
+        base,
+        probe: None,
+        forward: None,
+    };
+    if !(loopback || insecure) {
+        return Ok(endpoint);
     }
-    let url = format!("{base}/v2/");
+    let url = format!("{}/v2/", endpoint.base);
     // A loopback server that takes a TLS hello for the start of an HTTP
     // request may sit silent; do not wait the full read timeout for it.
     let probe_timeout = if loopback {
         options.read_timeout.min(Duration::from_secs(3))
     } else {
         options.read_timeout.max(Duration::from_secs(30))
-    };
-    let mut endpoint = Endpoint {
-        agent: https,
-        base,
-        probe: None,
-        forward: None,
     };
     let mut req = Outgoing::new("GET", &url, Vec::new());
     req.answer_within = Some(probe_timeout);
@@ -306,43 +358,14 @@ pub fn open(host: &str, options: &Options) -> Result<Endpoint> {
             let forward = http_proxy.and_then(|p| {
                 ForwardProxy::parse(p, Duration::from_secs(30), options.read_timeout)
             });
-            let agent = match forward {
-                // Plain-HTTP requests go to the proxy directly; the agent
-                // (and its tunnel) only serves redirects to https.
-                Some(_) => endpoint.agent,
-                None => agent(options, roots, http_proxy)?,
-            };
-            Ok(Endpoint {
-                agent,
-                base: format!("http://{host}"),
-                probe: None,
-                forward,
-            })
+            if forward.is_none() {
+                // Plain-HTTP requests go to the proxy directly; the agents
+                // (and their tunnel) only serve redirects to https.
+                (endpoint.agent, endpoint.unverified) = agents(options, &roots, http_proxy)?;
+            }
+            endpoint.base = format!("http://{host}");
+            endpoint.forward = forward;
+            Ok(endpoint)
         }
-    }
-}
-
-/// `host:port` or `[v6]:port` → (host without brackets, port).
-fn split_host(host: &str) -> (&str, Option<u16>) {
-    if let Some(rest) = host.strip_prefix('[') {
-        let (inside, after) = rest.split_once(']').unwrap_or((rest, ""));
-        return (inside, after.strip_prefix(':').and_then(|p| p.parse().ok()));
-    }
-    match host.split_once(':') {
-        Some((h, p)) => (h, p.parse().ok()),
-        None => (host, None),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hosts_and_ports() {
-        assert_eq!(split_host("r.example"), ("r.example", None));
-        assert_eq!(split_host("127.0.0.1:5000"), ("127.0.0.1", Some(5000)));
-        assert_eq!(split_host("[::1]:5000"), ("::1", Some(5000)));
-        assert_eq!(split_host("[::1]"), ("::1", None));
     }
 }
