@@ -71,7 +71,11 @@ impl Store {
             std::process::id(),
             unique_suffix()
         ));
-        crate::sys::create_private_dir(&root)
+        // The temp dir itself may be missing (an empty root, say): it is
+        // made as any folder; only the store in it is private.
+        let parent = root.parent().unwrap_or(&root);
+        std::fs::create_dir_all(parent)
+            .and_then(|()| crate::sys::create_private_dir(&root))
             .map_err(|e| Error::io("create the temporary cache", &root, e))?;
         crate::ui::interrupt::remove_on_forced_exit(&root);
         let store = Store {
