@@ -50,17 +50,22 @@ pub fn parse(raw: Vec<OsString>, logout: bool) -> Result<Option<Box<Args>>> {
     if raw.iter().any(|a| a == "-h" || a == "--help") {
         return Ok(None);
     }
-    // The pull's parser wants an image: Docker Hub, last, stands for a
-    // missing HOST.
+    // The pull's parser wants an image: Docker Hub, first (so that no
+    // flag's value can be taken for it), stands for a missing HOST.
     let mut raw = raw;
-    raw.push(OsString::from("docker.io"));
+    raw.insert(0, OsString::from("docker.io"));
     let Parsed::Pull(mut args) = args::parse(raw)? else {
         return Ok(None);
     };
     if args.images.len() == 2 {
-        args.images.pop();
+        args.images.remove(0);
     }
     let what = if logout { "logout" } else { "login" };
+    if !args.mirrors.is_empty() || args.mirrors_only {
+        return Err(usage(format!(
+            "pulltar {what} takes no -r or --mirrors-only: log in to each mirror by its own name (pulltar {what} MIRROR)"
+        )));
+    }
     if args.images.len() != 1 || !args.image_files.is_empty() || args.output.is_some() {
         return Err(usage(format!(
             "pulltar {what} takes one registry host: pulltar {what} [HOST]"
@@ -88,6 +93,8 @@ fn host(given: &str) -> Result<String> {
 /// login against the registry, stores it.
 pub fn login(mut args: Box<Args>) -> Result<()> {
     let host = host(&args.images[0])?;
+    // docker's `https://index.docker.io/v1/` form, as the host alone.
+    args.images[0] = host.clone();
     let terminal = std::io::stdin().is_terminal();
     if args.username.is_none() && terminal && credentials::from_env().is_none() {
         eprint!("Username: ");

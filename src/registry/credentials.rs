@@ -180,6 +180,8 @@ fn call_helper(name: &str, action: &str, input: &[u8]) -> Result<Option<Vec<u8>>
     let program = format!("docker-credential-{name}");
     let mut child = Command::new(&program)
         .arg(action)
+        .env_remove("PULLTAR_PASSWORD")
+        .env_remove("PULLTAR_USERNAME")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -17,9 +17,10 @@
 //! address (127.0.0.0/8, ::1, 169.254.0.0/16 where cloud metadata services
 //! live, fe80::/10) may not send the client to a host on one, by a
 //! redirect, an upload location or a token realm. Literal addresses are
-//! taken as they are; names are resolved once per registry (the first
-//! answer is kept; a name that does not resolve is let through, as the
-//! connection to it fails or a proxy decides). Hosts of the registry's own
+//! taken as they are; names are resolved once per registry (a name any of
+//! whose answers is such an address is refused; one that does not resolve
+//! is let through, as the connection to it fails or a proxy decides). A
+//! URL with user information (`user@host`) is refused whatever its host. Hosts of the registry's own
 //! host name are not checked. Nothing is sent from here.
 
 use std::collections::HashMap;
@@ -29,7 +30,7 @@ use std::sync::{Mutex, OnceLock};
 /// `http://host:port/path?query` → `host:port`.
 pub fn host_of(url: &str) -> &str {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
     authority.rsplit_once('@').map_or(authority, |(_, h)| h)
 }
 
@@ -147,31 +148,34 @@ fn is_listed(listed: &[String], host: &str) -> bool {
     })
 }
 
-/// Whether `host` (`host[:port]`) is, or resolves first to, a loopback or
-/// link-local address.
+/// Whether `host` (`host[:port]`) is, or resolves to (any of its
+/// answers), a loopback or link-local address.
 fn is_local(host: &str) -> bool {
     let (name, port) = split_host(host);
     let ip = match name.parse::<IpAddr>() {
         Ok(ip) => ip,
-        Err(_) => match (name, port.unwrap_or(443)).to_socket_addrs() {
-            Ok(mut addrs) => match addrs.next() {
-                Some(a) => a.ip(),
-                None => return false,
-            },
-            Err(_) => return false,
-        },
+        // Every answer counts: the connection may try any of them.
+        Err(_) => {
+            return (name, port.unwrap_or(443))
+                .to_socket_addrs()
+                .is_ok_and(|mut addrs| addrs.any(|a| is_local_ip(a.ip())))
+        }
     };
     is_local_ip(ip)
 }
 
-/// Loopback (127/8, ::1), link-local (169.254/16, fe80::/10), unspecified.
+/// Loopback (127/8, ::1), link-local (169.254/16, fe80::/10), unspecified,
+/// and the IPv6 address of EC2's metadata service (fd00:ec2::254).
 fn is_local_ip(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => v4.is_loopback() || v4.is_link_local() || v4.is_unspecified(),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => is_local_ip(IpAddr::V4(v4)),
             None => {
-                v6.is_loopback() || v6.is_unspecified() || (v6.segments()[0] & 0xffc0) == 0xfe80
+                v6.is_loopback()
+                    || v6.is_unspecified()
+                    || (v6.segments()[0] & 0xffc0) == 0xfe80
+                    || v6 == std::net::Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)
             }
         },
     }
@@ -191,6 +195,11 @@ mod tests {
         assert_eq!(resolve("http://a:1/v2/x", "y"), "http://a:1/v2/y");
         assert_eq!(host_of("http://a:1/v2/?q"), "a:1");
         assert_eq!(host_of("https://u:pw@b:2/t"), "b:2");
+        // The authority ends at '#' as it does for the connection.
+        assert_eq!(
+            host_of("http://169.254.169.254#@r.example/"),
+            "169.254.169.254"
+        );
     }
 
     #[test]
@@ -225,6 +234,8 @@ mod tests {
             ("[fe80::1]", true),
             ("[::ffff:127.0.0.1]", true),
             ("0.0.0.0", true),
+            ("[fd00:ec2::254]", true),
+            ("localhost:5000", true),
             ("10.0.0.1", false),
             ("[2001:db8::1]:443", false),
         ] {

@@ -134,10 +134,19 @@ impl Endpoint {
         let range = req.headers.iter().find(|(k, _)| *k == "Range");
         let range = range.map_or(String::new(), |(_, v)| format!(" {v}"));
         let mut url = req.url.to_string();
+        let own = format!("{}/", self.base);
         for _ in 0..=MAX_REDIRECTS {
             let started = Instant::now();
             let body = std::mem::replace(&mut req.body, Payload::Empty);
             let host = location::host_of(&url);
+            let authority = url.split_once("://").map_or("", |(_, r)| r);
+            let authority = authority.split(['/', '?', '#']).next().unwrap_or("");
+            if authority.contains('@') {
+                return Err(ureq::Error::BadUri(format!(
+                    "{} carries user information (user@host), which pulltar never follows",
+                    crate::error::excerpt(redact_url(&url).as_bytes(), 100)
+                )));
+            }
             self.reach
                 .check(host)
                 .map_err(|e| ureq::Error::Other(e.into()))?;
@@ -154,6 +163,15 @@ impl Endpoint {
             let redirect = follows && matches!(status, 301 | 302 | 303 | 307 | 308);
             let location = resp.headers().get("location").and_then(|v| v.to_str().ok());
             let Some(location) = location.filter(|_| redirect) else {
+                // A host the registry sent the request to may not ask for
+                // credentials: they, and the token service it would name,
+                // are the registry's alone.
+                if status == 401 && !url.starts_with(&own) {
+                    return Err(ureq::Error::Other(format!(
+                        "{host}, where the registry {} sent the request, asks for credentials (401); pulltar gives them only to the registry and the token service it names",
+                        location::host_of(&self.base)
+                    ).into()));
+                }
                 return Ok(resp);
             };
             let next = location::resolve(&url, location.trim());
@@ -230,9 +248,14 @@ impl Endpoint {
         body: ureq::SendBody,
     ) -> std::result::Result<Response<Body>, ureq::Error> {
         let request = builder.body(body).map_err(ureq::Error::Http)?;
-        let host = request.uri().authority().map_or("", |a| a.as_str());
+        let uri = request.uri();
+        let host = match (uri.host(), uri.port_u16()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (h, None) => h.unwrap_or("").to_string(),
+            (None, Some(_)) => String::new(),
+        };
         let agent = match &self.unverified {
-            Some(lax) if self.reach.unverified(host) => lax,
+            Some(lax) if self.reach.unverified(&host) => lax,
             _ => &self.agent,
         };
         let mut config = agent.configure_request(request);

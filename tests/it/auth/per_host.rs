@@ -27,6 +27,16 @@ struct StandIn {
 
 impl StandIn {
     fn start() -> StandIn {
+        StandIn::answering(|_| {
+            "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"stand-in\"\r\n\
+             Content-Length: 0\r\nConnection: close\r\n\r\n"
+                .to_string()
+        })
+    }
+
+    /// A stand-in that answers each request (given its request line) with
+    /// what `answer` makes of it.
+    fn answering(answer: impl Fn(&str) -> String + Send + 'static) -> StandIn {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap().to_string();
@@ -46,6 +56,8 @@ impl StandIn {
                 let mut reader = BufReader::new(stream);
                 let mut auth = "-".to_string();
                 let mut line = String::new();
+                let _ = reader.read_line(&mut line);
+                let request = std::mem::take(&mut line);
                 while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
                     if line.trim().is_empty() {
                         break;
@@ -58,10 +70,7 @@ impl StandIn {
                     line.clear();
                 }
                 log.lock().unwrap().push(auth);
-                let _ = reader.get_mut().write_all(
-                    b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"stand-in\"\r\n\
-                      Content-Length: 0\r\nConnection: close\r\n\r\n",
-                );
+                let _ = reader.get_mut().write_all(answer(&request).as_bytes());
             }
         });
         StandIn { addr, seen }
@@ -378,4 +387,35 @@ fn login_checks_a_token_registry_at_its_token_service() {
     );
     let (res, _) = c.pull(&t.reference(), &[], &[], None);
     assert_eq!(res.code, 0, "{res}");
+}
+
+#[test]
+fn a_host_a_registry_redirects_to_cannot_ask_for_the_credentials() {
+    // The token service a redirect target would name, logging what it gets.
+    let realm = StandIn::start();
+    let token_url = format!("http://{}/token", realm.addr);
+    let target = StandIn::answering(move |_| {
+        format!(
+            "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"{token_url}\",service=\"x\"\r\n\
+             Content-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+    });
+    let elsewhere = format!("http://{}/elsewhere", target.addr);
+    let registry = StandIn::answering(move |request| {
+        if request.starts_with("GET /v2/ ") {
+            "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string()
+        } else {
+            format!(
+                "HTTP/1.1 302 Found\r\nLocation: {elsewhere}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            )
+        }
+    });
+    let c = Client::new();
+    let image = format!("{}/any:1", registry.addr);
+    let flags = ["-u", BUSER, "--password-stdin", "--retries", "0"];
+    let (res, _) = c.pull(&image, &flags, &[], with_password());
+    assert_eq!(res.code, 1, "{res}");
+    assert!(res.stderr.contains("asks for credentials"), "{res}");
+    target.assert_asked_without_credentials();
+    assert!(realm.seen().is_empty(), "the realm got {:?}", realm.seen());
 }
