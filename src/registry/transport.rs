@@ -135,6 +135,7 @@ impl Endpoint {
         let range = range.map_or(String::new(), |(_, v)| format!(" {v}"));
         let mut url = req.url.to_string();
         let own = format!("{}/", self.base);
+        let mut redirected = false;
         for _ in 0..=MAX_REDIRECTS {
             let started = Instant::now();
             let body = std::mem::replace(&mut req.body, Payload::Empty);
@@ -166,7 +167,7 @@ impl Endpoint {
                 // A host the registry sent the request to may not ask for
                 // credentials: they, and the token service it would name,
                 // are the registry's alone.
-                if status == 401 && !url.starts_with(&own) {
+                if status == 401 && redirected && !url.starts_with(&own) {
                     return Err(ureq::Error::Other(format!(
                         "{host}, where the registry {} sent the request, asks for credentials (401); pulltar gives them only to the registry and the token service it names",
                         location::host_of(&self.base)
@@ -186,6 +187,7 @@ impl Endpoint {
             // Another host, or a signed URL: the registry's token stays behind.
             req.headers.retain(|(k, _)| *k != "Authorization");
             url = next;
+            redirected = true;
         }
         Err(ureq::Error::TooManyRedirects)
     }
