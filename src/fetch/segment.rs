@@ -72,29 +72,32 @@ pub fn fetch(
     seg: &Segment,
     abort: &AtomicBool,
 ) -> Result<Outcome> {
-    let mut before = seg.get().0;
-    let progressed = || {
-        let now = seg.get().0;
-        std::mem::replace(&mut before, now) < now
-    };
     let what = format!("blob {}", desc.digest.short());
     let pace = Pace::new(dl.registry.read_timeout * 2);
+    // Whether the last attempt was progress for the retry policy: bytes,
+    // at the guard's rate.
+    let productive = std::cell::Cell::new(false);
     let how = How::Held(dl.permit, abort);
-    let done = dl.registry.run(&what, how, progressed, |permit| {
-        pace.begin();
-        let r = attempt(dl, desc, partial, seg, abort, &pace, permit);
-        let verdict = pace.check();
-        pace.end();
-        match r {
-            // A connection cut (by the read timeout, say) after a little
-            // data: no retry if the segment crawls.
-            Err(Error::Network { .. }) => match verdict {
-                Err(why) => Err(broken(dl, desc, None, &why)),
-                Ok(()) => r,
-            },
-            other => other,
-        }
-    })?;
+    let done = dl.registry.run(
+        &what,
+        how,
+        || productive.get(),
+        |permit| {
+            pace.begin();
+            let r = attempt(dl, desc, partial, seg, abort, &pace, permit);
+            let verdict = pace.check();
+            productive.set(pace.end());
+            match r {
+                // A connection cut (by the read timeout, say) after a little
+                // data: no retry if the segment crawls.
+                Err(Error::Network { .. }) => match verdict {
+                    Err(why) => Err(broken(dl, desc, None, &why)),
+                    Ok(()) => r,
+                },
+                other => other,
+            }
+        },
+    )?;
     // The host refused it (429): the rest waits for its budget.
     Ok(done.unwrap_or(Outcome::Refused))
 }
