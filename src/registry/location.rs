@@ -27,10 +27,16 @@ use std::collections::HashMap;
 use std::net::{IpAddr, ToSocketAddrs};
 use std::sync::{Mutex, OnceLock};
 
+/// `http://user@host:port/path?query#f` → `user@host:port`: where the
+/// connection goes, with any user information.
+pub fn authority(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.split(['/', '?', '#']).next().unwrap_or(rest)
+}
+
 /// `http://host:port/path?query` → `host:port`.
 pub fn host_of(url: &str) -> &str {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    let authority = authority(url);
     authority.rsplit_once('@').map_or(authority, |(_, h)| h)
 }
 

@@ -140,9 +140,7 @@ impl Endpoint {
             let started = Instant::now();
             let body = std::mem::replace(&mut req.body, Payload::Empty);
             let host = location::host_of(&url);
-            let authority = url.split_once("://").map_or("", |(_, r)| r);
-            let authority = authority.split(['/', '?', '#']).next().unwrap_or("");
-            if authority.contains('@') {
+            if location::authority(&url).contains('@') {
                 return Err(ureq::Error::BadUri(format!(
                     "{} carries user information (user@host), which pulltar never follows",
                     crate::error::excerpt(redact_url(&url).as_bytes(), 100)
